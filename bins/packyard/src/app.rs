@@ -1,0 +1,139 @@
+//! The assembled server: services from settings, and the actix app with every surface's routes.
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use packyard_core::{BlobStore, Core, Db};
+
+use crate::settings::Settings;
+
+/// Connects the database (applying migrations), opens blob storage and assembles the services.
+pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
+    let db_url = settings.database_url();
+    let db = Db::connect(&db_url, settings.database.max_connections.unwrap_or(10))
+        .await
+        .with_context(|| format!("database.url = {db_url}"))?;
+    let blobs = BlobStore::from_url(&settings.storage_url()).with_context(|| "storage.url")?;
+    let secret = settings.secret_key()?;
+    Core::new(db, blobs, settings.core_settings(), secret).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Registers every surface's routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/-/health", web::get().to(health))
+        .route("/-/readiness", web::get().to(readiness));
+    packyard_api_gitlab::configure(cfg);
+    packyard_maven::configure(cfg);
+}
+
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().body("ok")
+}
+
+async fn readiness(core: packyard_http::CoreData) -> HttpResponse {
+    match core.db().run(packyard_db::queries::ping).await {
+        Ok(()) => HttpResponse::Ok().body("ready"),
+        Err(error) => {
+            tracing::warn!(%error, "readiness check failed");
+            HttpResponse::ServiceUnavailable().body("database unavailable")
+        }
+    }
+}
+
+
+/// Builds the actix app around the services.
+pub fn app(
+    core: Core,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(web::Data::new(core))
+        .wrap(tracing_actix::RequestLog)
+        .configure(configure)
+}
+
+mod tracing_actix {
+    //! One log line per request, with status and duration.
+    use std::future::{Ready, ready};
+    use std::time::Instant;
+
+    use actix_web::Error;
+    use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+    use futures_util::future::LocalBoxFuture;
+
+    /// The request log middleware.
+    pub struct RequestLog;
+
+    impl<S, B> Transform<S, ServiceRequest> for RequestLog
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+        B: 'static,
+    {
+        type Response = ServiceResponse<B>;
+        type Error = Error;
+        type Transform = RequestLogService<S>;
+        type InitError = ();
+        type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+        fn new_transform(&self, service: S) -> Self::Future {
+            ready(Ok(RequestLogService { service }))
+        }
+    }
+
+    /// The wrapped service.
+    pub struct RequestLogService<S> {
+        service: S,
+    }
+
+    impl<S, B> Service<ServiceRequest> for RequestLogService<S>
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+        B: 'static,
+    {
+        type Response = ServiceResponse<B>;
+        type Error = Error;
+        type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+        forward_ready!(service);
+
+        fn call(&self, req: ServiceRequest) -> Self::Future {
+            let started = Instant::now();
+            let method = req.method().to_string();
+            let path = req.path().to_owned();
+            let future = self.service.call(req);
+            Box::pin(async move {
+                let response = future.await?;
+                tracing::info!(
+                    %method,
+                    %path,
+                    status = response.status().as_u16(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "request"
+                );
+                Ok(response)
+            })
+        }
+    }
+}
+
+/// Runs the server until SIGINT or SIGTERM; in-flight transfers get time to finish.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listen = settings.listen_addr()?;
+    let core = build_core(&settings).await?;
+    core.destroy_hidden_entries_later();
+    let mut server = HttpServer::new(move || app(core.clone()))
+        .shutdown_timeout(60)
+        .bind(listen)
+        .with_context(|| format!("server.listen = {listen}"))?;
+    if let Some(workers) = settings.server.workers {
+        server = server.workers(workers);
+    }
+    tracing::info!(%listen, "packyard is listening");
+    server.run().await.context("server failed")
+}

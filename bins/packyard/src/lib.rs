@@ -1,0 +1,5 @@
+//! The packyard server as a library: settings, the assembled services and the actix app, so the binary
+//! and the integration tests build exactly the same server.
+
+pub mod app;
+pub mod settings;

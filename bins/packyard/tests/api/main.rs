@@ -1,0 +1,198 @@
+//! In-process HTTP tests: the real app on a loopback port, a fresh database per test on SQLite and on
+//! PostgreSQL, and scripted fake upstreams.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod pull;
+
+use std::net::TcpListener;
+
+use packyard::settings::Settings;
+use packyard_core::Core;
+use packyard_core::identity::{Actor, IssuedToken};
+use packyard_db::rows::NewUpstream;
+use packyard_domain::Scope;
+pub use packyard_test_support::{Backend, FakeUpstream, Reply, TestDb, both_backends};
+
+/// A running server with its own database and storage.
+pub struct TestApp {
+    /// Base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The services, for setup and inspection.
+    pub core: Core,
+    /// An administrator's `api` token.
+    pub admin_token: String,
+    handle: actix_web::dev::ServerHandle,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts an app allowing local upstreams, with short timeouts.
+    pub async fn start(backend: Backend) -> Option<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts an app after `tweak` adjusts its settings.
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<Self> {
+        let db = TestDb::create(backend)?;
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::default();
+        settings.server.data_dir = dir.path().to_path_buf();
+        settings.database.url = Some(db.url.clone());
+        settings.database.max_connections = Some(4);
+        settings.upstream.allow_local_network = true;
+        settings.upstream.head_timeout_secs = 2;
+        settings.upstream.idle_timeout_secs = 2;
+        settings.upstream.first_byte_timeout_secs = 5;
+        tweak(&mut settings);
+        let core = packyard::app::build_core(&settings).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app_core = core.clone();
+        let server = actix_web::HttpServer::new(move || packyard::app::app(app_core.clone()))
+            .workers(2)
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let admin_token = core.bootstrap_admin("root").await.unwrap().token;
+        Some(Self {
+            base,
+            client: reqwest::Client::new(),
+            core,
+            admin_token,
+            handle,
+            _db: db,
+            _dir: dir,
+        })
+    }
+
+    /// An absolute URL for a path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Creates a user and an `api` token for them.
+    pub async fn create_user_with_token(&self, username: &str) -> (i64, String) {
+        let user = self
+            .core
+            .create_user(username.into(), username.into(), None, false)
+            .await
+            .unwrap();
+        let token: IssuedToken = self
+            .core
+            .create_personal_access_token(&user, "test".into(), vec![Scope::Api], None)
+            .await
+            .unwrap();
+        (user.id, token.token)
+    }
+
+    /// The administrator as an actor.
+    pub async fn admin(&self) -> Actor {
+        self.core
+            .authenticate(packyard_core::identity::Credential::Token(self.admin_token.clone()))
+            .await
+            .unwrap()
+    }
+
+    /// Creates a top-level group owned by the administrator; returns its id.
+    pub async fn create_group(&self, path: &str) -> i64 {
+        let admin = self.admin().await;
+        self.core
+            .create_group(&admin, path.into(), path.into(), None, None)
+            .await
+            .unwrap()
+            .id
+    }
+
+    /// Creates a Maven registry in the group with upstreams at these URLs, in this order (setup straight
+    /// through the database, so these tests do not depend on the management API).
+    pub async fn maven_registry(&self, group_id: i64, upstream_urls: &[&str]) -> (i64, Vec<i64>) {
+        let urls: Vec<String> = upstream_urls.iter().map(|u| (*u).to_owned()).collect();
+        let name = format!("registry-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        self.core
+            .db()
+            .transaction(move |conn| {
+                use packyard_db::queries::registries as q;
+                let now = packyard_db::now();
+                let registry = q::insert_registry(
+                    conn,
+                    &packyard_db::rows::NewRegistry {
+                        group_id,
+                        format: "maven",
+                        name: &name,
+                        description: None,
+                        created_at: now,
+                        updated_at: now,
+                    },
+                )?;
+                let mut ids = Vec::new();
+                for (index, url) in urls.iter().enumerate() {
+                    let upstream = q::insert_upstream(
+                        conn,
+                        &NewUpstream {
+                            group_id,
+                            format: "maven".into(),
+                            name: format!("upstream {index}"),
+                            description: None,
+                            url: url.clone(),
+                            username: None,
+                            password_encrypted: None,
+                            cache_validity_hours: 24,
+                            metadata_cache_validity_hours: Some(24),
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    )?;
+                    q::insert_association(conn, group_id, registry.id, upstream.id, index as i32 + 1)?;
+                    ids.push(upstream.id);
+                }
+                Ok((registry.id, ids))
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Runs SQL against the app's database (test setup such as ageing an entry).
+    pub async fn sql(&self, statement: &str) {
+        let statement = statement.to_owned();
+        self.core
+            .db()
+            .run(move |conn| {
+                use diesel::RunQueryDsl;
+                diesel::sql_query(statement).execute(conn)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The live cache entries of an upstream.
+    pub async fn entries(&self, upstream_id: i64) -> Vec<packyard_db::rows::CacheEntry> {
+        self.core
+            .db()
+            .run(move |conn| packyard_db::queries::cache::list_entries(conn, upstream_id, None, 0, 1000))
+            .await
+            .unwrap()
+            .items
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move { handle.stop(false).await });
+        }
+    }
+}
+
+#[test]
+fn both_migration_trees_carry_the_same_names() {
+    let (postgres, sqlite) = packyard_db::migration_names();
+    assert!(!postgres.is_empty());
+    assert_eq!(postgres, sqlite);
+}

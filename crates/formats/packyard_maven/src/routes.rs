@@ -1,0 +1,159 @@
+//! `GET`/`HEAD /api/v4/virtual_registries/packages/maven/{id}/{path}` and the internal upload endpoint.
+
+use actix_web::http::header::{CONTENT_TYPE, USER_AGENT};
+use actix_web::{HttpRequest, HttpResponse, web};
+use packyard_core::identity::{Actor, Need};
+use packyard_core::pull::{Probed, Served};
+use packyard_core::{Core, CoreError};
+use packyard_domain::{Format, RepositoryPathError};
+use packyard_http::{ApiError, ApiResult, CoreData, credential_from_request, stream_body};
+
+use crate::path::{MavenPath, classify, content_type_for};
+
+/// Registers the Maven client endpoints.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/v4/virtual_registries/packages/maven/{id}/{path:.*}/upload")
+            .route(web::post().to(upload)),
+    )
+    .service(
+        web::resource("/api/v4/virtual_registries/packages/maven/{id}/{path:.*}")
+            .route(web::get().to(download))
+            .route(web::head().to(download)),
+    );
+}
+
+/// Maven clients get 400 for everything but "unauthorised", "forbidden" and "not found" (GitLab's rule).
+fn client_error(error: CoreError) -> ApiError {
+    match error {
+        CoreError::UpstreamUnavailable(detail) => {
+            tracing::info!(%detail, "upstream not available");
+            ApiError(CoreError::BadRequest("Upstream not available".into()))
+        }
+        other => ApiError(other),
+    }
+}
+
+fn path_error(error: RepositoryPathError) -> ApiError {
+    match error {
+        RepositoryPathError::Empty => ApiError(CoreError::BadParameter("path is missing".into())),
+        other => ApiError(CoreError::BadParameter(format!("path {other}").replace("path path", "path"))),
+    }
+}
+
+async fn authorize_registry(req: &HttpRequest, core: &Core, registry_id: &str) -> ApiResult<packyard_core::rows::Registry> {
+    let is_browser = req
+        .headers()
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("Mozilla/"));
+    if is_browser {
+        return Err(ApiError(CoreError::BadRequest(
+            "This endpoint is not meant to be accessed by a web browser.".into(),
+        )));
+    }
+    let credential = credential_from_request(req).ok_or(ApiError(CoreError::Unauthorized))?;
+    let actor: Actor = core.authenticate(credential).await?;
+    let registry = core.find_registry_by_text(Format::Maven, registry_id).await?;
+    let group = core.find_group(&registry.group_id.to_string()).await?;
+    core.authorize(&actor, &group, Need::Pull).await?;
+    Ok(registry)
+}
+
+fn file_response(served: Served) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response
+        .insert_header((CONTENT_TYPE, served.content_type))
+        .insert_header(("Content-Disposition", "inline"));
+    if let Some(sha1) = served.sha1 {
+        response.insert_header(("x-checksum-sha1", sha1));
+    }
+    if let Some(md5) = served.md5 {
+        response.insert_header(("x-checksum-md5", md5));
+    }
+    response.body(stream_body(served.content_length, served.body))
+}
+
+fn probe_response(probed: Probed) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    response.insert_header((CONTENT_TYPE, probed.content_type));
+    if let Some(sha1) = probed.sha1 {
+        response.insert_header(("x-checksum-sha1", sha1));
+    }
+    if let Some(md5) = probed.md5 {
+        response.insert_header(("x-checksum-md5", md5));
+    }
+    match probed.content_length {
+        Some(length) => response.no_chunking(length).finish(),
+        None => response.finish(),
+    }
+}
+
+async fn download(req: HttpRequest, core: CoreData, route: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
+    let (registry_id, raw_path) = route.into_inner();
+    let registry = authorize_registry(&req, &core, &registry_id).await?;
+    let head = req.method() == actix_web::http::Method::HEAD;
+    match classify(&raw_path).map_err(path_error)? {
+        MavenPath::File { path, class } => {
+            if head {
+                let probed = core.probe(&registry, &path).await.map_err(client_error)?;
+                return Ok(probe_response(probed));
+            }
+            let hint = content_type_for(path.file_name());
+            let served = core.pull(&registry, &path, class, Some(hint)).await.map_err(client_error)?;
+            Ok(file_response(served))
+        }
+        MavenPath::Checksum {
+            base,
+            algorithm,
+            base_class,
+        } => {
+            let digest = core
+                .pull_checksum(&registry, &base, algorithm, base_class)
+                .await
+                .map_err(client_error)?;
+            if head {
+                return Ok(HttpResponse::Ok()
+                    .content_type("text/plain")
+                    .no_chunking(digest.len() as u64)
+                    .finish());
+            }
+            Ok(HttpResponse::Ok().content_type("text/plain").body(digest))
+        }
+    }
+}
+
+/// The upload callback of GitLab's design: only an internal caller holding the server's secret may store
+/// a file as a cache entry of one of the registry's upstreams.
+async fn upload(
+    req: HttpRequest,
+    core: CoreData,
+    route: web::Path<(String, String)>,
+    body: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let (registry_id, raw_path) = route.into_inner();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let presented = header("X-Packyard-Internal-Token").ok_or(ApiError(CoreError::Unauthorized))?;
+    if !core.is_internal_token(&presented) {
+        return Err(ApiError(CoreError::Forbidden));
+    }
+    let registry = core.find_registry_by_text(Format::Maven, &registry_id).await?;
+    let MavenPath::File { path, .. } = classify(&raw_path).map_err(path_error)? else {
+        return Err(ApiError(CoreError::BadRequest("checksum files are not cache entries".into())));
+    };
+    let gid = header("X-Gitlab-Virtual-Registry-Upstream-Global-Id")
+        .or_else(|| header("Upstream-GID"))
+        .ok_or_else(|| ApiError(CoreError::BadParameter("Upstream-GID is missing".into())))?;
+    let upstream_id = gid
+        .rsplit('/')
+        .next()
+        .and_then(|id| id.parse::<i64>().ok())
+        .ok_or_else(|| ApiError(CoreError::BadParameter("Upstream-GID is invalid".into())))?;
+    let content_type = header("GitLab-Workhorse-Send-Dependency-Content-Type")
+        .unwrap_or_else(|| content_type_for(path.file_name()).to_owned());
+    let etag = header("Etag");
+    let body = futures_util::StreamExt::map(body, |chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
+    core.store_upload(&registry, upstream_id, &path, &content_type, etag, Box::pin(body))
+        .await?;
+    Ok(HttpResponse::Ok().finish())
+}

@@ -1,0 +1,242 @@
+//! The only crate that uses object_store: content-addressed blobs. A write streams to a temporary object
+//! while md5, sha1 and sha256 are computed in one pass, and becomes visible under its sha256 only once it
+//! is complete; nothing half-written is ever readable under a digest.
+//!
+//! Depends on `packyard_domain` only.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, StreamExt};
+use md5::Md5;
+use object_store::path::Path;
+use object_store::{ObjectStore, WriteMultipart};
+use packyard_domain::FileDigests;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+/// Errors of the blob store.
+#[derive(Debug, Error)]
+pub enum BlobError {
+    /// The storage URL is not one we support.
+    #[error("unsupported storage URL (use file:///PATH or memory://): {0}")]
+    UnsupportedUrl(String),
+    /// The blob is not there.
+    #[error("blob not found: {0}")]
+    NotFound(String),
+    /// The write went over the size cap.
+    #[error("file is larger than the limit of {0} bytes")]
+    TooLarge(u64),
+    /// The backend failed.
+    #[error(transparent)]
+    Store(#[from] object_store::Error),
+    /// A local folder could not be created.
+    #[error("storage folder {0}: {1}")]
+    Folder(String, std::io::Error),
+}
+
+/// Result of blob calls.
+pub type BlobResult<T> = Result<T, BlobError>;
+
+/// A stream of a blob's bytes.
+pub type ByteStream = BoxStream<'static, BlobResult<Bytes>>;
+
+/// md5, sha1 and sha256 of a byte stream, computed in one pass.
+#[derive(Clone, Default)]
+pub struct Hashers {
+    md5: Md5,
+    sha1: Sha1,
+    sha256: Sha256,
+    size: u64,
+}
+
+impl Hashers {
+    /// Feeds bytes.
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.md5.update(chunk);
+        self.sha1.update(chunk);
+        self.sha256.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    /// Bytes fed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The digests of everything fed.
+    pub fn finish(self) -> FileDigests {
+        FileDigests {
+            sha256: hex::encode(self.sha256.finalize()),
+            sha1: hex::encode(self.sha1.finalize()),
+            md5: hex::encode(self.md5.finalize()),
+            size: self.size as i64,
+        }
+    }
+}
+
+/// Content-addressed blob storage.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+}
+
+/// Where a blob with this sha256 lives. Every object path is built here.
+fn blob_path(sha256: &str) -> Path {
+    let prefix = |range: std::ops::Range<usize>| sha256.get(range).unwrap_or("00").to_owned();
+    Path::from(format!("sha256/{}/{}/{sha256}", prefix(0..2), prefix(2..4)))
+}
+
+fn temporary_path() -> Path {
+    Path::from(format!("tmp/{}", uuid::Uuid::new_v4()))
+}
+
+impl BlobStore {
+    /// Opens the store named by `url`: `file:///PATH` (or `file://relative/path`) or `memory://`.
+    pub fn from_url(url: &str) -> BlobResult<Self> {
+        let store: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
+            std::fs::create_dir_all(path).map_err(|e| BlobError::Folder(path.to_owned(), e))?;
+            let root = std::fs::canonicalize(path).map_err(|e| BlobError::Folder(path.to_owned(), e))?;
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(root)?)
+        } else if url == "memory://" || url == "memory:" {
+            Arc::new(object_store::memory::InMemory::new())
+        } else {
+            return Err(BlobError::UnsupportedUrl(url.to_owned()));
+        };
+        Ok(Self { store })
+    }
+
+    /// Starts a streaming write of at most `max_size` bytes.
+    pub async fn writer(&self, max_size: u64) -> BlobResult<BlobWriter> {
+        let temporary = temporary_path();
+        let upload = self.store.put_multipart(&temporary).await?;
+        Ok(BlobWriter {
+            store: self.store.clone(),
+            temporary,
+            upload: WriteMultipart::new_with_chunk_size(upload, 8 * 1024 * 1024),
+            hashers: Hashers::default(),
+            max_size,
+        })
+    }
+
+    /// Streams a blob's bytes.
+    pub async fn read(&self, sha256: &str) -> BlobResult<ByteStream> {
+        let result = self.store.get(&blob_path(sha256)).await.map_err(|e| not_found(e, sha256))?;
+        Ok(result.into_stream().map(|chunk| chunk.map_err(BlobError::from)).boxed())
+    }
+
+    /// True when the blob exists.
+    pub async fn exists(&self, sha256: &str) -> BlobResult<bool> {
+        match self.store.head(&blob_path(sha256)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a blob; deleting a missing one is not an error.
+    pub async fn delete(&self, sha256: &str) -> BlobResult<()> {
+        match self.store.delete(&blob_path(sha256)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn not_found(error: object_store::Error, sha256: &str) -> BlobError {
+    match error {
+        object_store::Error::NotFound { .. } => BlobError::NotFound(sha256.to_owned()),
+        other => other.into(),
+    }
+}
+
+/// A blob being written. [`BlobWriter::finish`] makes it visible; dropping or [`BlobWriter::abort`]
+/// leaves nothing readable.
+pub struct BlobWriter {
+    store: Arc<dyn ObjectStore>,
+    temporary: Path,
+    upload: WriteMultipart,
+    hashers: Hashers,
+    max_size: u64,
+}
+
+impl BlobWriter {
+    /// Appends bytes, waiting while too many parts are in flight so memory stays bounded.
+    pub async fn write(&mut self, chunk: &[u8]) -> BlobResult<()> {
+        if self.hashers.size() + chunk.len() as u64 > self.max_size {
+            return Err(BlobError::TooLarge(self.max_size));
+        }
+        self.hashers.update(chunk);
+        self.upload.wait_for_capacity(2).await?;
+        self.upload.write(chunk);
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.hashers.size()
+    }
+
+    /// Completes the write and moves it under its sha256; returns its digests.
+    pub async fn finish(self) -> BlobResult<FileDigests> {
+        let digests = self.hashers.finish();
+        self.upload.finish().await?;
+        let target = blob_path(&digests.sha256);
+        self.store.rename(&self.temporary, &target).await?;
+        Ok(digests)
+    }
+
+    /// Abandons the write.
+    pub async fn abort(self) {
+        if let Err(error) = self.upload.abort().await {
+            tracing::warn!(%error, "could not abort a blob upload");
+        }
+        let _ = self.store.delete(&self.temporary).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn writes_become_visible_under_their_sha256_only_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::from_url(&format!("file://{}", dir.path().display())).unwrap();
+        let mut writer = store.writer(1024).await.unwrap();
+        writer.write(b"hello ").await.unwrap();
+        writer.write(b"world").await.unwrap();
+        let digests = writer.finish().await.unwrap();
+        assert_eq!(
+            digests.sha256,
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+        assert_eq!(digests.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
+        assert_eq!(digests.md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(digests.size, 11);
+        let bytes: Vec<Bytes> = store
+            .read(&digests.sha256)
+            .await
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect()
+            .await;
+        assert_eq!(bytes.concat(), b"hello world");
+        store.delete(&digests.sha256).await.unwrap();
+        assert!(!store.exists(&digests.sha256).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_or_aborted_write_leaves_nothing() {
+        let store = BlobStore::from_url("memory://").unwrap();
+        let mut writer = store.writer(4).await.unwrap();
+        assert!(matches!(
+            writer.write(b"12345").await,
+            Err(BlobError::TooLarge(4))
+        ));
+        writer.abort().await;
+        let listed: Vec<_> = store.store.list(None).collect().await;
+        assert!(listed.is_empty());
+    }
+}

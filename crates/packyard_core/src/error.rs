@@ -1,0 +1,72 @@
+//! The core's error: a kind that every surface maps to its own status and wire format.
+
+use packyard_domain::FieldErrors;
+use thiserror::Error;
+
+/// Errors of the services.
+#[derive(Debug, Error)]
+pub enum CoreError {
+    /// No valid credentials (401).
+    #[error("401 Unauthorized")]
+    Unauthorized,
+    /// Credentials without the rights (403).
+    #[error("403 Forbidden")]
+    Forbidden,
+    /// A record does not exist (404); the text names it, as in `Upstream` or `Registry`.
+    #[error("404 {0} Not Found")]
+    NotFound(String),
+    /// Model validation failed (400, `{"message": {attr: [msgs]}}`).
+    #[error("validation failed: {0:?}")]
+    Invalid(FieldErrors),
+    /// A parameter is missing or malformed (400, `{"error": msg}`).
+    #[error("{0}")]
+    BadParameter(String),
+    /// Other bad requests (400, `{"message": "400 Bad request - msg"}`).
+    #[error("400 Bad request - {0}")]
+    BadRequest(String),
+    /// A conflict with existing data (409).
+    #[error("409 Conflict - {0}")]
+    Conflict(String),
+    /// A body or file over its limit (413).
+    #[error("413 Payload Too Large - {0}")]
+    TooLarge(String),
+    /// The upstream could not be reached and nothing is cached.
+    #[error("upstream not available: {0}")]
+    UpstreamUnavailable(String),
+    /// A failure of ours; logged, answered with a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// A 404 naming the record.
+    pub fn not_found(what: &str) -> Self {
+        CoreError::NotFound(what.to_owned())
+    }
+}
+
+impl From<packyard_db::DbError> for CoreError {
+    fn from(error: packyard_db::DbError) -> Self {
+        CoreError::Internal(format!("database: {error}"))
+    }
+}
+
+impl From<packyard_blob::BlobError> for CoreError {
+    fn from(error: packyard_blob::BlobError) -> Self {
+        match error {
+            packyard_blob::BlobError::TooLarge(max) => {
+                CoreError::TooLarge(format!("file is larger than {max} bytes"))
+            }
+            other => CoreError::Internal(format!("storage: {other}")),
+        }
+    }
+}
+
+impl From<FieldErrors> for CoreError {
+    fn from(errors: FieldErrors) -> Self {
+        CoreError::Invalid(errors)
+    }
+}
+
+/// Result of service calls.
+pub type CoreResult<T> = Result<T, CoreError>;

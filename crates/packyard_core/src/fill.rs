@@ -1,0 +1,353 @@
+//! Single-flight fills: one upstream GET per (upstream, path) however many clients ask at once.
+//!
+//! The leader's task streams the upstream body into the blob store (hashing as it goes) and into an
+//! unlinked spool file. Every client, early or late, reads the spool from the first byte at its own pace
+//! (positional reads, so memory stays bounded and a slow client never holds the fill back). The cache
+//! entry is committed only when the body is complete; a failed fill commits nothing and every client's
+//! stream ends in an error, so a short file is never presented as whole.
+
+use std::collections::HashMap;
+use std::os::unix::fs::FileExt;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use chrono::NaiveDateTime;
+use futures_util::stream::{BoxStream, StreamExt};
+use packyard_db::queries::cache as q;
+use packyard_db::rows::{CacheEntry, NewCacheEntry, Upstream};
+use tokio::sync::watch;
+
+use crate::{Core, CoreError};
+
+/// Bytes gathered before one spool write and one progress notification.
+const SPOOL_BATCH: usize = 256 * 1024;
+
+type FillKey = (i64, String);
+
+/// Fills in progress.
+#[derive(Default)]
+pub(crate) struct Fills {
+    inflight: Mutex<HashMap<FillKey, Arc<Fill>>>,
+}
+
+/// What the upstream said about the body being filled.
+#[derive(Debug, Clone)]
+pub struct FillMeta {
+    /// Content type to serve.
+    pub content_type: String,
+    /// Declared length, when the upstream sent one.
+    pub content_length: Option<u64>,
+}
+
+#[derive(Clone)]
+enum FillState {
+    Waiting,
+    Streaming { meta: Arc<FillMeta>, written: u64 },
+    Done { meta: Arc<FillMeta>, written: u64 },
+    /// Another fill committed this file between the client's lookup and this fill's start.
+    AlreadyCached(Arc<CacheEntry>),
+    Failed(Arc<FillFailure>),
+}
+
+/// Why a fill failed.
+#[derive(Debug)]
+pub enum FillFailure {
+    /// The upstream answered with a non-success status.
+    Status(u16),
+    /// The upstream could not be reached, timed out or cut the body short.
+    Upstream(packyard_upstream::UpstreamError),
+    /// The file is larger than the limit.
+    TooLarge(u64),
+    /// Storing failed.
+    Internal(String),
+}
+
+impl std::fmt::Display for FillFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FillFailure::Status(status) => write!(f, "upstream answered {status}"),
+            FillFailure::Upstream(e) => e.fmt(f),
+            FillFailure::TooLarge(max) => write!(f, "file is larger than {max} bytes"),
+            FillFailure::Internal(e) => f.write_str(e),
+        }
+    }
+}
+
+impl FillFailure {
+    /// The error a client gets when the fill fails before any byte was sent.
+    pub fn to_core_error(&self) -> CoreError {
+        match self {
+            FillFailure::Status(404) => CoreError::not_found("File not found on any upstream"),
+            FillFailure::Status(status) => CoreError::UpstreamUnavailable(format!("upstream answered {status}")),
+            FillFailure::Upstream(e) => CoreError::UpstreamUnavailable(e.to_string()),
+            FillFailure::TooLarge(max) => CoreError::TooLarge(format!("file is larger than {max} bytes")),
+            FillFailure::Internal(e) => CoreError::Internal(e.clone()),
+        }
+    }
+}
+
+/// One fill that clients can follow.
+pub(crate) struct Fill {
+    spool: Arc<std::fs::File>,
+    state: watch::Receiver<FillState>,
+}
+
+/// How a followed fill started.
+pub(crate) enum FillStart {
+    /// The body streams; read it with [`Fill::stream`].
+    Streaming(FillMeta),
+    /// The file was cached meanwhile; serve the entry.
+    Cached(Arc<CacheEntry>),
+}
+
+impl Fill {
+    /// Waits until the upstream answered.
+    pub(crate) async fn started(&self) -> Result<FillStart, Arc<FillFailure>> {
+        let mut state = self.state.clone();
+        loop {
+            let current = state.borrow_and_update().clone();
+            match current {
+                FillState::Waiting => {}
+                FillState::Streaming { meta, .. } | FillState::Done { meta, .. } => {
+                    return Ok(FillStart::Streaming((*meta).clone()));
+                }
+                FillState::AlreadyCached(entry) => return Ok(FillStart::Cached(entry)),
+                FillState::Failed(failure) => return Err(failure),
+            }
+            if state.changed().await.is_err() {
+                return Err(Arc::new(FillFailure::Internal("fill task ended".into())));
+            }
+        }
+    }
+
+    /// The body from the first byte, as it arrives; ends in an error if the fill fails.
+    pub(crate) fn stream(self: Arc<Self>) -> BoxStream<'static, std::io::Result<Bytes>> {
+        let state = self.state.clone();
+        futures_util::stream::unfold((self, state, 0u64, false), |(fill, mut state, position, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let current = state.borrow_and_update().clone();
+                let (available, finished) = match &current {
+                    FillState::Streaming { written, .. } => (*written, false),
+                    FillState::Done { written, .. } => (*written, true),
+                    FillState::Failed(failure) => {
+                        let error = std::io::Error::other(failure.to_string());
+                        return Some((Err(error), (fill, state, position, true)));
+                    }
+                    FillState::Waiting | FillState::AlreadyCached(_) => (0, false),
+                };
+                if position < available {
+                    let length = (available - position).min(SPOOL_BATCH as u64) as usize;
+                    let spool = fill.spool.clone();
+                    let read = tokio::task::spawn_blocking(move || {
+                        let mut buffer = vec![0u8; length];
+                        spool.read_exact_at(&mut buffer, position).map(|()| buffer)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                    return Some(match read {
+                        Ok(buffer) => (Ok(Bytes::from(buffer)), (fill, state, position + length as u64, false)),
+                        Err(e) => (Err(e), (fill, state, position, true)),
+                    });
+                }
+                if finished {
+                    return None;
+                }
+                if state.changed().await.is_err() {
+                    let error = std::io::Error::other("fill task ended");
+                    return Some((Err(error), (fill, state, position, true)));
+                }
+            }
+        })
+        .boxed()
+    }
+}
+
+impl Core {
+    /// Joins the fill of (`upstream`, `path`), or starts it. `requested_at` is when the client looked the
+    /// cache up: an entry confirmed since then is used instead of fetching again.
+    pub(crate) fn join_or_start_fill(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        content_type_hint: Option<&str>,
+        requested_at: NaiveDateTime,
+    ) -> Result<Arc<Fill>, CoreError> {
+        let key = (upstream.id, path.to_owned());
+        let mut inflight = self
+            .fills
+            .inflight
+            .lock()
+            .map_err(|_| CoreError::Internal("fill registry poisoned".into()))?;
+        if let Some(fill) = inflight.get(&key) {
+            return Ok(fill.clone());
+        }
+        let spool = tempfile::tempfile_in(&self.settings.spool_dir)
+            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
+        let (sender, receiver) = watch::channel(FillState::Waiting);
+        let fill = Arc::new(Fill {
+            spool: Arc::new(spool),
+            state: receiver,
+        });
+        inflight.insert(key.clone(), fill.clone());
+        drop(inflight);
+        let core = self.clone();
+        let upstream = upstream.clone();
+        let hint = content_type_hint.map(str::to_owned);
+        let spool = fill.spool.clone();
+        tokio::spawn(async move {
+            let outcome = core
+                .run_fill(&upstream, &key.1, hint, requested_at, &spool, &sender)
+                .await;
+            if let Ok(mut inflight) = core.fills.inflight.lock() {
+                inflight.remove(&key);
+            }
+            match outcome {
+                Ok(final_state) => {
+                    let _ = sender.send(final_state);
+                }
+                Err(failure) => {
+                    tracing::warn!(upstream = upstream.id, path = %key.1, %failure, "fill failed; nothing cached");
+                    let _ = sender.send(FillState::Failed(Arc::new(failure)));
+                }
+            }
+        });
+        Ok(fill)
+    }
+
+    async fn run_fill(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+        content_type_hint: Option<String>,
+        requested_at: NaiveDateTime,
+        spool: &Arc<std::fs::File>,
+        sender: &watch::Sender<FillState>,
+    ) -> Result<FillState, FillFailure> {
+        let (upstream_id, lookup_path) = (upstream.id, path.to_owned());
+        let recent = self
+            .db
+            .run(move |conn| q::find_entry(conn, upstream_id, &lookup_path))
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?
+            .filter(|entry| entry.upstream_checked_at >= requested_at);
+        if let Some(entry) = recent {
+            return Ok(FillState::AlreadyCached(Arc::new(entry)));
+        }
+
+        let url = self
+            .upstream_url(upstream, path)
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        let credentials = self
+            .upstream_credentials(upstream)
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        let mut download = self
+            .upstream
+            .get(&url, credentials.as_ref())
+            .await
+            .map_err(FillFailure::Upstream)?;
+        if !download.meta.status.is_success() {
+            return Err(FillFailure::Status(download.meta.status.as_u16()));
+        }
+        let max = self.settings.max_file_size;
+        if download.meta.content_length.is_some_and(|length| length > max) {
+            return Err(FillFailure::TooLarge(max));
+        }
+        let content_type = download
+            .meta
+            .content_type
+            .clone()
+            .or(content_type_hint)
+            .unwrap_or_else(|| "application/octet-stream".to_owned());
+        let meta = Arc::new(FillMeta {
+            content_type: content_type.clone(),
+            content_length: download.meta.content_length,
+        });
+        sender.send_replace(FillState::Streaming {
+            meta: meta.clone(),
+            written: 0,
+        });
+
+        let mut writer = self
+            .blobs
+            .writer(max)
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        let mut batch: Vec<u8> = Vec::with_capacity(SPOOL_BATCH);
+        let mut written = 0u64;
+        let copied: Result<(), FillFailure> = async {
+            while let Some(chunk) = download.body.next().await {
+                let chunk = chunk.map_err(FillFailure::Upstream)?;
+                writer.write(&chunk).await.map_err(|e| match e {
+                    packyard_blob::BlobError::TooLarge(max) => FillFailure::TooLarge(max),
+                    other => FillFailure::Internal(other.to_string()),
+                })?;
+                batch.extend_from_slice(&chunk);
+                if batch.len() >= SPOOL_BATCH {
+                    written = spool_append(spool, &mut batch, written).await?;
+                    sender.send_replace(FillState::Streaming {
+                        meta: meta.clone(),
+                        written,
+                    });
+                }
+            }
+            written = spool_append(spool, &mut batch, written).await?;
+            Ok(())
+        }
+        .await;
+        if let Err(failure) = copied {
+            writer.abort().await;
+            return Err(failure);
+        }
+
+        let gc_guard = self.blob_gc_lock.read().await;
+        let digests = writer
+            .finish()
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        if meta.content_length.is_some_and(|length| length != digests.size as u64) {
+            return Err(FillFailure::Upstream(packyard_upstream::UpstreamError::Truncated {
+                received: digests.size as u64,
+                expected: meta.content_length.unwrap_or_default(),
+            }));
+        }
+        let new = NewCacheEntry {
+            group_id: upstream.group_id,
+            upstream_id: upstream.id,
+            relative_path: path.to_owned(),
+            blob_sha256: digests.sha256.clone(),
+            size: digests.size,
+            file_sha1: digests.sha1.clone(),
+            file_md5: Some(digests.md5.clone()),
+            content_type,
+            upstream_etag: download.meta.etag.clone(),
+        };
+        let (_, replaced) = self
+            .db
+            .transaction(move |conn| q::commit_entry(conn, &new, packyard_db::now()))
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        drop(gc_guard);
+        if let Some(old_blob) = replaced {
+            self.collect_blob_later(old_blob);
+        }
+        Ok(FillState::Done { meta, written })
+    }
+}
+
+/// Appends the batch to the spool at `offset`; returns the new length.
+async fn spool_append(spool: &Arc<std::fs::File>, batch: &mut Vec<u8>, offset: u64) -> Result<u64, FillFailure> {
+    if batch.is_empty() {
+        return Ok(offset);
+    }
+    let data = std::mem::replace(batch, Vec::with_capacity(SPOOL_BATCH));
+    let length = data.len() as u64;
+    let spool = spool.clone();
+    tokio::task::spawn_blocking(move || spool.write_all_at(&data, offset))
+        .await
+        .map_err(|e| FillFailure::Internal(e.to_string()))?
+        .map_err(|e| FillFailure::Internal(format!("spool write: {e}")))?;
+    Ok(offset + length)
+}

@@ -1,0 +1,115 @@
+//! packyard's services: identity and access, virtual registry management, and the pull-through cache
+//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill).
+//!
+//! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
+//! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
+
+mod error;
+mod fill;
+pub mod identity;
+mod maintenance;
+pub mod pull;
+pub mod registries;
+pub mod secrets;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use error::{CoreError, CoreResult};
+pub use packyard_blob::{BlobStore, ByteStream};
+pub use packyard_db::queries::Page;
+pub use packyard_db::{Db, rows};
+pub use packyard_upstream::{UpstreamClient, UpstreamSettings};
+pub use secrets::SecretKey;
+
+/// Settings the services need.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Largest file a fill may store.
+    pub max_file_size: u64,
+    /// Folder for the spool files that fan a fill out to waiting clients.
+    pub spool_dir: PathBuf,
+    /// How many upstream HEADs a resolution sends at once.
+    pub parallel_heads: usize,
+    /// Upstream timeouts and network policy.
+    pub upstream: UpstreamSettings,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        Self {
+            max_file_size: packyard_domain::limits::MAX_FILE_SIZE,
+            spool_dir: std::env::temp_dir(),
+            parallel_heads: 3,
+            upstream: UpstreamSettings::default(),
+        }
+    }
+}
+
+/// The services, shared by every request. Cheap to clone.
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+/// The shared state behind [`Core`].
+pub struct Inner {
+    db: Db,
+    blobs: BlobStore,
+    upstream: UpstreamClient,
+    settings: CoreSettings,
+    secret: SecretKey,
+    fills: fill::Fills,
+    /// Held shared by a fill from its blob write to its commit, and exclusively by blob collection, so a
+    /// blob is never collected between being written and being referenced.
+    blob_gc_lock: tokio::sync::RwLock<()>,
+}
+
+impl std::ops::Deref for Core {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Core {
+    /// Assembles the services.
+    pub fn new(db: Db, blobs: BlobStore, settings: CoreSettings, secret: SecretKey) -> CoreResult<Self> {
+        let upstream = UpstreamClient::new(settings.upstream.clone())
+            .map_err(|e| CoreError::Internal(format!("upstream client: {e}")))?;
+        std::fs::create_dir_all(&settings.spool_dir)
+            .map_err(|e| CoreError::Internal(format!("spool folder {}: {e}", settings.spool_dir.display())))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db,
+                blobs,
+                upstream,
+                settings,
+                secret,
+                fills: fill::Fills::default(),
+                blob_gc_lock: tokio::sync::RwLock::new(()),
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// The server's secret key.
+    pub fn secret(&self) -> &SecretKey {
+        &self.secret
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &CoreSettings {
+        &self.settings
+    }
+}

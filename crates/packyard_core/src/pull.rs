@@ -1,0 +1,467 @@
+//! The pull-through path: cache lookup across a registry's upstreams by position, staleness and
+//! revalidation, resolution by parallel HEADs, the single-flight fill, and checksum sidecars.
+
+use bytes::Bytes;
+use chrono::{Duration, NaiveDateTime};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use packyard_db::queries::{cache as cq, registries as rq};
+use packyard_db::rows::{CacheEntry, Registry, Upstream};
+use packyard_domain::RepositoryPath;
+use packyard_upstream::{Credentials, join_url};
+
+use crate::fill::FillStart;
+use crate::{Core, CoreError, CoreResult};
+
+/// What a format says a path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathClass {
+    /// An artifact: fresh for `cache_validity_hours`.
+    Artifact,
+    /// A mutable metadata document: fresh for `metadata_cache_validity_hours`.
+    Metadata,
+}
+
+/// Checksum sidecars answered from stored digests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChecksumAlgorithm {
+    /// `.sha1`
+    Sha1,
+    /// `.md5`
+    Md5,
+}
+
+impl ChecksumAlgorithm {
+    /// The file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ChecksumAlgorithm::Sha1 => "sha1",
+            ChecksumAlgorithm::Md5 => "md5",
+        }
+    }
+}
+
+/// A file being served to a client.
+pub struct Served {
+    /// Content type.
+    pub content_type: String,
+    /// Length, when known before the body ends.
+    pub content_length: Option<u64>,
+    /// sha1 hex, when known (cache hits).
+    pub sha1: Option<String>,
+    /// md5 hex, when known (cache hits).
+    pub md5: Option<String>,
+    /// True when served from the cache.
+    pub from_cache: bool,
+    /// The body; an error item means the transfer must be aborted.
+    pub body: BoxStream<'static, std::io::Result<Bytes>>,
+}
+
+/// What a HEAD learns without transferring the file.
+#[derive(Debug, Clone)]
+pub struct Probed {
+    /// Content type.
+    pub content_type: String,
+    /// Length, when known.
+    pub content_length: Option<u64>,
+    /// sha1 hex (cache hits).
+    pub sha1: Option<String>,
+    /// md5 hex (cache hits).
+    pub md5: Option<String>,
+}
+
+enum Revalidation {
+    Unchanged,
+    Changed,
+    Unreachable,
+}
+
+/// Largest checksum document forwarded from an upstream.
+const MAX_CHECKSUM_DOCUMENT: usize = 4096;
+
+fn is_stale(entry: &CacheEntry, upstream: &Upstream, class: PathClass, now: NaiveDateTime) -> bool {
+    let hours = match class {
+        PathClass::Metadata => upstream.metadata_cache_validity_hours.unwrap_or(24),
+        PathClass::Artifact => upstream.cache_validity_hours,
+    };
+    hours != 0 && entry.upstream_checked_at + Duration::hours(i64::from(hours)) < now
+}
+
+impl Core {
+    /// The upstream URL of a path.
+    pub fn upstream_url(&self, upstream: &Upstream, path: &str) -> CoreResult<url::Url> {
+        join_url(&upstream.url, path).map_err(|e| CoreError::Internal(format!("upstream URL: {e}")))
+    }
+
+    /// The upstream's credentials, decrypted for one request.
+    pub fn upstream_credentials(&self, upstream: &Upstream) -> CoreResult<Option<Credentials>> {
+        match (&upstream.username, &upstream.password_encrypted) {
+            (Some(username), Some(sealed)) => Ok(Some(Credentials {
+                username: username.clone(),
+                password: self.secret.decrypt(sealed)?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    async fn registry_upstreams(&self, registry: &Registry) -> CoreResult<Vec<Upstream>> {
+        let registry_id = registry.id;
+        let upstreams: Vec<Upstream> = self
+            .db
+            .run(move |conn| rq::list_registry_upstreams(conn, registry_id))
+            .await?
+            .into_iter()
+            .map(|(upstream, _)| upstream)
+            .collect();
+        if upstreams.is_empty() {
+            return Err(CoreError::BadRequest("No upstreams set".into()));
+        }
+        Ok(upstreams)
+    }
+
+    async fn cached_entry(&self, registry: &Registry, path: &str) -> CoreResult<Option<(CacheEntry, Upstream)>> {
+        let (registry_id, path) = (registry.id, path.to_owned());
+        Ok(self
+            .db
+            .run(move |conn| cq::find_registry_entry(conn, registry_id, &path))
+            .await?)
+    }
+
+    /// Serves `path` from the registry: from the cache when fresh (or stale and the upstream is down),
+    /// otherwise from the first upstream by position that has it, filling the cache on the way.
+    pub async fn pull(
+        &self,
+        registry: &Registry,
+        path: &RepositoryPath,
+        class: PathClass,
+        content_type_hint: Option<&str>,
+    ) -> CoreResult<Served> {
+        let requested_at = packyard_db::now();
+        let upstreams = self.registry_upstreams(registry).await?;
+        let stale = match self.cached_entry(registry, path.as_str()).await? {
+            Some((entry, upstream)) if !is_stale(&entry, &upstream, class, requested_at) => {
+                match self.serve_cached(entry).await? {
+                    Some(served) => return Ok(served),
+                    None => None,
+                }
+            }
+            Some((entry, upstream)) => match self.revalidate(&entry, &upstream).await {
+                Revalidation::Unchanged => {
+                    let id = entry.id;
+                    self.db
+                        .run(move |conn| cq::touch_checked(conn, id, packyard_db::now()))
+                        .await?;
+                    match self.serve_cached(entry).await? {
+                        Some(served) => return Ok(served),
+                        None => None,
+                    }
+                }
+                Revalidation::Unreachable => match self.serve_cached(entry).await? {
+                    Some(served) => return Ok(served),
+                    None => None,
+                },
+                Revalidation::Changed => Some(entry),
+            },
+            None => None,
+        };
+        match self
+            .fetch_through(&upstreams, path, content_type_hint, requested_at)
+            .await
+        {
+            Ok(served) => Ok(served),
+            Err(error) => match stale {
+                // The refetch failed: an old copy is better than none.
+                Some(entry) => {
+                    tracing::warn!(%error, path = %path, "refetch failed; serving the stale copy");
+                    self.serve_cached(entry).await?.ok_or(error)
+                }
+                None => Err(error),
+            },
+        }
+    }
+
+    async fn fetch_through(
+        &self,
+        upstreams: &[Upstream],
+        path: &RepositoryPath,
+        content_type_hint: Option<&str>,
+        requested_at: NaiveDateTime,
+    ) -> CoreResult<Served> {
+        let Some(winner) = self.resolve(upstreams, path.as_str()).await else {
+            return Err(CoreError::not_found("File not found on any upstream"));
+        };
+        let fill = self.join_or_start_fill(&winner, path.as_str(), content_type_hint, requested_at)?;
+        match fill.started().await {
+            Ok(FillStart::Streaming(meta)) => Ok(Served {
+                content_type: meta.content_type,
+                content_length: meta.content_length,
+                sha1: None,
+                md5: None,
+                from_cache: false,
+                body: fill.stream(),
+            }),
+            Ok(FillStart::Cached(entry)) => self
+                .serve_cached((*entry).clone())
+                .await?
+                .ok_or_else(|| CoreError::Internal("a fresh cache entry lost its blob".into())),
+            Err(failure) => Err(failure.to_core_error()),
+        }
+    }
+
+    /// Streams a cache entry and counts the download; `None` when its blob is missing (the entry is then
+    /// hidden so the next request fetches it again).
+    async fn serve_cached(&self, entry: CacheEntry) -> CoreResult<Option<Served>> {
+        let body = match self.blobs.read(&entry.blob_sha256).await {
+            Ok(body) => body,
+            Err(packyard_blob::BlobError::NotFound(_)) => {
+                tracing::error!(entry = entry.id, blob = %entry.blob_sha256, "cache entry without its blob; hiding it");
+                let (upstream_id, path) = (entry.upstream_id, entry.relative_path.clone());
+                self.db
+                    .run(move |conn| {
+                        cq::mark_entry_for_destruction(conn, upstream_id, &path, packyard_db::now())
+                    })
+                    .await?;
+                return Ok(None);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let id = entry.id;
+        self.db
+            .run(move |conn| cq::record_download(conn, id, packyard_db::now()))
+            .await?;
+        Ok(Some(Served {
+            content_type: entry.content_type,
+            content_length: Some(entry.size as u64),
+            sha1: Some(entry.file_sha1),
+            md5: entry.file_md5,
+            from_cache: true,
+            body: body.map_err(std::io::Error::other).boxed(),
+        }))
+    }
+
+    async fn revalidate(&self, entry: &CacheEntry, upstream: &Upstream) -> Revalidation {
+        let Some(stored) = entry.upstream_etag.as_deref().filter(|e| !e.trim().is_empty()) else {
+            return Revalidation::Changed;
+        };
+        let (url, credentials) = match (
+            self.upstream_url(upstream, &entry.relative_path),
+            self.upstream_credentials(upstream),
+        ) {
+            (Ok(url), Ok(credentials)) => (url, credentials),
+            _ => return Revalidation::Unreachable,
+        };
+        match self.upstream.head(&url, credentials.as_ref()).await {
+            Ok(meta) if meta.etag.as_deref() == Some(stored) => Revalidation::Unchanged,
+            Ok(_) => Revalidation::Changed,
+            Err(error) => {
+                tracing::info!(%error, upstream = upstream.id, "revalidation could not reach the upstream");
+                Revalidation::Unreachable
+            }
+        }
+    }
+
+    /// The first upstream by position whose HEAD for `path` succeeds. HEADs go out in parallel (bounded);
+    /// failures and timeouts count as "not there".
+    async fn resolve(&self, upstreams: &[Upstream], path: &str) -> Option<Upstream> {
+        let probes = upstreams.iter().cloned().map(|upstream| {
+            let core = self.clone();
+            let path = path.to_owned();
+            async move {
+                let url = core.upstream_url(&upstream, &path).ok()?;
+                let credentials = core.upstream_credentials(&upstream).ok()?;
+                match core.upstream.head(&url, credentials.as_ref()).await {
+                    Ok(meta) if meta.status.is_success() => Some(upstream),
+                    Ok(_) => None,
+                    Err(error) => {
+                        tracing::info!(%error, upstream = upstream.id, "upstream HEAD failed");
+                        None
+                    }
+                }
+            }
+        });
+        let mut results = stream::iter(probes).buffered(self.settings.parallel_heads.max(1));
+        while let Some(result) = results.next().await {
+            if result.is_some() {
+                // Dropping the stream aborts the HEADs still in flight.
+                return result;
+            }
+        }
+        None
+    }
+
+    /// Answers a checksum sidecar of `base` from the stored digests; a stale metadata document's checksum
+    /// is asked of its upstream (and the document refreshed), and a file not cached yet gets the upstream's
+    /// sidecar while the file itself is cached in the background.
+    pub async fn pull_checksum(
+        &self,
+        registry: &Registry,
+        base: &RepositoryPath,
+        algorithm: ChecksumAlgorithm,
+        base_class: PathClass,
+    ) -> CoreResult<String> {
+        let upstreams = self.registry_upstreams(registry).await?;
+        let sidecar = format!("{}.{}", base.as_str(), algorithm.extension());
+        if let Some((entry, upstream)) = self.cached_entry(registry, base.as_str()).await? {
+            let stale_metadata =
+                base_class == PathClass::Metadata && is_stale(&entry, &upstream, base_class, packyard_db::now());
+            if stale_metadata {
+                if let Ok(text) = self.fetch_sidecar(&upstream, &sidecar).await {
+                    self.refresh_later(registry.clone(), base.clone(), base_class);
+                    return Ok(text);
+                }
+            }
+            let id = entry.id;
+            self.db
+                .run(move |conn| cq::record_download(conn, id, packyard_db::now()))
+                .await?;
+            return match algorithm {
+                ChecksumAlgorithm::Sha1 => Ok(entry.file_sha1),
+                ChecksumAlgorithm::Md5 => entry.file_md5.ok_or_else(|| CoreError::not_found("Digest")),
+            };
+        }
+        let Some(winner) = self.resolve(&upstreams, &sidecar).await else {
+            return Err(CoreError::not_found("File not found on any upstream"));
+        };
+        let text = self
+            .fetch_sidecar(&winner, &sidecar)
+            .await
+            .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
+        // Cache the file itself in the background; its fill runs on whether anyone follows it or not.
+        if let Err(error) = self.join_or_start_fill(&winner, base.as_str(), None, packyard_db::now()) {
+            tracing::warn!(%error, "could not start caching a file behind its checksum");
+        }
+        Ok(text)
+    }
+
+    async fn fetch_sidecar(&self, upstream: &Upstream, path: &str) -> CoreResult<String> {
+        let url = self.upstream_url(upstream, path)?;
+        let credentials = self.upstream_credentials(upstream)?;
+        let (meta, body) = self
+            .upstream
+            .get_small(&url, credentials.as_ref(), MAX_CHECKSUM_DOCUMENT)
+            .await
+            .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
+        if !meta.status.is_success() {
+            return Err(CoreError::UpstreamUnavailable(format!("upstream answered {}", meta.status)));
+        }
+        String::from_utf8(body.to_vec()).map_err(|_| CoreError::UpstreamUnavailable("checksum is not text".into()))
+    }
+
+    fn refresh_later(&self, registry: Registry, path: RepositoryPath, class: PathClass) {
+        let core = self.clone();
+        tokio::spawn(async move {
+            match core.pull(&registry, &path, class, None).await {
+                Ok(served) => {
+                    // Drain so a fill completes even though nobody reads it.
+                    let _ = served.body.try_for_each(|_| async { Ok(()) }).await;
+                }
+                Err(error) => tracing::info!(%error, path = %path, "background refresh failed"),
+            }
+        });
+    }
+
+    /// What a HEAD answers: the cached entry's metadata, or the first upstream's, without transferring.
+    pub async fn probe(&self, registry: &Registry, path: &RepositoryPath) -> CoreResult<Probed> {
+        let upstreams = self.registry_upstreams(registry).await?;
+        if let Some((entry, _)) = self.cached_entry(registry, path.as_str()).await? {
+            return Ok(Probed {
+                content_type: entry.content_type,
+                content_length: Some(entry.size as u64),
+                sha1: Some(entry.file_sha1),
+                md5: entry.file_md5,
+            });
+        }
+        for upstream in upstreams {
+            let url = self.upstream_url(&upstream, path.as_str())?;
+            let credentials = self.upstream_credentials(&upstream)?;
+            if let Ok(meta) = self.upstream.head(&url, credentials.as_ref()).await {
+                if meta.status.is_success() {
+                    return Ok(Probed {
+                        content_type: meta
+                            .content_type
+                            .unwrap_or_else(|| "application/octet-stream".into()),
+                        content_length: meta.content_length,
+                        sha1: None,
+                        md5: None,
+                    });
+                }
+            }
+        }
+        Err(CoreError::not_found("File not found on any upstream"))
+    }
+}
+
+
+impl Core {
+    /// True when `presented` is the internal callers' token (compared in constant time).
+    pub fn is_internal_token(&self, presented: &str) -> bool {
+        let expected = self.secret.internal_token();
+        presented.len() == expected.len()
+            && presented
+                .bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// Stores a body as the cache entry of (`upstream_id`, `path`): the upload callback of GitLab's design.
+    /// The upstream must be one of the registry's; nothing is committed unless the body completes.
+    pub async fn store_upload(
+        &self,
+        registry: &Registry,
+        upstream_id: i64,
+        path: &RepositoryPath,
+        content_type: &str,
+        etag: Option<String>,
+        mut body: futures_util::stream::LocalBoxStream<'_, std::io::Result<Bytes>>,
+    ) -> CoreResult<CacheEntry> {
+        let upstreams = self.registry_upstreams(registry).await?;
+        let upstream = upstreams
+            .into_iter()
+            .find(|u| u.id == upstream_id)
+            .ok_or_else(|| CoreError::not_found("Upstream"))?;
+        let mut writer = self.blobs.writer(self.settings.max_file_size).await?;
+        while let Some(chunk) = body.next().await {
+            let written = match chunk {
+                Ok(chunk) => writer.write(&chunk).await.map_err(CoreError::from),
+                Err(e) => Err(CoreError::BadRequest(format!("upload interrupted: {e}"))),
+            };
+            if let Err(error) = written {
+                writer.abort().await;
+                return Err(error);
+            }
+        }
+        let gc_guard = self.blob_gc_lock.read().await;
+        let digests = writer.finish().await?;
+        let new = packyard_db::rows::NewCacheEntry {
+            group_id: upstream.group_id,
+            upstream_id: upstream.id,
+            relative_path: path.as_str().to_owned(),
+            blob_sha256: digests.sha256,
+            size: digests.size,
+            file_sha1: digests.sha1,
+            file_md5: Some(digests.md5),
+            content_type: content_type.to_owned(),
+            upstream_etag: etag,
+        };
+        let (entry, replaced) = self
+            .db
+            .transaction(move |conn| cq::commit_entry(conn, &new, packyard_db::now()))
+            .await?;
+        drop(gc_guard);
+        if let Some(old) = replaced {
+            self.collect_blob_later(old);
+        }
+        Ok(entry)
+    }
+}
+
+impl Core {
+    /// Finds a registry of a format by the id as it appears in a URL; anything else is a 404.
+    pub async fn find_registry_by_text(&self, format: packyard_domain::Format, id: &str) -> CoreResult<Registry> {
+        let id: i64 = id.parse().map_err(|_| CoreError::not_found("Registry"))?;
+        self.db
+            .run(move |conn| rq::find_registry(conn, id, format.as_str()))
+            .await?
+            .ok_or_else(|| CoreError::not_found("Registry"))
+    }
+}

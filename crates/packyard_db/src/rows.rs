@@ -1,0 +1,362 @@
+//! Row structs (what a query returns) and insert structs (`New*`).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::*;
+
+/// A user.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Email, if known.
+    pub email: Option<String>,
+    /// Instance administrator.
+    pub is_admin: bool,
+    /// Creation time (UTC).
+    pub created_at: NaiveDateTime,
+}
+
+/// A new user.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    /// Unique login name.
+    pub username: &'a str,
+    /// Display name.
+    pub name: &'a str,
+    /// Email.
+    pub email: Option<&'a str>,
+    /// Instance administrator.
+    pub is_admin: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A group: top-level when `parent_id` is null.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = namespaces)]
+pub struct Group {
+    /// Id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Last path segment.
+    pub path: String,
+    /// Full path from the top-level group.
+    pub full_path: String,
+    /// Parent group.
+    pub parent_id: Option<i64>,
+    /// The top-level group (itself for a top-level group).
+    pub root_id: Option<i64>,
+    /// Description.
+    pub description: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+impl Group {
+    /// The top-level group's id.
+    pub fn top_level_id(&self) -> i64 {
+        self.root_id.unwrap_or(self.id)
+    }
+}
+
+/// A new group.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = namespaces)]
+pub struct NewGroup<'a> {
+    /// Display name.
+    pub name: &'a str,
+    /// Last path segment.
+    pub path: &'a str,
+    /// Full path.
+    pub full_path: &'a str,
+    /// Parent group.
+    pub parent_id: Option<i64>,
+    /// Top-level group (None while inserting a top-level group).
+    pub root_id: Option<i64>,
+    /// Description.
+    pub description: &'a str,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A membership.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = group_members)]
+pub struct Member {
+    /// Group.
+    pub group_id: i64,
+    /// User.
+    pub user_id: i64,
+    /// GitLab access level (10..50).
+    pub access_level: i32,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A personal access token (its digest only).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = personal_access_tokens)]
+pub struct PersonalAccessToken {
+    /// Id.
+    pub id: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: String,
+    /// sha256 hex of the secret.
+    pub token_digest: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Expiry.
+    pub expires_at: Option<NaiveDateTime>,
+    /// Revoked.
+    pub revoked: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last use.
+    pub last_used_at: Option<NaiveDateTime>,
+}
+
+/// A new personal access token.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = personal_access_tokens)]
+pub struct NewPersonalAccessToken<'a> {
+    /// Owner.
+    pub user_id: i64,
+    /// Name.
+    pub name: &'a str,
+    /// sha256 hex of the secret.
+    pub token_digest: &'a str,
+    /// Space-separated scopes.
+    pub scopes: &'a str,
+    /// Expiry.
+    pub expires_at: Option<NaiveDateTime>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A group deploy token (its digest only).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = deploy_tokens)]
+pub struct DeployToken {
+    /// Id.
+    pub id: i64,
+    /// Group.
+    pub group_id: i64,
+    /// Name.
+    pub name: String,
+    /// Username to send with the token.
+    pub username: String,
+    /// sha256 hex of the secret.
+    pub token_digest: String,
+    /// Space-separated scopes.
+    pub scopes: String,
+    /// Expiry.
+    pub expires_at: Option<NaiveDateTime>,
+    /// Revoked.
+    pub revoked: bool,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A new deploy token.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = deploy_tokens)]
+pub struct NewDeployToken<'a> {
+    /// Group.
+    pub group_id: i64,
+    /// Name.
+    pub name: &'a str,
+    /// Username.
+    pub username: &'a str,
+    /// sha256 hex of the secret.
+    pub token_digest: &'a str,
+    /// Space-separated scopes.
+    pub scopes: &'a str,
+    /// Expiry.
+    pub expires_at: Option<NaiveDateTime>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+}
+
+/// A virtual registry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = virtual_registries)]
+pub struct Registry {
+    /// Id.
+    pub id: i64,
+    /// Top-level group.
+    pub group_id: i64,
+    /// `maven` or `container`.
+    pub format: String,
+    /// Name, unique per group and format.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new virtual registry.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = virtual_registries)]
+pub struct NewRegistry<'a> {
+    /// Top-level group.
+    pub group_id: i64,
+    /// Format.
+    pub format: &'a str,
+    /// Name.
+    pub name: &'a str,
+    /// Description.
+    pub description: Option<&'a str>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// An upstream.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = upstreams)]
+pub struct Upstream {
+    /// Id.
+    pub id: i64,
+    /// Top-level group.
+    pub group_id: i64,
+    /// Format.
+    pub format: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Normalised URL.
+    pub url: String,
+    /// Username, if any.
+    pub username: Option<String>,
+    /// Password, encrypted with the server's secret key.
+    pub password_encrypted: Option<String>,
+    /// Hours an artifact stays fresh; 0 = never stale.
+    pub cache_validity_hours: i32,
+    /// Hours `maven-metadata.xml` stays fresh (Maven only).
+    pub metadata_cache_validity_hours: Option<i32>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new upstream, or the full new state of one being updated.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = upstreams, treat_none_as_null = true)]
+pub struct NewUpstream {
+    /// Top-level group.
+    pub group_id: i64,
+    /// Format.
+    pub format: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Normalised URL.
+    pub url: String,
+    /// Username.
+    pub username: Option<String>,
+    /// Encrypted password.
+    pub password_encrypted: Option<String>,
+    /// Artifact validity.
+    pub cache_validity_hours: i32,
+    /// Metadata validity.
+    pub metadata_cache_validity_hours: Option<i32>,
+    /// Creation time (kept on update).
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A registry-upstream association.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = registry_upstreams)]
+pub struct RegistryUpstream {
+    /// Id.
+    pub id: i64,
+    /// Top-level group.
+    pub group_id: i64,
+    /// Registry.
+    pub registry_id: i64,
+    /// Upstream.
+    pub upstream_id: i64,
+    /// 1-based position in the registry.
+    pub position: i32,
+}
+
+/// A cache entry.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cache_entries)]
+pub struct CacheEntry {
+    /// Row id.
+    pub id: i64,
+    /// Top-level group.
+    pub group_id: i64,
+    /// Upstream it came from.
+    pub upstream_id: i64,
+    /// Path relative to the upstream, without a leading slash.
+    pub relative_path: String,
+    /// The blob holding the bytes.
+    pub blob_sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// sha1 hex.
+    pub file_sha1: String,
+    /// md5 hex.
+    pub file_md5: Option<String>,
+    /// Content type to serve.
+    pub content_type: String,
+    /// The upstream's ETag, as it sent it.
+    pub upstream_etag: Option<String>,
+    /// Last time the upstream confirmed it.
+    pub upstream_checked_at: NaiveDateTime,
+    /// Downloads served.
+    pub downloads_count: i64,
+    /// Last download.
+    pub downloaded_at: Option<NaiveDateTime>,
+    /// [`packyard_domain::CacheEntryStatus`].
+    pub status: i32,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// The content of a cache entry being committed.
+#[derive(Debug, Clone)]
+pub struct NewCacheEntry {
+    /// Top-level group.
+    pub group_id: i64,
+    /// Upstream.
+    pub upstream_id: i64,
+    /// Relative path without a leading slash.
+    pub relative_path: String,
+    /// Blob.
+    pub blob_sha256: String,
+    /// Size.
+    pub size: i64,
+    /// sha1 hex.
+    pub file_sha1: String,
+    /// md5 hex.
+    pub file_md5: Option<String>,
+    /// Content type.
+    pub content_type: String,
+    /// Upstream ETag.
+    pub upstream_etag: Option<String>,
+}

@@ -1,0 +1,150 @@
+//! The one diesel schema, with portable column types only.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        name -> Text,
+        email -> Nullable<Text>,
+        is_admin -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    namespaces (id) {
+        id -> BigInt,
+        name -> Text,
+        path -> Text,
+        full_path -> Text,
+        parent_id -> Nullable<BigInt>,
+        root_id -> Nullable<BigInt>,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> BigInt,
+        user_id -> BigInt,
+        access_level -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    personal_access_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_digest -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<Timestamp>,
+        revoked -> Bool,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    deploy_tokens (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        name -> Text,
+        username -> Text,
+        token_digest -> Text,
+        scopes -> Text,
+        expires_at -> Nullable<Timestamp>,
+        revoked -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    virtual_registries (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        format -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    upstreams (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        format -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        url -> Text,
+        username -> Nullable<Text>,
+        password_encrypted -> Nullable<Text>,
+        cache_validity_hours -> Integer,
+        metadata_cache_validity_hours -> Nullable<Integer>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    registry_upstreams (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        registry_id -> BigInt,
+        upstream_id -> BigInt,
+        position -> Integer,
+    }
+}
+
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        size -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cache_entries (id) {
+        id -> BigInt,
+        group_id -> BigInt,
+        upstream_id -> BigInt,
+        relative_path -> Text,
+        blob_sha256 -> Text,
+        size -> BigInt,
+        file_sha1 -> Text,
+        file_md5 -> Nullable<Text>,
+        content_type -> Text,
+        upstream_etag -> Nullable<Text>,
+        upstream_checked_at -> Timestamp,
+        downloads_count -> BigInt,
+        downloaded_at -> Nullable<Timestamp>,
+        status -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(group_members -> namespaces (group_id));
+diesel::joinable!(personal_access_tokens -> users (user_id));
+diesel::joinable!(registry_upstreams -> upstreams (upstream_id));
+diesel::joinable!(registry_upstreams -> virtual_registries (registry_id));
+diesel::joinable!(cache_entries -> upstreams (upstream_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    namespaces,
+    group_members,
+    personal_access_tokens,
+    deploy_tokens,
+    virtual_registries,
+    upstreams,
+    registry_upstreams,
+    blobs,
+    cache_entries,
+);

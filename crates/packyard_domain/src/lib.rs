@@ -1,0 +1,173 @@
+//! Pure domain types of packyard: newtype ids, formats, access levels, validation rules and limits,
+//! upstream URL normalisation, cache entry ids and repository paths.
+//!
+//! This crate does no I/O and is not async; every other crate may depend on it, it depends on none of them.
+
+mod cache_entry_id;
+mod ids;
+mod path;
+mod upstream_url;
+mod validation;
+
+pub use cache_entry_id::CacheEntryId;
+pub use ids::{
+    CacheEntryRowId, DeployTokenId, GroupId, RegistryId, RegistryUpstreamId, TokenId, UpstreamId,
+    UserId,
+};
+pub use path::{RepositoryPath, RepositoryPathError};
+pub use upstream_url::{
+    UpstreamUrlError, normalize_upstream_url, stored_url, upstream_url_twin,
+};
+pub use validation::{FieldErrors, limits};
+
+use serde::{Deserialize, Serialize};
+
+/// The kind of virtual registry: each has its own limits and client protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Maven repositories (`/api/v4/virtual_registries/packages/maven`).
+    Maven,
+    /// OCI / Docker registries (`/api/v4/virtual_registries/container`).
+    Container,
+}
+
+impl Format {
+    /// The name stored in the database and used in URLs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Maven => "maven",
+            Format::Container => "container",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "maven" => Some(Format::Maven),
+            "container" => Some(Format::Container),
+            _ => None,
+        }
+    }
+
+    /// How many registries of this format a top-level group may have.
+    pub fn max_registries_per_group(self) -> i64 {
+        match self {
+            Format::Maven => 20,
+            Format::Container => 5,
+        }
+    }
+
+    /// How many upstreams one registry of this format may link.
+    pub fn max_upstreams_per_registry(self) -> i64 {
+        match self {
+            Format::Maven => 20,
+            Format::Container => 5,
+        }
+    }
+}
+
+/// GitLab's group access levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessLevel {
+    /// 10
+    Guest,
+    /// 20
+    Reporter,
+    /// 30
+    Developer,
+    /// 40
+    Maintainer,
+    /// 50
+    Owner,
+}
+
+impl AccessLevel {
+    /// The numeric level as GitLab's API shows it.
+    pub fn as_i32(self) -> i32 {
+        match self {
+            AccessLevel::Guest => 10,
+            AccessLevel::Reporter => 20,
+            AccessLevel::Developer => 30,
+            AccessLevel::Maintainer => 40,
+            AccessLevel::Owner => 50,
+        }
+    }
+
+    /// Parses GitLab's numeric level.
+    pub fn from_i32(value: i32) -> Option<Self> {
+        match value {
+            10 => Some(AccessLevel::Guest),
+            20 => Some(AccessLevel::Reporter),
+            30 => Some(AccessLevel::Developer),
+            40 => Some(AccessLevel::Maintainer),
+            50 => Some(AccessLevel::Owner),
+            _ => None,
+        }
+    }
+}
+
+/// Token scopes, as GitLab names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Full API access, read and write.
+    Api,
+    /// Read-only API access.
+    ReadApi,
+    /// Pulling through virtual registries.
+    ReadVirtualRegistry,
+}
+
+impl Scope {
+    /// GitLab's scope name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Api => "api",
+            Scope::ReadApi => "read_api",
+            Scope::ReadVirtualRegistry => "read_virtual_registry",
+        }
+    }
+
+    /// Parses a scope name.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "api" => Some(Scope::Api),
+            "read_api" => Some(Scope::ReadApi),
+            "read_virtual_registry" => Some(Scope::ReadVirtualRegistry),
+            _ => None,
+        }
+    }
+}
+
+/// Status of a cache entry; only `Default` entries are visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheEntryStatus {
+    /// Visible and servable.
+    Default = 0,
+    /// Being written (unused: packyard commits entries only when complete).
+    Processing = 1,
+    /// Hidden, waiting for the destruction worker.
+    PendingDestruction = 2,
+    /// Failed.
+    Error = 3,
+}
+
+impl CacheEntryStatus {
+    /// The stored integer.
+    pub fn as_i16(self) -> i16 {
+        self as i16
+    }
+}
+
+/// Digests and size of a stored file, computed in one pass while it streamed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigests {
+    /// Lowercase hex sha256: also the blob's storage key.
+    pub sha256: String,
+    /// Lowercase hex sha1.
+    pub sha1: String,
+    /// Lowercase hex md5.
+    pub md5: String,
+    /// Size in bytes.
+    pub size: i64,
+}

@@ -1,0 +1,73 @@
+//! One mapping from [`CoreError`] to HTTP, in GitLab's error format.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use packyard_core::CoreError;
+use serde_json::{Value, json};
+
+/// A core error as an HTTP response in GitLab's format.
+#[derive(Debug)]
+pub struct ApiError(pub CoreError);
+
+/// Result of handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: Into<CoreError>> From<E> for ApiError {
+    fn from(error: E) -> Self {
+        ApiError(error.into())
+    }
+}
+
+/// The status of a core error.
+pub fn status_of(error: &CoreError) -> StatusCode {
+    match error {
+        CoreError::Unauthorized => StatusCode::UNAUTHORIZED,
+        CoreError::Forbidden => StatusCode::FORBIDDEN,
+        CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+        CoreError::Invalid(_) | CoreError::BadParameter(_) | CoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        CoreError::Conflict(_) => StatusCode::CONFLICT,
+        CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        CoreError::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// GitLab's JSON error body for a core error.
+pub fn gitlab_error_body(error: &CoreError) -> Value {
+    match error {
+        CoreError::Unauthorized => json!({"message": "401 Unauthorized"}),
+        CoreError::Forbidden => json!({"message": "403 Forbidden"}),
+        CoreError::NotFound(what) if what.is_empty() => json!({"message": "404 Not found"}),
+        CoreError::NotFound(what) => json!({"message": format!("404 {what} Not Found")}),
+        CoreError::Invalid(fields) => json!({"message": fields.0}),
+        CoreError::BadParameter(message) => json!({"error": message}),
+        CoreError::BadRequest(message) => json!({"message": format!("400 Bad request - {message}")}),
+        CoreError::Conflict(message) => json!({"message": format!("409 Conflict - {message}")}),
+        CoreError::TooLarge(message) => json!({"message": format!("413 Request Entity Too Large - {message}")}),
+        CoreError::UpstreamUnavailable(_) => json!({"message": "503 Service Unavailable"}),
+        CoreError::Internal(_) => json!({"message": "500 Internal Server Error"}),
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(&self.0)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let CoreError::Internal(detail) = &self.0 {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self.0, CoreError::Unauthorized) {
+            response.insert_header(("WWW-Authenticate", "Basic realm=\"GitLab Virtual Registry\""));
+        }
+        response.json(gitlab_error_body(&self.0))
+    }
+}

@@ -1,0 +1,19 @@
+//! actix plumbing shared by every surface: core errors to GitLab-style responses, credential extraction
+//! and authentication, request parameters (query, JSON or form), pagination headers and streaming bodies.
+//!
+//! Depends on `packyard_core`; knows nothing of any one format.
+
+mod auth;
+mod error;
+mod pagination;
+mod params;
+mod stream;
+
+pub use auth::{Authenticated, CoreData, credential_from_request};
+pub use error::{ApiError, ApiResult, gitlab_error_body};
+pub use pagination::{Pagination, paginated};
+pub use params::Params;
+pub use stream::stream_body;
+
+/// Largest JSON or form body the management APIs accept.
+pub const MAX_PARAMS_BODY: usize = 1024 * 1024;

@@ -1,0 +1,96 @@
+//! Test support (a dev-dependency only): a fresh database per test on SQLite or PostgreSQL, fake upstream
+//! servers on 127.0.0.1:0, and a macro that runs one test body on both backends.
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test support fails loudly")]
+
+mod upstream;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+pub use upstream::{FakeUpstream, Reply, UpstreamLog};
+
+/// A database backend under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file in a temporary folder.
+    Sqlite,
+    /// A new database on the local PostgreSQL server.
+    Postgres,
+}
+
+/// The PostgreSQL server tests use; `PACKYARD_TEST_POSTGRES` overrides it.
+pub fn postgres_server_url() -> String {
+    std::env::var("PACKYARD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database that exists for one test and is dropped with it.
+pub struct TestDb {
+    /// The URL to give packyard.
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// Creates the database. Without a reachable PostgreSQL server this returns `None` (the test is then
+    /// skipped with a message), except under `CI=true`, where it fails the test.
+    pub fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("packyard.db").display());
+                Some(Self {
+                    url,
+                    postgres_name: None,
+                    _dir: Some(dir),
+                })
+            }
+            Backend::Postgres => {
+                let server = postgres_server_url();
+                let mut admin = match PgConnection::establish(&format!("{server}/postgres")) {
+                    Ok(conn) => conn,
+                    Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
+                        eprintln!("SKIPPED: PostgreSQL at {server} is unreachable ({error}); set CI=true to fail instead");
+                        return None;
+                    }
+                    Err(error) => panic!("PostgreSQL at {server} is unreachable under CI=true: {error}"),
+                };
+                let name = format!("packyard_test_{}", uuid::Uuid::new_v4().simple());
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .unwrap();
+                Some(Self {
+                    url: format!("{server}/{name}"),
+                    postgres_name: Some(name),
+                    _dir: None,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name {
+            if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", postgres_server_url())) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// Declares, for each named `async fn name(backend: Backend)`, a module `name` with one test per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )*};
+}

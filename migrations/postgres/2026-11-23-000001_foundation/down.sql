@@ -1,0 +1,10 @@
+DROP TABLE cache_entries;
+DROP TABLE blobs;
+DROP TABLE registry_upstreams;
+DROP TABLE upstreams;
+DROP TABLE virtual_registries;
+DROP TABLE deploy_tokens;
+DROP TABLE personal_access_tokens;
+DROP TABLE group_members;
+DROP TABLE namespaces;
+DROP TABLE users;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install the Debian packages packyard's end-to-end tests and benchmarks need.
+#
+# Idempotent and fast: it only runs `apt-get update` + `apt-get install` when
+# at least one package is missing (checked with `dpkg -s`). Safe to call from
+# .ci/run on every run.
+#
+# Why these packages (see tests/fixtures/maven-app/NOTES.md):
+#   - maven, openjdk-17-jdk-headless: the `mvn` client and `javac`.
+#   - libmaven-{resources,compiler,jar}-plugin-java: the plugins the default
+#     lifecycle runs up to `package`; they land in /usr/share/maven-repo, which
+#     the tests serve over HTTP as the "upstream" Maven repositories.
+#   - junit5: ships org.junit:junit-bom:debian, which the plexus-compiler POM
+#     (a dependency of maven-compiler-plugin) imports but does not depend on.
+#   - libcommons-lang3-java: the third-party jar the fixture app depends on
+#     (normally already pulled in by maven itself).
+#   - wrk: HTTP benchmarks.
+set -euo pipefail
+
+PACKAGES=(
+  maven
+  openjdk-17-jdk-headless
+  libmaven-resources-plugin-java
+  libmaven-compiler-plugin-java
+  libmaven-jar-plugin-java
+  junit5
+  libcommons-lang3-java
+  wrk
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-test-deps: installing: ${missing[*]}"
+  SUDO=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "install-test-deps: missing packages: ${missing[*]}" >&2
+      echo "  installing them needs root: run this script as root, or install sudo" >&2
+      exit 1
+    fi
+    SUDO=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Sanity check: the plugin versions pinned in tests/fixtures/maven-app/pom.xml.
+repo=/usr/share/maven-repo/org/apache/maven/plugins
+for f in \
+  "$repo/maven-resources-plugin/3.3.0/maven-resources-plugin-3.3.0.jar" \
+  "$repo/maven-compiler-plugin/3.10.1/maven-compiler-plugin-3.10.1.jar" \
+  "$repo/maven-jar-plugin/3.3.0/maven-jar-plugin-3.3.0.jar" \
+  /usr/share/maven-repo/org/junit/junit-bom/debian/junit-bom-debian.pom \
+  /usr/share/maven-repo/org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.jar; do
+  if [ ! -e "$f" ]; then
+    echo "install-test-deps: expected $f, not found" >&2
+    echo "  (Debian package versions changed? update the fixture pom.xml)" >&2
+    exit 1
+  fi
+done
+echo "install-test-deps: ok (${#PACKAGES[@]} packages present)"
