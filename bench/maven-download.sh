@@ -213,13 +213,18 @@ row() {
   echo "$rps | $mbps | $ratio | $errors | $peak"
 }
 
+versions_of_peers() {
+  if [ -n "$NGINX" ]; then printf '; %s' "$(nginx -v 2>&1 | sed 's/^nginx version: //')"; fi
+  printf '; %s' "$(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+}
+
 run_case "1 KiB jar" "$TINY"
 run_case "32 MiB jar" "$BIG"
 
 cat <<TABLE
 Cached Maven downloads, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, loopback.
 $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); \
-Linux $(uname -r); $("$BIN" --version).
+Linux $(uname -r); $("$BIN" --version); $(python3 --version)$(versions_of_peers).
 
 | file | server | requests/s | MB/s | packyard ÷ this | errors | peak RSS MiB |
 | --- | --- | ---: | ---: | ---: | ---: | ---: |

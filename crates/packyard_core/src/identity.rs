@@ -140,14 +140,12 @@ impl Core {
                         scopes: parse_scopes(&token.scopes),
                     }));
                 }
-                if try_deploy {
-                    if let Some(token) = q::find_deploy_token(conn, &digest)? {
+                if try_deploy && let Some(token) = q::find_deploy_token(conn, &digest)? {
                         if token.revoked || expired(token.expires_at) {
                             return Ok(None);
                         }
                         let scopes = parse_scopes(&token.scopes);
                         return Ok(Some(Actor::DeployToken { token, scopes }));
-                    }
                 }
                 Ok(None)
             })

@@ -303,11 +303,9 @@ impl Core {
         if let Some((entry, upstream)) = self.cached_entry(registry, base.as_str()).await? {
             let stale_metadata =
                 base_class == PathClass::Metadata && is_stale(&entry, &upstream, base_class, packyard_db::now());
-            if stale_metadata {
-                if let Ok(text) = self.fetch_sidecar(&upstream, &sidecar).await {
-                    self.refresh_later(registry.clone(), base.clone(), base_class);
-                    return Ok(text);
-                }
+            if stale_metadata && let Ok(text) = self.fetch_sidecar(&upstream, &sidecar).await {
+                self.refresh_later(registry.clone(), base.clone(), base_class);
+                return Ok(text);
             }
             let id = entry.id;
             self.db
@@ -373,17 +371,17 @@ impl Core {
         for upstream in upstreams {
             let url = self.upstream_url(&upstream, path.as_str())?;
             let credentials = self.upstream_credentials(&upstream)?;
-            if let Ok(meta) = self.upstream.head(&url, credentials.as_ref()).await {
-                if meta.status.is_success() {
-                    return Ok(Probed {
-                        content_type: meta
-                            .content_type
-                            .unwrap_or_else(|| "application/octet-stream".into()),
-                        content_length: meta.content_length,
-                        sha1: None,
-                        md5: None,
-                    });
-                }
+            if let Ok(meta) = self.upstream.head(&url, credentials.as_ref()).await
+                && meta.status.is_success()
+            {
+                return Ok(Probed {
+                    content_type: meta
+                        .content_type
+                        .unwrap_or_else(|| "application/octet-stream".into()),
+                    content_length: meta.content_length,
+                    sha1: None,
+                    md5: None,
+                });
             }
         }
         Err(CoreError::not_found("File not found on any upstream"))

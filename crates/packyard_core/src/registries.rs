@@ -9,10 +9,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use packyard_db::queries::{cache as cq, registries as rq};
-use packyard_db::rows::{CacheEntry, Group, NewRegistry, NewUpstream, Registry, RegistryUpstream, Upstream};
+use packyard_db::rows::{
+    CacheEntry, Group, NewRegistry, NewUpstream, Registry, RegistryUpstream, Upstream,
+};
 use packyard_domain::{
-    CacheEntryId, FieldErrors, Format, RegistryId, RegistryUpstreamId, UpstreamId, UpstreamUrlError, limits,
-    normalize_upstream_url, stored_url, upstream_url_twin,
+    CacheEntryId, FieldErrors, Format, RegistryId, RegistryUpstreamId, UpstreamId,
+    UpstreamUrlError, limits, normalize_upstream_url, stored_url, upstream_url_twin,
 };
 pub use packyard_upstream::ConnectionTest;
 use packyard_upstream::{Credentials, is_blocked_ip, join_url};
@@ -147,9 +149,16 @@ fn same_credentials_message(format: Format) -> &'static str {
     }
 }
 
-fn check_credentials(errors: &mut FieldErrors, username: &Option<String>, password: &Option<String>) {
+fn check_credentials(
+    errors: &mut FieldErrors,
+    username: &Option<String>,
+    password: &Option<String>,
+) {
     for (attribute, value) in [("username", username), ("password", password)] {
-        if value.as_ref().is_some_and(|v| v.chars().count() > limits::CREDENTIAL_MAX) {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > limits::CREDENTIAL_MAX)
+        {
             errors.add(attribute, "is too long (maximum is 510 characters)");
         }
     }
@@ -165,7 +174,10 @@ fn check_cache_validity(errors: &mut FieldErrors, hours: i64) {
     if hours < 0 {
         errors.add("cache_validity_hours", "must be greater than or equal to 0");
     } else if hours > limits::VALIDITY_HOURS_MAX {
-        errors.add("cache_validity_hours", "must be less than or equal to 32767");
+        errors.add(
+            "cache_validity_hours",
+            "must be less than or equal to 32767",
+        );
     }
 }
 
@@ -173,7 +185,10 @@ fn check_metadata_validity(errors: &mut FieldErrors, hours: i64) {
     if hours <= 0 {
         errors.add("metadata_cache_validity_hours", "must be greater than 0");
     } else if hours > limits::VALIDITY_HOURS_MAX {
-        errors.add("metadata_cache_validity_hours", "must be less than or equal to 32767");
+        errors.add(
+            "metadata_cache_validity_hours",
+            "must be less than or equal to 32767",
+        );
     }
 }
 
@@ -212,8 +227,12 @@ pub async fn validate_upstream_url(raw: &str, allow_local_network: bool) -> Resu
         return Ok(url);
     }
     let host = match url.host() {
-        Some(Host::Ipv4(v4)) => return blocked_reason(IpAddr::V4(v4)).map_or(Ok(url.clone()), |m| Err(m.into())),
-        Some(Host::Ipv6(v6)) => return blocked_reason(IpAddr::V6(v6)).map_or(Ok(url.clone()), |m| Err(m.into())),
+        Some(Host::Ipv4(v4)) => {
+            return blocked_reason(IpAddr::V4(v4)).map_or(Ok(url.clone()), |m| Err(m.into()));
+        }
+        Some(Host::Ipv6(v6)) => {
+            return blocked_reason(IpAddr::V6(v6)).map_or(Ok(url.clone()), |m| Err(m.into()));
+        }
         Some(Host::Domain(domain)) => domain.to_owned(),
         None => return Err("is blocked: URI is invalid".into()),
     };
@@ -221,7 +240,11 @@ pub async fn validate_upstream_url(raw: &str, allow_local_network: bool) -> Resu
         return Err("is blocked: Requests to localhost are not allowed".into());
     }
     let port = url.port_or_known_default().unwrap_or(443);
-    let lookup = tokio::time::timeout(LOOKUP_TIMEOUT, tokio::net::lookup_host((host.as_str(), port))).await;
+    let lookup = tokio::time::timeout(
+        LOOKUP_TIMEOUT,
+        tokio::net::lookup_host((host.as_str(), port)),
+    )
+    .await;
     if let Ok(Ok(addresses)) = lookup {
         for address in addresses {
             if let Some(message) = blocked_reason(address.ip()) {
@@ -325,7 +348,11 @@ impl Core {
     }
 
     /// An association whose registry is of `format`.
-    async fn load_association(&self, format: Format, id: RegistryUpstreamId) -> CoreResult<RegistryUpstream> {
+    async fn load_association(
+        &self,
+        format: Format,
+        id: RegistryUpstreamId,
+    ) -> CoreResult<RegistryUpstream> {
         let found = self
             .db
             .run(move |conn| {
@@ -358,7 +385,12 @@ impl Core {
     }
 
     /// Lists a group's registries of a format, by id (not paginated).
-    pub async fn list_registries(&self, actor: &Actor, format: Format, group: &str) -> CoreResult<Vec<Registry>> {
+    pub async fn list_registries(
+        &self,
+        actor: &Actor,
+        format: Format,
+        group: &str,
+    ) -> CoreResult<Vec<Registry>> {
         let group = self.management_group(group).await?;
         self.authorize(actor, &group, Need::Read).await?;
         let group_id = group.id;
@@ -396,7 +428,10 @@ impl Core {
                 let max = format.max_registries_per_group();
                 if rq::count_registries(conn, group_id, format.as_str())? >= max {
                     let noun = if max == 1 { "registry" } else { "registries" };
-                    errors.add("base", format!("{max} {noun} is the maximum allowed per top-level group."));
+                    errors.add(
+                        "base",
+                        format!("{max} {noun} is the maximum allowed per top-level group."),
+                    );
                 }
                 if !errors.is_empty() {
                     return Ok(Err(errors));
@@ -420,9 +455,15 @@ impl Core {
     }
 
     /// Finds a registry the actor may read.
-    pub async fn find_registry(&self, actor: &Actor, format: Format, id: RegistryId) -> CoreResult<Registry> {
+    pub async fn find_registry(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: RegistryId,
+    ) -> CoreResult<Registry> {
         let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Read).await?;
+        self.authorize_group_id(actor, registry.group_id, Need::Read)
+            .await?;
         Ok(registry)
     }
 
@@ -435,7 +476,8 @@ impl Core {
         changes: RegistryChanges,
     ) -> CoreResult<Registry> {
         let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, registry.group_id, Need::Write)
+            .await?;
         if changes.name.is_none() && changes.description.is_none() {
             return Err(CoreError::BadParameter(
                 "name, description are missing, at least one parameter must be provided".into(),
@@ -454,26 +496,47 @@ impl Core {
                 if rq::registry_name_taken(conn, group_id, format.as_str(), &name, Some(id.0))? {
                     return Ok(Err(FieldErrors::single("name", "has already been taken")));
                 }
-                rq::update_registry(conn, id.0, &name, description.as_deref(), packyard_db::now()).map(Ok)
+                rq::update_registry(
+                    conn,
+                    id.0,
+                    &name,
+                    description.as_deref(),
+                    packyard_db::now(),
+                )
+                .map(Ok)
             })
             .await?;
         Ok(updated?)
     }
 
     /// Deletes a registry with its associations and its exclusive upstreams (and their cache).
-    pub async fn delete_registry(&self, actor: &Actor, format: Format, id: RegistryId) -> CoreResult<()> {
+    pub async fn delete_registry(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: RegistryId,
+    ) -> CoreResult<()> {
         let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write).await?;
-        self.db.transaction(move |conn| rq::delete_registry(conn, id.0)).await?;
+        self.authorize_group_id(actor, registry.group_id, Need::Write)
+            .await?;
+        self.db
+            .transaction(move |conn| rq::delete_registry(conn, id.0))
+            .await?;
         // Entry rows went with their upstreams; their blobs may now be unreferenced.
         self.destroy_hidden_entries_later();
         Ok(())
     }
 
     /// Hides the cache entries of a registry's exclusive upstreams and removes them in the background.
-    pub async fn purge_registry_cache(&self, actor: &Actor, format: Format, id: RegistryId) -> CoreResult<()> {
+    pub async fn purge_registry_cache(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: RegistryId,
+    ) -> CoreResult<()> {
         let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, registry.group_id, Need::Write)
+            .await?;
         self.db
             .transaction(move |conn| {
                 let exclusive = rq::exclusive_upstream_ids(conn, id.0)?;
@@ -492,8 +555,12 @@ impl Core {
         id: RegistryId,
     ) -> CoreResult<Vec<(Upstream, RegistryUpstream)>> {
         let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Read).await?;
-        Ok(self.db.run(move |conn| rq::list_registry_upstreams(conn, id.0)).await?)
+        self.authorize_group_id(actor, registry.group_id, Need::Read)
+            .await?;
+        Ok(self
+            .db
+            .run(move |conn| rq::list_registry_upstreams(conn, id.0))
+            .await?)
     }
 
     /// Creates an upstream in the registry's group and links it at the registry's last position.
@@ -505,7 +572,8 @@ impl Core {
         input: UpstreamInput,
     ) -> CoreResult<(Upstream, RegistryUpstream)> {
         let registry = self.load_registry(format, registry_id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, registry.group_id, Need::Write)
+            .await?;
         both_or_neither(&input.username, &input.password)?;
         let mut errors = FieldErrors::new();
         let url = self.checked_url(&input.url, &mut errors).await;
@@ -527,7 +595,9 @@ impl Core {
         check_cache_validity(&mut errors, cache_validity_hours);
         let metadata_cache_validity_hours = match format {
             Format::Maven => {
-                let hours = input.metadata_cache_validity_hours.unwrap_or(DEFAULT_VALIDITY_HOURS);
+                let hours = input
+                    .metadata_cache_validity_hours
+                    .unwrap_or(DEFAULT_VALIDITY_HOURS);
                 check_metadata_validity(&mut errors, hours);
                 Some(hours)
             }
@@ -542,16 +612,19 @@ impl Core {
             description: input.description,
             url: url_text,
             username,
-            password_encrypted: password.as_deref().map(|p| self.secret.encrypt(p)).transpose()?,
+            password_encrypted: password
+                .as_deref()
+                .map(|p| self.secret.encrypt(p))
+                .transpose()?,
             cache_validity_hours: i32::try_from(cache_validity_hours).unwrap_or(i32::MAX),
-            metadata_cache_validity_hours: metadata_cache_validity_hours.map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
+            metadata_cache_validity_hours: metadata_cache_validity_hours
+                .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
             created_at: now,
             updated_at: now,
         };
         let secret = self.secret.clone();
         let max = format.max_upstreams_per_registry();
-        let created = self
-            .db
+        self.db
             .transaction(move |conn| {
                 let mut errors = FieldErrors::new();
                 match same_url_and_credentials(conn, &secret, &new, &password, None)? {
@@ -567,12 +640,16 @@ impl Core {
                     return Ok(Err(errors.into()));
                 }
                 let upstream = rq::insert_upstream(conn, &new)?;
-                let association =
-                    rq::insert_association(conn, upstream.group_id, registry_id.0, upstream.id, position)?;
+                let association = rq::insert_association(
+                    conn,
+                    upstream.group_id,
+                    registry_id.0,
+                    upstream.id,
+                    position,
+                )?;
                 Ok(Ok((upstream, association)))
             })
-            .await?;
-        created
+            .await?
     }
 
     /// One page of a top-level group's upstreams of a format, optionally filtered by a fuzzy name match.
@@ -587,7 +664,9 @@ impl Core {
     ) -> CoreResult<Page<Upstream>> {
         let group = self.management_group(group).await?;
         if group.parent_id.is_some() {
-            return Err(CoreError::BadRequest("only available on top-level groups.".into()));
+            return Err(CoreError::BadRequest(
+                "only available on top-level groups.".into(),
+            ));
         }
         self.authorize(actor, &group, Need::Read).await?;
         let group_id = group.id;
@@ -595,7 +674,14 @@ impl Core {
         Ok(self
             .db
             .run(move |conn| {
-                rq::list_group_upstreams(conn, group_id, format.as_str(), filter.as_deref(), offset, limit)
+                rq::list_group_upstreams(
+                    conn,
+                    group_id,
+                    format.as_str(),
+                    filter.as_deref(),
+                    offset,
+                    limit,
+                )
             })
             .await?)
     }
@@ -611,7 +697,9 @@ impl Core {
     ) -> CoreResult<ConnectionTest> {
         let group = self.management_group(group).await?;
         if group.parent_id.is_some() {
-            return Err(CoreError::BadRequest("only available on top-level groups.".into()));
+            return Err(CoreError::BadRequest(
+                "only available on top-level groups.".into(),
+            ));
         }
         self.authorize(actor, &group, Need::Read).await?;
         let raw_url = target
@@ -657,13 +745,15 @@ impl Core {
         overrides: TestTarget,
     ) -> CoreResult<ConnectionTest> {
         let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Read).await?;
+        self.authorize_group_id(actor, upstream.group_id, Need::Read)
+            .await?;
         if overrides.url.as_ref().is_some_and(|u| u.trim().is_empty()) {
             return Err(CoreError::BadParameter("url is empty".into()));
         }
         let stored_password = self.decrypt_password(&upstream)?;
         let url_changed = overrides.url.as_ref().is_some_and(|u| *u != upstream.url);
-        let username_changed = overrides.username.is_some() && overrides.username != upstream.username;
+        let username_changed =
+            overrides.username.is_some() && overrides.username != upstream.username;
         let password_changed = overrides.password.as_ref().is_some_and(|p| !p.is_empty())
             && overrides.password != stored_password;
         let cached_path = self
@@ -684,13 +774,22 @@ impl Core {
         let path = cached_path.unwrap_or_else(|| default_test_path(format).to_owned());
         let target = test_url(format, &upstream.url, &path)?;
         let credentials = credentials(upstream.username.clone(), stored_password);
-        Ok(self.upstream.test_connection(&target, credentials.as_ref()).await)
+        Ok(self
+            .upstream
+            .test_connection(&target, credentials.as_ref())
+            .await)
     }
 
     /// Finds an upstream the actor may read, with its associations.
-    pub async fn find_upstream(&self, actor: &Actor, format: Format, id: UpstreamId) -> CoreResult<UpstreamDetails> {
+    pub async fn find_upstream(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: UpstreamId,
+    ) -> CoreResult<UpstreamDetails> {
         let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Read).await?;
+        self.authorize_group_id(actor, upstream.group_id, Need::Read)
+            .await?;
         let associations = self
             .db
             .run(move |conn| rq::list_upstream_associations(conn, id.0))
@@ -711,13 +810,16 @@ impl Core {
         changes: UpstreamChanges,
     ) -> CoreResult<Upstream> {
         let stored = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, stored.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, stored.group_id, Need::Write)
+            .await?;
         if changes.is_empty(format) {
             let names = match format {
                 Format::Maven => {
                     "name, description, url, username, password, cache_validity_hours, metadata_cache_validity_hours"
                 }
-                Format::Container => "name, description, url, username, password, cache_validity_hours",
+                Format::Container => {
+                    "name, description, url, username, password, cache_validity_hours"
+                }
             };
             return Err(CoreError::BadParameter(format!(
                 "{names} are missing, at least one parameter must be provided"
@@ -727,10 +829,15 @@ impl Core {
         let mut errors = FieldErrors::new();
         let name = changes.name.unwrap_or_else(|| stored.name.clone());
         errors.check_name("name", &name);
-        let description = changes.description.unwrap_or_else(|| stored.description.clone());
+        let description = changes
+            .description
+            .unwrap_or_else(|| stored.description.clone());
         errors.check_description("description", description.as_deref());
         let url = match &changes.url {
-            Some(raw) => self.checked_url(raw, &mut errors).await.map(|u| stored_url(&u)),
+            Some(raw) => self
+                .checked_url(raw, &mut errors)
+                .await
+                .map(|u| stored_url(&u)),
             None => Some(stored.url.clone()),
         };
         let url_changed = url.as_ref().is_some_and(|u| *u != stored.url);
@@ -770,7 +877,10 @@ impl Core {
         let password_encrypted = if password == stored_password {
             stored.password_encrypted.clone()
         } else {
-            password.as_deref().map(|p| self.secret.encrypt(p)).transpose()?
+            password
+                .as_deref()
+                .map(|p| self.secret.encrypt(p))
+                .transpose()?
         };
         let new = NewUpstream {
             group_id: stored.group_id,
@@ -781,7 +891,8 @@ impl Core {
             username,
             password_encrypted,
             cache_validity_hours: i32::try_from(cache_validity_hours).unwrap_or(i32::MAX),
-            metadata_cache_validity_hours: metadata_cache_validity_hours.map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
+            metadata_cache_validity_hours: metadata_cache_validity_hours
+                .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
             created_at: stored.created_at,
             updated_at: packyard_db::now(),
         };
@@ -791,7 +902,11 @@ impl Core {
                 if url_changed || credentials_changed {
                     match same_url_and_credentials(conn, &secret, &new, &password, Some(id.0))? {
                         Ok(true) => {
-                            return Ok(Err(FieldErrors::single("group", same_credentials_message(format)).into()));
+                            return Ok(Err(FieldErrors::single(
+                                "group",
+                                same_credentials_message(format),
+                            )
+                            .into()));
                         }
                         Ok(false) => {}
                         Err(e) => return Ok(Err(e)),
@@ -803,20 +918,36 @@ impl Core {
     }
 
     /// Deletes an upstream with its associations (re-packing each registry's positions) and its cache.
-    pub async fn delete_upstream(&self, actor: &Actor, format: Format, id: UpstreamId) -> CoreResult<()> {
+    pub async fn delete_upstream(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: UpstreamId,
+    ) -> CoreResult<()> {
         let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Write).await?;
-        self.db.transaction(move |conn| rq::delete_upstream(conn, id.0)).await?;
+        self.authorize_group_id(actor, upstream.group_id, Need::Write)
+            .await?;
+        self.db
+            .transaction(move |conn| rq::delete_upstream(conn, id.0))
+            .await?;
         self.destroy_hidden_entries_later();
         Ok(())
     }
 
     /// Hides every cache entry of an upstream and removes them in the background.
-    pub async fn purge_upstream_cache(&self, actor: &Actor, format: Format, id: UpstreamId) -> CoreResult<()> {
+    pub async fn purge_upstream_cache(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: UpstreamId,
+    ) -> CoreResult<()> {
         let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, upstream.group_id, Need::Write)
+            .await?;
         self.db
-            .transaction(move |conn| cq::mark_upstream_entries_for_destruction(conn, &[id.0], packyard_db::now()))
+            .transaction(move |conn| {
+                cq::mark_upstream_entries_for_destruction(conn, &[id.0], packyard_db::now())
+            })
             .await?;
         self.destroy_hidden_entries_later();
         Ok(())
@@ -831,7 +962,8 @@ impl Core {
         upstream_id: UpstreamId,
     ) -> CoreResult<RegistryUpstream> {
         let registry = self.load_registry(format, registry_id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, registry.group_id, Need::Write)
+            .await?;
         let upstream = self
             .db
             .run(move |conn| rq::find_upstream(conn, upstream_id.0, format.as_str()))
@@ -871,9 +1003,12 @@ impl Core {
         position: i64,
     ) -> CoreResult<RegistryUpstream> {
         let association = self.load_association(format, id).await?;
-        self.authorize_group_id(actor, association.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, association.group_id, Need::Write)
+            .await?;
         if !(1..=MAX_POSITION_PARAMETER).contains(&position) {
-            return Err(CoreError::BadParameter("position does not have a valid value".into()));
+            return Err(CoreError::BadParameter(
+                "position does not have a valid value".into(),
+            ));
         }
         let target = i32::try_from(position).unwrap_or(i32::MAX);
         self.db
@@ -883,10 +1018,19 @@ impl Core {
     }
 
     /// Unlinks an upstream from a registry and closes the gap; the upstream itself stays.
-    pub async fn dissociate_upstream(&self, actor: &Actor, format: Format, id: RegistryUpstreamId) -> CoreResult<()> {
+    pub async fn dissociate_upstream(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: RegistryUpstreamId,
+    ) -> CoreResult<()> {
         let association = self.load_association(format, id).await?;
-        self.authorize_group_id(actor, association.group_id, Need::Write).await?;
-        let deleted = self.db.transaction(move |conn| rq::delete_association(conn, id.0)).await?;
+        self.authorize_group_id(actor, association.group_id, Need::Write)
+            .await?;
+        let deleted = self
+            .db
+            .transaction(move |conn| rq::delete_association(conn, id.0))
+            .await?;
         if deleted { Ok(()) } else { Err(not_found()) }
     }
 
@@ -901,7 +1045,8 @@ impl Core {
         limit: i64,
     ) -> CoreResult<Page<CacheEntry>> {
         let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Read).await?;
+        self.authorize_group_id(actor, upstream.group_id, Need::Read)
+            .await?;
         let search = search.filter(|s| !s.is_empty());
         Ok(self
             .db
@@ -910,7 +1055,12 @@ impl Core {
     }
 
     /// Deletes a cache entry by its opaque id: hidden at once, removed in the background.
-    pub async fn delete_cache_entry(&self, actor: &Actor, format: Format, id: &str) -> CoreResult<()> {
+    pub async fn delete_cache_entry(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: &str,
+    ) -> CoreResult<()> {
         let id = CacheEntryId::decode(id).ok_or_else(not_found)?;
         let upstream = self.load_upstream(format, id.upstream_id).await?;
         let (upstream_id, path) = (upstream.id, id.relative_path.clone());
@@ -922,11 +1072,14 @@ impl Core {
         if !exists {
             return Err(not_found());
         }
-        self.authorize_group_id(actor, upstream.group_id, Need::Write).await?;
+        self.authorize_group_id(actor, upstream.group_id, Need::Write)
+            .await?;
         let path = id.relative_path;
         let marked = self
             .db
-            .transaction(move |conn| cq::mark_entry_for_destruction(conn, upstream_id, &path, packyard_db::now()))
+            .transaction(move |conn| {
+                cq::mark_entry_for_destruction(conn, upstream_id, &path, packyard_db::now())
+            })
             .await?;
         if !marked {
             return Err(not_found());
@@ -950,14 +1103,28 @@ mod tests {
             refused("http://127.0.0.1:8080/maven").await,
             "is blocked: Requests to localhost are not allowed"
         );
-        assert_eq!(refused("http://[::1]/").await, "is blocked: Requests to localhost are not allowed");
-        assert_eq!(refused("http://0.0.0.0/").await, "is blocked: Requests to localhost are not allowed");
-        assert_eq!(refused("http://localhost:8081/").await, "is blocked: Requests to localhost are not allowed");
+        assert_eq!(
+            refused("http://[::1]/").await,
+            "is blocked: Requests to localhost are not allowed"
+        );
+        assert_eq!(
+            refused("http://0.0.0.0/").await,
+            "is blocked: Requests to localhost are not allowed"
+        );
+        assert_eq!(
+            refused("http://localhost:8081/").await,
+            "is blocked: Requests to localhost are not allowed"
+        );
         assert_eq!(
             refused("http://169.254.169.254/latest/meta-data").await,
             "is blocked: Requests to the link local network are not allowed"
         );
-        for private in ["http://10.0.0.1/", "http://192.168.1.10/", "http://172.16.5.4/", "http://[fd00::1]/"] {
+        for private in [
+            "http://10.0.0.1/",
+            "http://192.168.1.10/",
+            "http://172.16.5.4/",
+            "http://[fd00::1]/",
+        ] {
             assert_eq!(
                 refused(private).await,
                 "is blocked: Requests to the local network are not allowed",
@@ -968,7 +1135,11 @@ mod tests {
             refused("http://[::ffff:10.0.0.1]/").await,
             "is blocked: Requests to the local network are not allowed"
         );
-        for raw in ["http://127.0.0.1:8080/maven", "http://169.254.169.254/", "http://localhost/"] {
+        for raw in [
+            "http://127.0.0.1:8080/maven",
+            "http://169.254.169.254/",
+            "http://localhost/",
+        ] {
             assert!(validate_upstream_url(raw, true).await.is_ok(), "{raw}");
         }
     }
@@ -979,17 +1150,31 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored_url(&url), "https://repo.example.com/maven2");
-        assert!(validate_upstream_url("https://93.184.216.34/maven2", false).await.is_ok());
-        assert!(validate_upstream_url("https://no-such-host.invalid/maven2", false).await.is_ok());
+        assert!(
+            validate_upstream_url("https://93.184.216.34/maven2", false)
+                .await
+                .is_ok()
+        );
+        assert!(
+            validate_upstream_url("https://no-such-host.invalid/maven2", false)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
     async fn refuses_other_schemes_and_junk() {
-        assert_eq!(refused("ftp://example.com/").await, "is blocked: Only allowed schemes are http, https");
+        assert_eq!(
+            refused("ftp://example.com/").await,
+            "is blocked: Only allowed schemes are http, https"
+        );
         assert_eq!(refused("not a url").await, "is blocked: URI is invalid");
         assert_eq!(refused("   ").await, "can't be blank");
         let long = format!("https://example.com/{}", "a".repeat(300));
-        assert_eq!(refused(&long).await, "is too long (maximum is 255 characters)");
+        assert_eq!(
+            refused(&long).await,
+            "is too long (maximum is 255 characters)"
+        );
     }
 
     #[test]
@@ -997,7 +1182,10 @@ mod tests {
         assert!(both_or_neither(&None, &None).is_ok());
         assert!(both_or_neither(&Some("u".into()), &Some("p".into())).is_ok());
         let error = both_or_neither(&Some("u".into()), &None).unwrap_err();
-        assert_eq!(error.to_string(), "username, password provide all or none of parameters");
+        assert_eq!(
+            error.to_string(),
+            "username, password provide all or none of parameters"
+        );
         let mut errors = FieldErrors::new();
         check_credentials(&mut errors, &Some("u".into()), &None);
         check_credentials(&mut errors, &None, &Some("p".into()));
@@ -1017,19 +1205,32 @@ mod tests {
         assert!(errors.is_empty());
         check_cache_validity(&mut errors, -1);
         check_metadata_validity(&mut errors, 0);
-        assert_eq!(errors.0["cache_validity_hours"], vec!["must be greater than or equal to 0"]);
-        assert_eq!(errors.0["metadata_cache_validity_hours"], vec!["must be greater than 0"]);
+        assert_eq!(
+            errors.0["cache_validity_hours"],
+            vec!["must be greater than or equal to 0"]
+        );
+        assert_eq!(
+            errors.0["metadata_cache_validity_hours"],
+            vec!["must be greater than 0"]
+        );
     }
 
     #[test]
     fn test_urls_per_format() {
         assert_eq!(
-            test_url(Format::Maven, "https://repo.example.com/maven2", MAVEN_TEST_PATH)
-                .unwrap()
-                .as_str(),
+            test_url(
+                Format::Maven,
+                "https://repo.example.com/maven2",
+                MAVEN_TEST_PATH
+            )
+            .unwrap()
+            .as_str(),
             "https://repo.example.com/maven2/com/company/app/maven-metadata.xml"
         );
-        for base in ["https://registry-1.docker.io", "https://registry-1.docker.io/v2/"] {
+        for base in [
+            "https://registry-1.docker.io",
+            "https://registry-1.docker.io/v2/",
+        ] {
             assert_eq!(
                 test_url(Format::Container, base, "library/alpine/manifests/latest")
                     .unwrap()

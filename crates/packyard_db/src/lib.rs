@@ -141,11 +141,12 @@ impl Db {
         let conn_url = match backend {
             Backend::Sqlite => {
                 let path = sqlite_path(url);
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent)
-                            .map_err(|e| DbError::Migration(format!("{}: {e}", parent.display())))?;
-                    }
+                if let Some(parent) = std::path::Path::new(path)
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| DbError::Migration(format!("{}: {e}", parent.display())))?;
                 }
                 path.to_owned()
             }

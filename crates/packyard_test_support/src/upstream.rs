@@ -77,6 +77,7 @@ pub type UpstreamLog = Arc<Mutex<Vec<LoggedRequest>>>;
 struct State {
     replies: Mutex<HashMap<String, Reply>>,
     log: UpstreamLog,
+    root: Option<std::path::PathBuf>,
 }
 
 /// A scripted upstream on loopback; stopped when dropped.
@@ -90,9 +91,19 @@ pub struct FakeUpstream {
 impl FakeUpstream {
     /// Starts a fake that answers 404 to everything not scripted.
     pub async fn start() -> Self {
+        Self::start_serving(None).await
+    }
+
+    /// Starts a fake that serves the files under `root` (symlinks followed) besides what is scripted.
+    pub async fn serve_directory(root: impl Into<std::path::PathBuf>) -> Self {
+        Self::start_serving(Some(root.into())).await
+    }
+
+    async fn start_serving(root: Option<std::path::PathBuf>) -> Self {
         let state = Arc::new(State {
             replies: Mutex::new(HashMap::new()),
             log: Arc::new(Mutex::new(Vec::new())),
+            root,
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -158,7 +169,17 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
-    let reply = state.replies.lock().unwrap().get(req.path()).cloned();
+    let mut reply = state.replies.lock().unwrap().get(req.path()).cloned();
+    if reply.is_none() {
+        if let Some(root) = &state.root {
+            let relative = req.path().trim_start_matches('/');
+            if !relative.split('/').any(|s| s == ".." || s.is_empty()) {
+                if let Ok(body) = tokio::fs::read(root.join(relative)).await {
+                    reply = Some(Reply::file(body, "application/octet-stream"));
+                }
+            }
+        }
+    }
     let head = req.method() == actix_web::http::Method::HEAD;
     respond(reply, head).await
 }

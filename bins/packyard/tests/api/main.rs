@@ -2,6 +2,8 @@
 //! PostgreSQL, and scripted fake upstreams.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod identity;
+mod management;
 mod pull;
 
 use std::net::TcpListener;

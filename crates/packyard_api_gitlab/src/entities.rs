@@ -1,0 +1,435 @@
+//! GitLab's API entities: the JSON shapes of registries, upstreams, associations, cache entries, connection
+//! tests, users, groups, members and tokens. Passwords and token digests are never part of them.
+
+use chrono::NaiveDateTime;
+use packyard_core::identity::IssuedToken;
+use packyard_core::registries::ConnectionTest;
+use packyard_core::rows::{CacheEntry, Group, Member, Registry, RegistryUpstream, Upstream, User};
+use packyard_domain::{CacheEntryId, UpstreamId};
+use serde::Serialize;
+
+/// A stored UTC time as GitLab shows it: RFC 3339 with milliseconds and `Z` (`2024-05-30T12:28:27.855Z`).
+pub fn timestamp(at: NaiveDateTime) -> String {
+    at.and_utc().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// A virtual registry.
+#[derive(Debug, Serialize)]
+pub struct RegistryResponse {
+    /// Id.
+    pub id: i64,
+    /// Top-level group.
+    pub group_id: i64,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl From<&Registry> for RegistryResponse {
+    fn from(registry: &Registry) -> Self {
+        Self {
+            id: registry.id,
+            group_id: registry.group_id,
+            name: registry.name.clone(),
+            description: registry.description.clone(),
+            created_at: timestamp(registry.created_at),
+            updated_at: timestamp(registry.updated_at),
+        }
+    }
+}
+
+/// An association as nested under its upstream (`upstream_id` left out).
+#[derive(Debug, Serialize)]
+pub struct UpstreamRegistryLink {
+    /// Association id.
+    pub id: i64,
+    /// Registry.
+    pub registry_id: i64,
+    /// 1-based position in the registry.
+    pub position: i32,
+}
+
+impl From<&RegistryUpstream> for UpstreamRegistryLink {
+    fn from(association: &RegistryUpstream) -> Self {
+        Self {
+            id: association.id,
+            registry_id: association.registry_id,
+            position: association.position,
+        }
+    }
+}
+
+/// An association on its own.
+#[derive(Debug, Serialize)]
+pub struct RegistryUpstreamResponse {
+    /// Id.
+    pub id: i64,
+    /// Registry.
+    pub registry_id: i64,
+    /// Upstream.
+    pub upstream_id: i64,
+    /// 1-based position in the registry.
+    pub position: i32,
+}
+
+impl From<&RegistryUpstream> for RegistryUpstreamResponse {
+    fn from(association: &RegistryUpstream) -> Self {
+        Self {
+            id: association.id,
+            registry_id: association.registry_id,
+            upstream_id: association.upstream_id,
+            position: association.position,
+        }
+    }
+}
+
+/// An upstream; the password is never shown.
+#[derive(Debug, Serialize)]
+pub struct UpstreamResponse {
+    /// Id.
+    pub id: i64,
+    /// Top-level group.
+    pub group_id: i64,
+    /// Normalised URL.
+    pub url: String,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Hours an artifact stays fresh (0 = never stale).
+    pub cache_validity_hours: i32,
+    /// Hours `maven-metadata.xml` stays fresh (Maven upstreams only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_cache_validity_hours: Option<i32>,
+    /// Username, null for anonymous upstreams.
+    pub username: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// The association with the registry in whose context it is listed or was created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_upstream: Option<UpstreamRegistryLink>,
+    /// Every association (single GET).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_upstreams: Option<Vec<UpstreamRegistryLink>>,
+}
+
+impl From<&Upstream> for UpstreamResponse {
+    fn from(upstream: &Upstream) -> Self {
+        Self {
+            id: upstream.id,
+            group_id: upstream.group_id,
+            url: upstream.url.clone(),
+            name: upstream.name.clone(),
+            description: upstream.description.clone(),
+            cache_validity_hours: upstream.cache_validity_hours,
+            metadata_cache_validity_hours: upstream.metadata_cache_validity_hours,
+            username: upstream.username.clone(),
+            created_at: timestamp(upstream.created_at),
+            updated_at: timestamp(upstream.updated_at),
+            registry_upstream: None,
+            registry_upstreams: None,
+        }
+    }
+}
+
+impl UpstreamResponse {
+    /// The upstream with the association of one registry.
+    pub fn in_registry(upstream: &Upstream, association: &RegistryUpstream) -> Self {
+        Self {
+            registry_upstream: Some(association.into()),
+            ..upstream.into()
+        }
+    }
+
+    /// The upstream with all its associations.
+    pub fn with_registries(upstream: &Upstream, associations: &[RegistryUpstream]) -> Self {
+        Self {
+            registry_upstreams: Some(associations.iter().map(Into::into).collect()),
+            ..upstream.into()
+        }
+    }
+}
+
+/// A cache entry; its `id` is the opaque base64 of `"<upstream_id> <relative_path>"`.
+#[derive(Debug, Serialize)]
+pub struct CacheEntryResponse {
+    /// Opaque id.
+    pub id: String,
+    /// Top-level group.
+    pub group_id: i64,
+    /// Upstream.
+    pub upstream_id: i64,
+    /// Last time the upstream confirmed it.
+    pub upstream_checked_at: String,
+    /// md5 hex.
+    pub file_md5: Option<String>,
+    /// sha1 hex.
+    pub file_sha1: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Path relative to the upstream, without a leading slash.
+    pub relative_path: String,
+    /// Content type.
+    pub content_type: String,
+    /// The upstream's ETag, with its quotes.
+    pub upstream_etag: Option<String>,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Downloads served.
+    pub downloads_count: i64,
+    /// Last download.
+    pub downloaded_at: Option<String>,
+}
+
+impl From<&CacheEntry> for CacheEntryResponse {
+    fn from(entry: &CacheEntry) -> Self {
+        let relative_path = entry.relative_path.trim_start_matches('/').to_owned();
+        let id = CacheEntryId {
+            upstream_id: UpstreamId(entry.upstream_id),
+            relative_path: relative_path.clone(),
+        };
+        Self {
+            id: id.encode(),
+            group_id: entry.group_id,
+            upstream_id: entry.upstream_id,
+            upstream_checked_at: timestamp(entry.upstream_checked_at),
+            file_md5: entry.file_md5.clone(),
+            file_sha1: entry.file_sha1.clone(),
+            size: entry.size,
+            relative_path,
+            content_type: entry.content_type.clone(),
+            upstream_etag: entry.upstream_etag.clone(),
+            created_at: timestamp(entry.created_at),
+            updated_at: timestamp(entry.updated_at),
+            downloads_count: entry.downloads_count,
+            downloaded_at: entry.downloaded_at.map(timestamp),
+        }
+    }
+}
+
+/// The outcome of a connection test: `{"success": true}` or `{"success": false, "result": "Error: …"}`.
+#[derive(Debug, Serialize)]
+pub struct ConnectionTestResponse {
+    /// 2xx or 404 from the upstream.
+    pub success: bool,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
+}
+
+impl From<ConnectionTest> for ConnectionTestResponse {
+    fn from(test: ConnectionTest) -> Self {
+        Self {
+            success: test.success,
+            result: test.result,
+        }
+    }
+}
+
+/// A user.
+#[derive(Debug, Serialize)]
+pub struct UserResponse {
+    /// Id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Always `active`.
+    pub state: &'static str,
+    /// Email.
+    pub email: Option<String>,
+    /// Instance administrator.
+    pub is_admin: bool,
+    /// Creation time.
+    pub created_at: String,
+}
+
+impl From<&User> for UserResponse {
+    fn from(user: &User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            name: user.name.clone(),
+            state: "active",
+            email: user.email.clone(),
+            is_admin: user.is_admin,
+            created_at: timestamp(user.created_at),
+        }
+    }
+}
+
+/// A personal access token just created; `token` is shown this once.
+#[derive(Debug, Serialize)]
+pub struct PersonalAccessTokenResponse {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Never revoked when new.
+    pub revoked: bool,
+    /// Creation time.
+    pub created_at: String,
+    /// Scopes.
+    pub scopes: Vec<&'static str>,
+    /// Owner.
+    pub user_id: i64,
+    /// True while usable.
+    pub active: bool,
+    /// Expiry date (`YYYY-MM-DD`).
+    pub expires_at: Option<String>,
+    /// The secret.
+    pub token: String,
+}
+
+impl PersonalAccessTokenResponse {
+    /// The response for a token issued to `user_id`.
+    pub fn new(token: &IssuedToken, user_id: i64) -> Self {
+        Self {
+            id: token.id,
+            name: token.name.clone(),
+            revoked: false,
+            created_at: timestamp(token.created_at),
+            scopes: token.scopes.iter().map(|s| s.as_str()).collect(),
+            user_id,
+            active: true,
+            expires_at: token
+                .expires_at
+                .map(|at| at.date().format("%Y-%m-%d").to_string()),
+            token: token.token.clone(),
+        }
+    }
+}
+
+/// A group deploy token just created; `token` is shown this once.
+#[derive(Debug, Serialize)]
+pub struct DeployTokenResponse {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Username to send with the token.
+    pub username: String,
+    /// Expiry.
+    pub expires_at: Option<String>,
+    /// Scopes.
+    pub scopes: Vec<&'static str>,
+    /// Never revoked when new.
+    pub revoked: bool,
+    /// Never expired when new.
+    pub expired: bool,
+    /// The secret.
+    pub token: String,
+}
+
+impl From<&IssuedToken> for DeployTokenResponse {
+    fn from(token: &IssuedToken) -> Self {
+        Self {
+            id: token.id,
+            name: token.name.clone(),
+            username: token.owner.clone(),
+            expires_at: token.expires_at.map(timestamp),
+            scopes: token.scopes.iter().map(|s| s.as_str()).collect(),
+            revoked: false,
+            expired: false,
+            token: token.token.clone(),
+        }
+    }
+}
+
+/// A group.
+#[derive(Debug, Serialize)]
+pub struct GroupResponse {
+    /// Id.
+    pub id: i64,
+    /// Display name.
+    pub name: String,
+    /// Last path segment.
+    pub path: String,
+    /// Full path from the top-level group.
+    pub full_path: String,
+    /// Description.
+    pub description: String,
+    /// Always `private`.
+    pub visibility: &'static str,
+    /// Parent group, null for a top-level group.
+    pub parent_id: Option<i64>,
+    /// Creation time.
+    pub created_at: String,
+}
+
+impl From<&Group> for GroupResponse {
+    fn from(group: &Group) -> Self {
+        Self {
+            id: group.id,
+            name: group.name.clone(),
+            path: group.path.clone(),
+            full_path: group.full_path.clone(),
+            description: group.description.clone(),
+            visibility: "private",
+            parent_id: group.parent_id,
+            created_at: timestamp(group.created_at),
+        }
+    }
+}
+
+/// A group member.
+#[derive(Debug, Serialize)]
+pub struct MemberResponse {
+    /// The user's id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Always `active`.
+    pub state: &'static str,
+    /// GitLab access level (10..50).
+    pub access_level: i32,
+    /// Membership creation time.
+    pub created_at: String,
+    /// Memberships do not expire.
+    pub expires_at: Option<String>,
+}
+
+impl From<&(Member, User)> for MemberResponse {
+    fn from((member, user): &(Member, User)) -> Self {
+        Self {
+            id: user.id,
+            username: user.username.clone(),
+            name: user.name.clone(),
+            state: "active",
+            access_level: member.access_level,
+            created_at: timestamp(member.created_at),
+            expires_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let at = chrono::NaiveDate::from_ymd_opt(2024, 5, 30)
+            .unwrap()
+            .and_hms_milli_opt(12, 28, 27, 855)
+            .unwrap();
+        assert_eq!(timestamp(at), "2024-05-30T12:28:27.855Z");
+        let whole = chrono::NaiveDate::from_ymd_opt(2024, 5, 30)
+            .unwrap()
+            .and_hms_opt(1, 2, 3)
+            .unwrap();
+        assert_eq!(timestamp(whole), "2024-05-30T01:02:03.000Z");
+    }
+}

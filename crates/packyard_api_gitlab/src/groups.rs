@@ -1,0 +1,128 @@
+//! Groups, members and group deploy tokens. A group `:id` is a numeric id or a URL-encoded full path.
+
+use actix_web::{HttpResponse, web};
+use packyard_http::{ApiResult, Authenticated, CoreData, Params};
+
+use crate::API_PREFIX;
+use crate::entities::{DeployTokenResponse, GroupResponse, MemberResponse};
+use crate::extract::{expiry, required_integer, route_id, scopes};
+
+/// Registers `/groups`, `/groups/:id`, members and deploy tokens.
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(format!("{API_PREFIX}/groups"))
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(web::resource(format!("{API_PREFIX}/groups/{{id}}")).route(web::get().to(show)))
+    .service(
+        web::resource(format!("{API_PREFIX}/groups/{{id}}/members"))
+            .route(web::get().to(list_members))
+            .route(web::post().to(add_member)),
+    )
+    .service(
+        web::resource(format!("{API_PREFIX}/groups/{{id}}/members/{{user_id}}"))
+            .route(web::delete().to(remove_member)),
+    )
+    .service(
+        web::resource(format!("{API_PREFIX}/groups/{{id}}/deploy_tokens"))
+            .route(web::post().to(create_deploy_token)),
+    );
+}
+
+/// `POST /groups`: `name`, `path` (required), `parent_id`, `description`.
+async fn create(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    let group = core
+        .create_group(
+            &actor,
+            params.required_string("name")?,
+            params.required_string("path")?,
+            params.integer("parent_id")?,
+            params.string("description")?,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(GroupResponse::from(&group)))
+}
+
+/// `GET /groups`: the groups the caller can see.
+async fn list(Authenticated(actor): Authenticated, core: CoreData) -> ApiResult<HttpResponse> {
+    let groups = core.list_groups(&actor).await?;
+    let body: Vec<GroupResponse> = groups.iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `GET /groups/:id`.
+async fn show(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let group = core.find_visible_group(&actor, &id).await?;
+    Ok(HttpResponse::Ok().json(GroupResponse::from(&group)))
+}
+
+/// `GET /groups/:id/members`.
+async fn list_members(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let group = core.find_visible_group(&actor, &id).await?;
+    let members = core.list_members(&actor, &group).await?;
+    let body: Vec<MemberResponse> = members.iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `POST /groups/:id/members`: `user_id`, `access_level`.
+async fn add_member(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    id: web::Path<String>,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    let user_id = required_integer(&params, "user_id")?;
+    let access_level = required_integer(&params, "access_level")?;
+    let group = core.find_visible_group(&actor, &id).await?;
+    let level = i32::try_from(access_level).unwrap_or(-1);
+    let member = core.add_member(&actor, &group, user_id, level).await?;
+    Ok(HttpResponse::Created().json(MemberResponse::from(&member)))
+}
+
+/// `DELETE /groups/:id/members/:user_id`.
+async fn remove_member(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, user_id) = path.into_inner();
+    let user_id = route_id(&user_id)?;
+    let group = core.find_visible_group(&actor, &id).await?;
+    core.remove_member(&actor, &group, user_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `POST /groups/:id/deploy_tokens`: `name`, `scopes` (required), `username`, `expires_at`; the token is
+/// shown once.
+async fn create_deploy_token(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    id: web::Path<String>,
+    params: Params,
+) -> ApiResult<HttpResponse> {
+    let group = core.find_visible_group(&actor, &id).await?;
+    let token = core
+        .create_deploy_token(
+            &actor,
+            &group,
+            params.required_string("name")?,
+            params.string("username")?.filter(|u| !u.trim().is_empty()),
+            scopes(&params)?,
+            expiry(&params)?,
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(DeployTokenResponse::from(&token)))
+}
