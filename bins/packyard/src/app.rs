@@ -39,7 +39,6 @@ async fn readiness(core: packyard_http::CoreData) -> HttpResponse {
     }
 }
 
-
 /// Builds the actix app around the services.
 pub fn app(
     core: Core,
@@ -128,6 +127,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let core = build_core(&settings).await?;
     core.destroy_hidden_entries_later();
     let mut server = HttpServer::new(move || app(core.clone()))
+        // Headers and body go out as separate writes; without NODELAY a kept-alive small download
+        // waits on the client's delayed ACK.
+        .on_connect(|connection, _| {
+            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = tcp.set_nodelay(true);
+            }
+        })
         .shutdown_timeout(60)
         .bind(listen)
         .with_context(|| format!("server.listen = {listen}"))?;

@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use packyard::settings::Settings;
 
 #[derive(Parser)]
-#[command(name = "packyard", version, about = "A self-hosted package registry and pull-through cache")]
+#[command(
+    name = "packyard",
+    version,
+    about = "A self-hosted package registry and pull-through cache"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -124,7 +124,9 @@ impl Settings {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed("PACKYARD__").split("__"));
-        let settings: Settings = figment.extract().map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid setting: {e}"))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -140,19 +142,33 @@ impl Settings {
             bail!("invalid setting storage.url = {storage:?}: use file:///PATH or memory://");
         }
         if let Some(key) = &self.secrets.key {
-            SecretKey::from_base64(key).map_err(|e| anyhow::anyhow!("invalid setting secrets.key: {e}"))?;
+            SecretKey::from_base64(key)
+                .map_err(|e| anyhow::anyhow!("invalid setting secrets.key: {e}"))?;
         }
         if let Some(url) = &self.server.external_url {
-            url::Url::parse(url).with_context(|| format!("invalid setting server.external_url = {url:?}"))?;
+            url::Url::parse(url)
+                .with_context(|| format!("invalid setting server.external_url = {url:?}"))?;
         }
         if self.upstream.parallel_heads == 0 {
             bail!("invalid setting upstream.parallel_heads: must be at least 1");
         }
         for (name, value) in [
-            ("upstream.connect_timeout_secs", self.upstream.connect_timeout_secs),
-            ("upstream.first_byte_timeout_secs", self.upstream.first_byte_timeout_secs),
-            ("upstream.idle_timeout_secs", self.upstream.idle_timeout_secs),
-            ("upstream.head_timeout_secs", self.upstream.head_timeout_secs),
+            (
+                "upstream.connect_timeout_secs",
+                self.upstream.connect_timeout_secs,
+            ),
+            (
+                "upstream.first_byte_timeout_secs",
+                self.upstream.first_byte_timeout_secs,
+            ),
+            (
+                "upstream.idle_timeout_secs",
+                self.upstream.idle_timeout_secs,
+            ),
+            (
+                "upstream.head_timeout_secs",
+                self.upstream.head_timeout_secs,
+            ),
         ] {
             if value == 0 {
                 bail!("invalid setting {name}: must be at least 1 second");
@@ -163,18 +179,22 @@ impl Settings {
 
     /// The listen address.
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server
-            .listen
-            .parse()
-            .with_context(|| format!("invalid setting server.listen = {:?}: expected HOST:PORT", self.server.listen))
+        self.server.listen.parse().with_context(|| {
+            format!(
+                "invalid setting server.listen = {:?}: expected HOST:PORT",
+                self.server.listen
+            )
+        })
     }
 
     /// The database URL in force.
     pub fn database_url(&self) -> String {
-        self.database
-            .url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.server.data_dir.join("packyard.db").display()))
+        self.database.url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.server.data_dir.join("packyard.db").display()
+            )
+        })
     }
 
     /// The storage URL in force.
@@ -188,17 +208,21 @@ impl Settings {
     /// The secret key: configured, or read from (or generated into) `<data_dir>/secret.key`.
     pub fn secret_key(&self) -> anyhow::Result<SecretKey> {
         if let Some(key) = &self.secrets.key {
-            return SecretKey::from_base64(key).map_err(|e| anyhow::anyhow!("invalid setting secrets.key: {e}"));
+            return SecretKey::from_base64(key)
+                .map_err(|e| anyhow::anyhow!("invalid setting secrets.key: {e}"));
         }
         let path = self.server.data_dir.join("secret.key");
         if path.exists() {
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            return SecretKey::from_base64(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return SecretKey::from_base64(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()));
         }
         std::fs::create_dir_all(&self.server.data_dir)
             .with_context(|| format!("creating {}", self.server.data_dir.display()))?;
         let key = SecretKey::generate();
-        write_private(&path, &key.to_base64()).with_context(|| format!("writing {}", path.display()))?;
+        write_private(&path, &key.to_base64())
+            .with_context(|| format!("writing {}", path.display()))?;
         tracing::info!(path = %path.display(), "generated a new secret key");
         Ok(key)
     }

@@ -38,7 +38,11 @@ fn packyard(data: &Path, listen: &str) -> Command {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 async fn start_server(data: &Path) -> Server {
@@ -52,7 +56,12 @@ async fn start_server(data: &Path) -> Server {
     let server = Server { child, base };
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if client.get(format!("{}/-/health", server.base)).send().await.is_ok() {
+        if client
+            .get(format!("{}/-/health", server.base))
+            .send()
+            .await
+            .is_ok()
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -61,7 +70,13 @@ async fn start_server(data: &Path) -> Server {
 }
 
 async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
-    let response = client.post(&url).header("PRIVATE-TOKEN", token).json(&body).send().await.unwrap();
+    let response = client
+        .post(&url)
+        .header("PRIVATE-TOKEN", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201, "POST {url}");
     response.json().await.unwrap()
 }
@@ -86,7 +101,10 @@ fn mvn_package(fixture: &Path, work: &Path, settings: &Path, local_repo: &str) -
         .current_dir(&project)
         .args(["-B", "-ntp", "-C", "-s"])
         .arg(settings)
-        .arg(format!("-Dmaven.repo.local={}", work.join(local_repo).display()))
+        .arg(format!(
+            "-Dmaven.repo.local={}",
+            work.join(local_repo).display()
+        ))
         .arg("package")
         .output()
         .expect("mvn must be installed (scripts/install-test-deps.sh)");
@@ -101,7 +119,10 @@ fn mvn_package(fixture: &Path, work: &Path, settings: &Path, local_repo: &str) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_mvn_build_resolves_everything_through_packyard() {
-    assert!(Path::new(DEBIAN_MAVEN_REPO).is_dir(), "run scripts/install-test-deps.sh first");
+    assert!(
+        Path::new(DEBIAN_MAVEN_REPO).is_dir(),
+        "run scripts/install-test-deps.sh first"
+    );
     let work = tempfile::tempdir().unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/maven-app");
 
@@ -109,7 +130,11 @@ async fn a_real_mvn_build_resolves_everything_through_packyard() {
     let only_lang3 = work.path().join("lang3-repo");
     std::fs::create_dir_all(only_lang3.join(LANG3)).unwrap();
     for file in ["commons-lang3-3.12.0.pom", "commons-lang3-3.12.0.jar"] {
-        std::fs::copy(Path::new(DEBIAN_MAVEN_REPO).join(LANG3).join(file), only_lang3.join(LANG3).join(file)).unwrap();
+        std::fs::copy(
+            Path::new(DEBIAN_MAVEN_REPO).join(LANG3).join(file),
+            only_lang3.join(LANG3).join(file),
+        )
+        .unwrap();
     }
     let first = FakeUpstream::serve_directory(&only_lang3).await;
     let second = FakeUpstream::serve_directory(DEBIAN_MAVEN_REPO).await;
@@ -119,17 +144,36 @@ async fn a_real_mvn_build_resolves_everything_through_packyard() {
         .args(["admin", "bootstrap", "--username", "admin"])
         .output()
         .unwrap();
-    assert!(bootstrap.status.success(), "{}", String::from_utf8_lossy(&bootstrap.stderr));
-    let token = String::from_utf8(bootstrap.stdout).unwrap().trim().to_owned();
-    assert!(!token.is_empty() && !token.contains('\n'), "the token alone on stdout");
+    assert!(
+        bootstrap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bootstrap.stderr)
+    );
+    let token = String::from_utf8(bootstrap.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        !token.is_empty() && !token.contains('\n'),
+        "the token alone on stdout"
+    );
 
     let server = start_server(&data).await;
     let api = format!("{}/api/v4", server.base);
     let client = reqwest::Client::new();
-    let group = post(&client, format!("{api}/groups"), &token, json!({"name": "acme", "path": "acme"})).await;
+    let group = post(
+        &client,
+        format!("{api}/groups"),
+        &token,
+        json!({"name": "acme", "path": "acme"}),
+    )
+    .await;
     let registry = post(
         &client,
-        format!("{api}/groups/{}/-/virtual_registries/packages/maven/registries", group["id"]),
+        format!(
+            "{api}/groups/{}/-/virtual_registries/packages/maven/registries",
+            group["id"]
+        ),
         &token,
         json!({"name": "all"}),
     )
@@ -138,7 +182,10 @@ async fn a_real_mvn_build_resolves_everything_through_packyard() {
     for (name, url) in [("lang3", &first.url), ("debian", &second.url)] {
         let upstream = post(
             &client,
-            format!("{api}/virtual_registries/packages/maven/registries/{}/upstreams", registry["id"]),
+            format!(
+                "{api}/virtual_registries/packages/maven/registries/{}/upstreams",
+                registry["id"]
+            ),
             &token,
             json!({"name": name, "url": url}),
         )
@@ -149,37 +196,79 @@ async fn a_real_mvn_build_resolves_everything_through_packyard() {
     let settings = work.path().join("settings.xml");
     let template = std::fs::read_to_string(fixture.join("settings.xml.template")).unwrap();
     let registry_url = format!("{api}/virtual_registries/packages/maven/{}", registry["id"]);
-    std::fs::write(&settings, template.replace("@REGISTRY_URL@", &registry_url).replace("@TOKEN@", &token)).unwrap();
+    std::fs::write(
+        &settings,
+        template
+            .replace("@REGISTRY_URL@", &registry_url)
+            .replace("@TOKEN@", &token),
+    )
+    .unwrap();
 
     let jar = mvn_package(&fixture, work.path(), &settings, "m2-first");
     assert!(jar.is_file(), "the build produced its jar");
-    assert_eq!(first.count("GET", &format!("{LANG3}/commons-lang3-3.12.0.jar")), 1);
-    assert_eq!(second.count("GET", &format!("{LANG3}/commons-lang3-3.12.0.jar")), 0, "position 1 wins");
-    let upstream_gets = |fake: &FakeUpstream| fake.requests().iter().filter(|r| r.method == "GET").count();
+    assert_eq!(
+        first.count("GET", &format!("{LANG3}/commons-lang3-3.12.0.jar")),
+        1
+    );
+    assert_eq!(
+        second.count("GET", &format!("{LANG3}/commons-lang3-3.12.0.jar")),
+        0,
+        "position 1 wins"
+    );
+    let upstream_gets =
+        |fake: &FakeUpstream| fake.requests().iter().filter(|r| r.method == "GET").count();
     let gets_after_first = (upstream_gets(&first), upstream_gets(&second));
-    assert!(gets_after_first.1 > 50, "plugins came from the second upstream");
+    assert!(
+        gets_after_first.1 > 50,
+        "plugins came from the second upstream"
+    );
 
     // A second build with an empty local repository is served from the cache.
     mvn_package(&fixture, work.path(), &settings, "m2-second");
-    assert_eq!((upstream_gets(&first), upstream_gets(&second)), gets_after_first, "no upstream GET");
+    assert_eq!(
+        (upstream_gets(&first), upstream_gets(&second)),
+        gets_after_first,
+        "no upstream GET"
+    );
 
     // The cache entries API lists what was fetched.
     let entries = client
-        .get(format!("{api}/virtual_registries/packages/maven/upstreams/{}/cache_entries?per_page=100", upstream_ids[0]))
+        .get(format!(
+            "{api}/virtual_registries/packages/maven/upstreams/{}/cache_entries?per_page=100",
+            upstream_ids[0]
+        ))
         .header("PRIVATE-TOKEN", &token)
         .send()
         .await
         .unwrap();
     assert_eq!(entries.status(), 200);
     let entries: Value = entries.json().await.unwrap();
-    let paths: Vec<&str> = entries.as_array().unwrap().iter().map(|e| e["relative_path"].as_str().unwrap()).collect();
-    assert!(paths.contains(&"org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.jar"), "{paths:?}");
+    let paths: Vec<&str> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["relative_path"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths.contains(&"org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.jar"),
+        "{paths:?}"
+    );
     let debian = client
-        .get(format!("{api}/virtual_registries/packages/maven/upstreams/{}/cache_entries", upstream_ids[1]))
+        .get(format!(
+            "{api}/virtual_registries/packages/maven/upstreams/{}/cache_entries",
+            upstream_ids[1]
+        ))
         .header("PRIVATE-TOKEN", &token)
         .send()
         .await
         .unwrap();
-    let total: usize = debian.headers()["x-total"].to_str().unwrap().parse().unwrap();
-    assert_eq!(total, gets_after_first.1, "one entry per file fetched from the second upstream");
+    let total: usize = debian.headers()["x-total"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        total, gets_after_first.1,
+        "one entry per file fetched from the second upstream"
+    );
 }

@@ -97,7 +97,8 @@ impl BlobStore {
     pub fn from_url(url: &str) -> BlobResult<Self> {
         let store: Arc<dyn ObjectStore> = if let Some(path) = url.strip_prefix("file://") {
             std::fs::create_dir_all(path).map_err(|e| BlobError::Folder(path.to_owned(), e))?;
-            let root = std::fs::canonicalize(path).map_err(|e| BlobError::Folder(path.to_owned(), e))?;
+            let root =
+                std::fs::canonicalize(path).map_err(|e| BlobError::Folder(path.to_owned(), e))?;
             Arc::new(object_store::local::LocalFileSystem::new_with_prefix(root)?)
         } else if url == "memory://" || url == "memory:" {
             Arc::new(object_store::memory::InMemory::new())
@@ -122,8 +123,15 @@ impl BlobStore {
 
     /// Streams a blob's bytes.
     pub async fn read(&self, sha256: &str) -> BlobResult<ByteStream> {
-        let result = self.store.get(&blob_path(sha256)).await.map_err(|e| not_found(e, sha256))?;
-        Ok(result.into_stream().map(|chunk| chunk.map_err(BlobError::from)).boxed())
+        let result = self
+            .store
+            .get(&blob_path(sha256))
+            .await
+            .map_err(|e| not_found(e, sha256))?;
+        Ok(result
+            .into_stream()
+            .map(|chunk| chunk.map_err(BlobError::from))
+            .boxed())
     }
 
     /// True when the blob exists.

@@ -42,8 +42,14 @@ pub struct FillMeta {
 #[derive(Clone)]
 enum FillState {
     Waiting,
-    Streaming { meta: Arc<FillMeta>, written: u64 },
-    Done { meta: Arc<FillMeta>, written: u64 },
+    Streaming {
+        meta: Arc<FillMeta>,
+        written: u64,
+    },
+    Done {
+        meta: Arc<FillMeta>,
+        written: u64,
+    },
     /// Another fill committed this file between the client's lookup and this fill's start.
     AlreadyCached(Arc<CacheEntry>),
     Failed(Arc<FillFailure>),
@@ -78,9 +84,13 @@ impl FillFailure {
     pub fn to_core_error(&self) -> CoreError {
         match self {
             FillFailure::Status(404) => CoreError::not_found("File not found on any upstream"),
-            FillFailure::Status(status) => CoreError::UpstreamUnavailable(format!("upstream answered {status}")),
+            FillFailure::Status(status) => {
+                CoreError::UpstreamUnavailable(format!("upstream answered {status}"))
+            }
             FillFailure::Upstream(e) => CoreError::UpstreamUnavailable(e.to_string()),
-            FillFailure::TooLarge(max) => CoreError::TooLarge(format!("file is larger than {max} bytes")),
+            FillFailure::TooLarge(max) => {
+                CoreError::TooLarge(format!("file is larger than {max} bytes"))
+            }
             FillFailure::Internal(e) => CoreError::Internal(e.clone()),
         }
     }
@@ -123,44 +133,50 @@ impl Fill {
     /// The body from the first byte, as it arrives; ends in an error if the fill fails.
     pub(crate) fn stream(self: Arc<Self>) -> BoxStream<'static, std::io::Result<Bytes>> {
         let state = self.state.clone();
-        futures_util::stream::unfold((self, state, 0u64, false), |(fill, mut state, position, ended)| async move {
-            if ended {
-                return None;
-            }
-            loop {
-                let current = state.borrow_and_update().clone();
-                let (available, finished) = match &current {
-                    FillState::Streaming { written, .. } => (*written, false),
-                    FillState::Done { written, .. } => (*written, true),
-                    FillState::Failed(failure) => {
-                        let error = std::io::Error::other(failure.to_string());
-                        return Some((Err(error), (fill, state, position, true)));
-                    }
-                    FillState::Waiting | FillState::AlreadyCached(_) => (0, false),
-                };
-                if position < available {
-                    let length = (available - position).min(SPOOL_BATCH as u64) as usize;
-                    let spool = fill.spool.clone();
-                    let read = tokio::task::spawn_blocking(move || {
-                        let mut buffer = vec![0u8; length];
-                        spool.read_exact_at(&mut buffer, position).map(|()| buffer)
-                    })
-                    .await
-                    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-                    return Some(match read {
-                        Ok(buffer) => (Ok(Bytes::from(buffer)), (fill, state, position + length as u64, false)),
-                        Err(e) => (Err(e), (fill, state, position, true)),
-                    });
-                }
-                if finished {
+        futures_util::stream::unfold(
+            (self, state, 0u64, false),
+            |(fill, mut state, position, ended)| async move {
+                if ended {
                     return None;
                 }
-                if state.changed().await.is_err() {
-                    let error = std::io::Error::other("fill task ended");
-                    return Some((Err(error), (fill, state, position, true)));
+                loop {
+                    let current = state.borrow_and_update().clone();
+                    let (available, finished) = match &current {
+                        FillState::Streaming { written, .. } => (*written, false),
+                        FillState::Done { written, .. } => (*written, true),
+                        FillState::Failed(failure) => {
+                            let error = std::io::Error::other(failure.to_string());
+                            return Some((Err(error), (fill, state, position, true)));
+                        }
+                        FillState::Waiting | FillState::AlreadyCached(_) => (0, false),
+                    };
+                    if position < available {
+                        let length = (available - position).min(SPOOL_BATCH as u64) as usize;
+                        let spool = fill.spool.clone();
+                        let read = tokio::task::spawn_blocking(move || {
+                            let mut buffer = vec![0u8; length];
+                            spool.read_exact_at(&mut buffer, position).map(|()| buffer)
+                        })
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                        return Some(match read {
+                            Ok(buffer) => (
+                                Ok(Bytes::from(buffer)),
+                                (fill, state, position + length as u64, false),
+                            ),
+                            Err(e) => (Err(e), (fill, state, position, true)),
+                        });
+                    }
+                    if finished {
+                        return None;
+                    }
+                    if state.changed().await.is_err() {
+                        let error = std::io::Error::other("fill task ended");
+                        return Some((Err(error), (fill, state, position, true)));
+                    }
                 }
-            }
-        })
+            },
+        )
         .boxed()
     }
 }
@@ -252,7 +268,11 @@ impl Core {
             return Err(FillFailure::Status(download.meta.status.as_u16()));
         }
         let max = self.settings.max_file_size;
-        if download.meta.content_length.is_some_and(|length| length > max) {
+        if download
+            .meta
+            .content_length
+            .is_some_and(|length| length > max)
+        {
             return Err(FillFailure::TooLarge(max));
         }
         let content_type = download
@@ -307,11 +327,16 @@ impl Core {
             .finish()
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
-        if meta.content_length.is_some_and(|length| length != digests.size as u64) {
-            return Err(FillFailure::Upstream(packyard_upstream::UpstreamError::Truncated {
-                received: digests.size as u64,
-                expected: meta.content_length.unwrap_or_default(),
-            }));
+        if meta
+            .content_length
+            .is_some_and(|length| length != digests.size as u64)
+        {
+            return Err(FillFailure::Upstream(
+                packyard_upstream::UpstreamError::Truncated {
+                    received: digests.size as u64,
+                    expected: meta.content_length.unwrap_or_default(),
+                },
+            ));
         }
         let new = NewCacheEntry {
             group_id: upstream.group_id,
@@ -338,7 +363,11 @@ impl Core {
 }
 
 /// Appends the batch to the spool at `offset`; returns the new length.
-async fn spool_append(spool: &Arc<std::fs::File>, batch: &mut Vec<u8>, offset: u64) -> Result<u64, FillFailure> {
+async fn spool_append(
+    spool: &Arc<std::fs::File>,
+    batch: &mut Vec<u8>,
+    offset: u64,
+) -> Result<u64, FillFailure> {
     if batch.is_empty() {
         return Ok(offset);
     }

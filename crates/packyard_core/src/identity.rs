@@ -2,7 +2,9 @@
 
 use chrono::NaiveDateTime;
 use packyard_db::queries::identity as q;
-use packyard_db::rows::{DeployToken, Group, Member, NewDeployToken, NewGroup, NewPersonalAccessToken, NewUser, User};
+use packyard_db::rows::{
+    DeployToken, Group, Member, NewDeployToken, NewGroup, NewPersonalAccessToken, NewUser, User,
+};
 use packyard_domain::{AccessLevel, FieldErrors, Scope};
 
 use crate::secrets::{generate_token, token_digest};
@@ -115,7 +117,9 @@ fn expired(expires_at: Option<NaiveDateTime>) -> bool {
 fn valid_path_segment(path: &str) -> bool {
     !path.is_empty()
         && path.len() <= 255
-        && path.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !path.starts_with(['-', '.'])
         && !path.ends_with('.')
 }
@@ -141,11 +145,11 @@ impl Core {
                     }));
                 }
                 if try_deploy && let Some(token) = q::find_deploy_token(conn, &digest)? {
-                        if token.revoked || expired(token.expires_at) {
-                            return Ok(None);
-                        }
-                        let scopes = parse_scopes(&token.scopes);
-                        return Ok(Some(Actor::DeployToken { token, scopes }));
+                    if token.revoked || expired(token.expires_at) {
+                        return Ok(None);
+                    }
+                    let scopes = parse_scopes(&token.scopes);
+                    return Ok(Some(Actor::DeployToken { token, scopes }));
                 }
                 Ok(None)
             })
@@ -177,7 +181,11 @@ impl Core {
             }
             Actor::DeployToken { token, .. } => need == Need::Pull && token.group_id == root,
         };
-        if allowed { Ok(()) } else { Err(CoreError::Forbidden) }
+        if allowed {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden)
+        }
     }
 
     /// Requires an instance administrator.
@@ -199,7 +207,10 @@ impl Core {
     ) -> CoreResult<User> {
         let mut errors = FieldErrors::new();
         if !valid_path_segment(&username) {
-            errors.add("username", "can contain only letters, digits, '_', '-' and '.'");
+            errors.add(
+                "username",
+                "can contain only letters, digits, '_', '-' and '.'",
+            );
         }
         errors.check_name("name", &name);
         errors.into_result()?;
@@ -219,7 +230,9 @@ impl Core {
                 q::insert_user(conn, &new).map(Some)
             })
             .await?;
-        result.ok_or_else(|| CoreError::Invalid(FieldErrors::single("username", "has already been taken")))
+        result.ok_or_else(|| {
+            CoreError::Invalid(FieldErrors::single("username", "has already been taken"))
+        })
     }
 
     /// Lists users.
@@ -274,7 +287,11 @@ impl Core {
         errors.into_result()?;
         let token = generate_token(PERSONAL_TOKEN_PREFIX);
         let digest = token_digest(&token);
-        let stored_scopes = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+        let stored_scopes = scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let user_id = user.id;
         let row = self
             .db
@@ -320,7 +337,9 @@ impl Core {
         let group = self.find_group(id_or_path).await?;
         match self.authorize(actor, &group, Need::Read).await {
             Ok(()) => Ok(group),
-            Err(CoreError::Forbidden) if actor.has_scope_for(Need::Read) => Err(CoreError::not_found("Group")),
+            Err(CoreError::Forbidden) if actor.has_scope_for(Need::Read) => {
+                Err(CoreError::not_found("Group"))
+            }
             Err(e) => Err(e),
         }
     }
@@ -388,7 +407,9 @@ impl Core {
                 Ok(Some(group))
             })
             .await?;
-        created.ok_or_else(|| CoreError::Invalid(FieldErrors::single("path", "has already been taken")))
+        created.ok_or_else(|| {
+            CoreError::Invalid(FieldErrors::single("path", "has already been taken"))
+        })
     }
 
     /// Lists the groups the actor can see.
@@ -401,11 +422,18 @@ impl Core {
         } else {
             Some(actor.user().ok_or(CoreError::Forbidden)?.id)
         };
-        Ok(self.db.run(move |conn| q::list_groups(conn, member)).await?)
+        Ok(self
+            .db
+            .run(move |conn| q::list_groups(conn, member))
+            .await?)
     }
 
     /// Lists a group's members.
-    pub async fn list_members(&self, actor: &Actor, group: &Group) -> CoreResult<Vec<(Member, User)>> {
+    pub async fn list_members(
+        &self,
+        actor: &Actor,
+        group: &Group,
+    ) -> CoreResult<Vec<(Member, User)>> {
         self.authorize(actor, group, Need::Read).await?;
         let id = group.id;
         Ok(self.db.run(move |conn| q::list_members(conn, id)).await?)
@@ -421,7 +449,9 @@ impl Core {
     ) -> CoreResult<(Member, User)> {
         self.authorize(actor, group, Need::Write).await?;
         let Some(level) = AccessLevel::from_i32(access_level) else {
-            return Err(CoreError::BadParameter("access_level does not have a valid value".into()));
+            return Err(CoreError::BadParameter(
+                "access_level does not have a valid value".into(),
+            ));
         };
         if level == AccessLevel::Owner {
             self.authorize(actor, group, Need::Own).await?;
@@ -433,19 +463,31 @@ impl Core {
             access_level: level.as_i32(),
             created_at: packyard_db::now(),
         };
-        let member = self.db.run(move |conn| q::upsert_member(conn, &member)).await?;
+        let member = self
+            .db
+            .run(move |conn| q::upsert_member(conn, &member))
+            .await?;
         Ok((member, user))
     }
 
     /// Removes a member.
-    pub async fn remove_member(&self, actor: &Actor, group: &Group, user_id: i64) -> CoreResult<()> {
+    pub async fn remove_member(
+        &self,
+        actor: &Actor,
+        group: &Group,
+        user_id: i64,
+    ) -> CoreResult<()> {
         self.authorize(actor, group, Need::Write).await?;
         let group_id = group.id;
         let removed = self
             .db
             .run(move |conn| q::delete_member(conn, group_id, user_id))
             .await?;
-        if removed { Ok(()) } else { Err(CoreError::not_found("Member")) }
+        if removed {
+            Ok(())
+        } else {
+            Err(CoreError::not_found("Member"))
+        }
     }
 
     /// Issues a group deploy token (Maintainer).
@@ -467,7 +509,11 @@ impl Core {
         errors.into_result()?;
         let token = generate_token(DEPLOY_TOKEN_PREFIX);
         let digest = token_digest(&token);
-        let stored_scopes = scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
+        let stored_scopes = scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         let group_id = group.id;
         let row = self
             .db

@@ -75,11 +75,20 @@ impl std::ops::Deref for Core {
 
 impl Core {
     /// Assembles the services.
-    pub fn new(db: Db, blobs: BlobStore, settings: CoreSettings, secret: SecretKey) -> CoreResult<Self> {
+    pub fn new(
+        db: Db,
+        blobs: BlobStore,
+        settings: CoreSettings,
+        secret: SecretKey,
+    ) -> CoreResult<Self> {
         let upstream = UpstreamClient::new(settings.upstream.clone())
             .map_err(|e| CoreError::Internal(format!("upstream client: {e}")))?;
-        std::fs::create_dir_all(&settings.spool_dir)
-            .map_err(|e| CoreError::Internal(format!("spool folder {}: {e}", settings.spool_dir.display())))?;
+        std::fs::create_dir_all(&settings.spool_dir).map_err(|e| {
+            CoreError::Internal(format!(
+                "spool folder {}: {e}",
+                settings.spool_dir.display()
+            ))
+        })?;
         Ok(Self {
             inner: Arc::new(Inner {
                 db,

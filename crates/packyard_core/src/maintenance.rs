@@ -30,7 +30,10 @@ impl Core {
         let _exclusive = self.blob_gc_lock.write().await;
         let mut collected = 0;
         loop {
-            let candidates = self.db.run(|conn| q::unreferenced_blobs(conn, BATCH)).await?;
+            let candidates = self
+                .db
+                .run(|conn| q::unreferenced_blobs(conn, BATCH))
+                .await?;
             if candidates.is_empty() {
                 break;
             }
@@ -74,7 +77,11 @@ impl Core {
                 .transaction(move |conn| q::delete_blob_if_unreferenced(conn, &key))
                 .await
             {
-                Ok(true) => core.blobs.delete(&sha256).await.map_err(crate::CoreError::from),
+                Ok(true) => core
+                    .blobs
+                    .delete(&sha256)
+                    .await
+                    .map_err(crate::CoreError::from),
                 Ok(false) => Ok(()),
                 Err(e) => Err(e.into()),
             };
@@ -84,4 +91,3 @@ impl Core {
         });
     }
 }
-

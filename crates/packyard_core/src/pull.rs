@@ -118,7 +118,11 @@ impl Core {
         Ok(upstreams)
     }
 
-    async fn cached_entry(&self, registry: &Registry, path: &str) -> CoreResult<Option<(CacheEntry, Upstream)>> {
+    async fn cached_entry(
+        &self,
+        registry: &Registry,
+        path: &str,
+    ) -> CoreResult<Option<(CacheEntry, Upstream)>> {
         let (registry_id, path) = (registry.id, path.to_owned());
         Ok(self
             .db
@@ -189,7 +193,8 @@ impl Core {
         let Some(winner) = self.resolve(upstreams, path.as_str()).await else {
             return Err(CoreError::not_found("File not found on any upstream"));
         };
-        let fill = self.join_or_start_fill(&winner, path.as_str(), content_type_hint, requested_at)?;
+        let fill =
+            self.join_or_start_fill(&winner, path.as_str(), content_type_hint, requested_at)?;
         match fill.started().await {
             Ok(FillStart::Streaming(meta)) => Ok(Served {
                 content_type: meta.content_type,
@@ -239,7 +244,11 @@ impl Core {
     }
 
     async fn revalidate(&self, entry: &CacheEntry, upstream: &Upstream) -> Revalidation {
-        let Some(stored) = entry.upstream_etag.as_deref().filter(|e| !e.trim().is_empty()) else {
+        let Some(stored) = entry
+            .upstream_etag
+            .as_deref()
+            .filter(|e| !e.trim().is_empty())
+        else {
             return Revalidation::Changed;
         };
         let (url, credentials) = match (
@@ -301,8 +310,8 @@ impl Core {
         let upstreams = self.registry_upstreams(registry).await?;
         let sidecar = format!("{}.{}", base.as_str(), algorithm.extension());
         if let Some((entry, upstream)) = self.cached_entry(registry, base.as_str()).await? {
-            let stale_metadata =
-                base_class == PathClass::Metadata && is_stale(&entry, &upstream, base_class, packyard_db::now());
+            let stale_metadata = base_class == PathClass::Metadata
+                && is_stale(&entry, &upstream, base_class, packyard_db::now());
             if stale_metadata && let Ok(text) = self.fetch_sidecar(&upstream, &sidecar).await {
                 self.refresh_later(registry.clone(), base.clone(), base_class);
                 return Ok(text);
@@ -313,7 +322,9 @@ impl Core {
                 .await?;
             return match algorithm {
                 ChecksumAlgorithm::Sha1 => Ok(entry.file_sha1),
-                ChecksumAlgorithm::Md5 => entry.file_md5.ok_or_else(|| CoreError::not_found("Digest")),
+                ChecksumAlgorithm::Md5 => {
+                    entry.file_md5.ok_or_else(|| CoreError::not_found("Digest"))
+                }
             };
         }
         let Some(winner) = self.resolve(&upstreams, &sidecar).await else {
@@ -324,7 +335,9 @@ impl Core {
             .await
             .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
         // Cache the file itself in the background; its fill runs on whether anyone follows it or not.
-        if let Err(error) = self.join_or_start_fill(&winner, base.as_str(), None, packyard_db::now()) {
+        if let Err(error) =
+            self.join_or_start_fill(&winner, base.as_str(), None, packyard_db::now())
+        {
             tracing::warn!(%error, "could not start caching a file behind its checksum");
         }
         Ok(text)
@@ -339,9 +352,13 @@ impl Core {
             .await
             .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
         if !meta.status.is_success() {
-            return Err(CoreError::UpstreamUnavailable(format!("upstream answered {}", meta.status)));
+            return Err(CoreError::UpstreamUnavailable(format!(
+                "upstream answered {}",
+                meta.status
+            )));
         }
-        String::from_utf8(body.to_vec()).map_err(|_| CoreError::UpstreamUnavailable("checksum is not text".into()))
+        String::from_utf8(body.to_vec())
+            .map_err(|_| CoreError::UpstreamUnavailable("checksum is not text".into()))
     }
 
     fn refresh_later(&self, registry: Registry, path: RepositoryPath, class: PathClass) {
@@ -387,7 +404,6 @@ impl Core {
         Err(CoreError::not_found("File not found on any upstream"))
     }
 }
-
 
 impl Core {
     /// True when `presented` is the internal callers' token (compared in constant time).
@@ -455,7 +471,11 @@ impl Core {
 
 impl Core {
     /// Finds a registry of a format by the id as it appears in a URL; anything else is a 404.
-    pub async fn find_registry_by_text(&self, format: packyard_domain::Format, id: &str) -> CoreResult<Registry> {
+    pub async fn find_registry_by_text(
+        &self,
+        format: packyard_domain::Format,
+        id: &str,
+    ) -> CoreResult<Registry> {
         let id: i64 = id.parse().map_err(|_| CoreError::not_found("Registry"))?;
         self.db
             .run(move |conn| rq::find_registry(conn, id, format.as_str()))

@@ -45,7 +45,8 @@ impl SecretKey {
 
     /// Encrypts a secret; the result is `base64(nonce || ciphertext)`.
     pub fn encrypt(&self, plain: &str) -> CoreResult<String> {
-        let cipher = Aes256Gcm::new_from_slice(&self.0).map_err(|e| CoreError::Internal(e.to_string()))?;
+        let cipher =
+            Aes256Gcm::new_from_slice(&self.0).map_err(|e| CoreError::Internal(e.to_string()))?;
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);
         let sealed = cipher
@@ -56,14 +57,17 @@ impl SecretKey {
 
     /// Decrypts what [`SecretKey::encrypt`] produced.
     pub fn decrypt(&self, sealed: &str) -> CoreResult<String> {
-        let fail = || CoreError::Internal("a stored secret cannot be decrypted with this key".into());
+        let fail =
+            || CoreError::Internal("a stored secret cannot be decrypted with this key".into());
         let bytes = STANDARD.decode(sealed).map_err(|_| fail())?;
         if bytes.len() < 12 {
             return Err(fail());
         }
         let (nonce, sealed) = bytes.split_at(12);
         let cipher = Aes256Gcm::new_from_slice(&self.0).map_err(|_| fail())?;
-        let plain = cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| fail())?;
+        let plain = cipher
+            .decrypt(Nonce::from_slice(nonce), sealed)
+            .map_err(|_| fail())?;
         String::from_utf8(plain).map_err(|_| fail())
     }
 

@@ -160,6 +160,8 @@ impl Db {
         let pool = tokio::task::spawn_blocking(move || {
             Pool::builder()
                 .max_size(max)
+                // Open connections as needed: many at once on a new SQLite file contend for its lock.
+                .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(15))
                 .connection_customizer(Box::new(ConnectionSetup))
                 .build(ConnectionManager::<AnyConnection>::new(conn_url))
@@ -180,7 +182,9 @@ impl Db {
     pub async fn migrate(&self) -> DbResult<()> {
         self.run(|conn| {
             let result = match conn {
-                AnyConnection::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ()),
+                AnyConnection::Postgres(c) => {
+                    c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|_| ())
+                }
                 AnyConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|_| ()),
             };
             result.map_err(|e| DbError::Migration(e.to_string()))

@@ -15,9 +15,7 @@ pub use ids::{
     UserId,
 };
 pub use path::{RepositoryPath, RepositoryPathError};
-pub use upstream_url::{
-    UpstreamUrlError, normalize_upstream_url, stored_url, upstream_url_twin,
-};
+pub use upstream_url::{UpstreamUrlError, normalize_upstream_url, stored_url, upstream_url_twin};
 pub use validation::{FieldErrors, limits};
 
 use serde::{Deserialize, Serialize};

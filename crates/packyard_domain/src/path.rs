@@ -36,7 +36,9 @@ impl RepositoryPath {
         }
         let lower = path.to_ascii_lowercase();
         let bad_char = path.chars().any(|c| c.is_control() || c == '\\');
-        let encoded = ["%2e", "%2f", "%5c", "%00"].iter().any(|e| lower.contains(e));
+        let encoded = ["%2e", "%2f", "%5c", "%00"]
+            .iter()
+            .any(|e| lower.contains(e));
         let bad_segment = path
             .split('/')
             .any(|segment| segment.is_empty() || segment == "." || segment == "..");

@@ -81,10 +81,7 @@ mod tests {
             norm("  HTTPS://Repo.Example.COM:443/maven2.git/ "),
             "https://repo.example.com/maven2"
         );
-        assert_eq!(
-            norm("http://example.com:80/a//"),
-            "http://example.com/a"
-        );
+        assert_eq!(norm("http://example.com:80/a//"), "http://example.com/a");
         assert_eq!(norm("http://example.com:8081/"), "http://example.com:8081");
         assert_eq!(
             norm("https://user:pw@example.com/r"),

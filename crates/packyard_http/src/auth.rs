@@ -37,12 +37,15 @@ pub fn credential_from_request(req: &HttpRequest) -> Option<Credential> {
         let (scheme, rest) = value.split_once(' ').unwrap_or((&value, ""));
         let rest = rest.trim();
         match scheme.to_ascii_lowercase().as_str() {
-            "bearer" | "token" if !rest.is_empty() => return Some(Credential::Token(rest.to_owned())),
+            "bearer" | "token" if !rest.is_empty() => {
+                return Some(Credential::Token(rest.to_owned()));
+            }
             "basic" => {
                 let decoded = STANDARD.decode(rest).ok()?;
                 let text = String::from_utf8(decoded).ok()?;
                 let (_, password) = text.split_once(':')?;
-                return (!password.is_empty()).then(|| Credential::DeployOrPersonal(password.to_owned()));
+                return (!password.is_empty())
+                    .then(|| Credential::DeployOrPersonal(password.to_owned()));
             }
             _ => return None,
         }
@@ -65,7 +68,9 @@ impl FromRequest for Authenticated {
         let credential = credential_from_request(req);
         let core = req.app_data::<CoreData>().cloned();
         Box::pin(async move {
-            let core = core.ok_or_else(|| ApiError(CoreError::Internal("core missing from app data".into())))?;
+            let core = core.ok_or_else(|| {
+                ApiError(CoreError::Internal("core missing from app data".into()))
+            })?;
             let credential = credential.ok_or(ApiError(CoreError::Unauthorized))?;
             Ok(Authenticated(core.authenticate(credential).await?))
         })

@@ -30,7 +30,9 @@ pub fn status_of(error: &CoreError) -> StatusCode {
         CoreError::Unauthorized => StatusCode::UNAUTHORIZED,
         CoreError::Forbidden => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-        CoreError::Invalid(_) | CoreError::BadParameter(_) | CoreError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        CoreError::Invalid(_) | CoreError::BadParameter(_) | CoreError::BadRequest(_) => {
+            StatusCode::BAD_REQUEST
+        }
         CoreError::Conflict(_) => StatusCode::CONFLICT,
         CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         CoreError::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -47,9 +49,13 @@ pub fn gitlab_error_body(error: &CoreError) -> Value {
         CoreError::NotFound(what) => json!({"message": format!("404 {what} Not Found")}),
         CoreError::Invalid(fields) => json!({"message": fields.0}),
         CoreError::BadParameter(message) => json!({"error": message}),
-        CoreError::BadRequest(message) => json!({"message": format!("400 Bad request - {message}")}),
+        CoreError::BadRequest(message) => {
+            json!({"message": format!("400 Bad request - {message}")})
+        }
         CoreError::Conflict(message) => json!({"message": format!("409 Conflict - {message}")}),
-        CoreError::TooLarge(message) => json!({"message": format!("413 Request Entity Too Large - {message}")}),
+        CoreError::TooLarge(message) => {
+            json!({"message": format!("413 Request Entity Too Large - {message}")})
+        }
         CoreError::UpstreamUnavailable(_) => json!({"message": "503 Service Unavailable"}),
         CoreError::Internal(_) => json!({"message": "500 Internal Server Error"}),
     }
@@ -66,7 +72,10 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         if matches!(self.0, CoreError::Unauthorized) {
-            response.insert_header(("WWW-Authenticate", "Basic realm=\"GitLab Virtual Registry\""));
+            response.insert_header((
+                "WWW-Authenticate",
+                "Basic realm=\"GitLab Virtual Registry\"",
+            ));
         }
         response.json(gitlab_error_body(&self.0))
     }

@@ -21,10 +21,14 @@ impl Pagination {
         let page = params.integer("page")?.unwrap_or(1);
         let per_page = params.integer("per_page")?.unwrap_or(20);
         if page < 1 {
-            return Err(CoreError::BadParameter("page does not have a valid value".into()));
+            return Err(CoreError::BadParameter(
+                "page does not have a valid value".into(),
+            ));
         }
         if per_page < 1 {
-            return Err(CoreError::BadParameter("per_page does not have a valid value".into()));
+            return Err(CoreError::BadParameter(
+                "per_page does not have a valid value".into(),
+            ));
         }
         Ok(Self {
             page,
@@ -40,10 +44,11 @@ impl Pagination {
 
 fn page_link(req: &HttpRequest, page: i64, per_page: i64, rel: &str) -> String {
     let info = req.connection_info();
-    let mut query: Vec<(String, String)> = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .filter(|(k, _)| k != "page" && k != "per_page" && k != "private_token")
-        .collect();
+    let mut query: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.query_string().as_bytes())
+            .into_owned()
+            .filter(|(k, _)| k != "page" && k != "per_page" && k != "private_token")
+            .collect();
     query.push(("page".into(), page.to_string()));
     query.push(("per_page".into(), per_page.to_string()));
     let encoded = url::form_urlencoded::Serializer::new(String::new())
@@ -59,7 +64,12 @@ fn page_link(req: &HttpRequest, page: i64, per_page: i64, rel: &str) -> String {
 }
 
 /// A 200 JSON response of one page with GitLab's pagination headers.
-pub fn paginated<T: Serialize>(req: &HttpRequest, pagination: Pagination, total: i64, items: &[T]) -> HttpResponse {
+pub fn paginated<T: Serialize>(
+    req: &HttpRequest,
+    pagination: Pagination,
+    total: i64,
+    items: &[T],
+) -> HttpResponse {
     let Pagination { page, per_page } = pagination;
     let total_pages = ((total + per_page - 1) / per_page).max(1);
     let mut response: HttpResponseBuilder = HttpResponse::Ok();
@@ -70,15 +80,28 @@ pub fn paginated<T: Serialize>(req: &HttpRequest, pagination: Pagination, total:
         .insert_header(("x-total-pages", total_pages.to_string()))
         .insert_header((
             "x-next-page",
-            if page < total_pages { (page + 1).to_string() } else { String::new() },
+            if page < total_pages {
+                (page + 1).to_string()
+            } else {
+                String::new()
+            },
         ))
         .insert_header((
             "x-prev-page",
-            if page > 1 { (page - 1).to_string() } else { String::new() },
+            if page > 1 {
+                (page - 1).to_string()
+            } else {
+                String::new()
+            },
         ));
     let mut links = vec![page_link(req, 1, per_page, "first")];
     if page > 1 {
-        links.push(page_link(req, (page - 1).min(total_pages), per_page, "prev"));
+        links.push(page_link(
+            req,
+            (page - 1).min(total_pages),
+            per_page,
+            "prev",
+        ));
     }
     if page < total_pages {
         links.push(page_link(req, page + 1, per_page, "next"));

@@ -35,7 +35,9 @@ impl Params {
     pub fn required_string(&self, name: &str) -> Result<String, CoreError> {
         match self.string(name)? {
             None => Err(CoreError::BadParameter(format!("{name} is missing"))),
-            Some(s) if s.trim().is_empty() => Err(CoreError::BadParameter(format!("{name} is empty"))),
+            Some(s) if s.trim().is_empty() => {
+                Err(CoreError::BadParameter(format!("{name} is empty")))
+            }
             Some(s) => Ok(s),
         }
     }
@@ -66,14 +68,23 @@ impl Params {
 
     /// A list of strings: a JSON array, or comma-separated text (`scopes[]` forms repeat the key).
     pub fn string_list(&self, name: &str) -> Result<Option<Vec<String>>, CoreError> {
-        match self.0.get(name).or_else(|| self.0.get(&format!("{name}[]"))) {
+        match self
+            .0
+            .get(name)
+            .or_else(|| self.0.get(&format!("{name}[]")))
+        {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Array(items)) => items
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned).ok_or_else(|| invalid(name)))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
-            Some(Value::String(s)) => Ok(Some(s.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())),
+            Some(Value::String(s)) => Ok(Some(
+                s.split(',')
+                    .map(|p| p.trim().to_owned())
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+            )),
             Some(_) => Err(invalid(name)),
         }
     }
@@ -116,7 +127,11 @@ impl FromRequest for Params {
         Box::pin(async move {
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError(CoreError::BadParameter(format!("body could not be read: {e}"))))?;
+                let chunk = chunk.map_err(|e| {
+                    ApiError(CoreError::BadParameter(format!(
+                        "body could not be read: {e}"
+                    )))
+                })?;
                 if body.len() + chunk.len() > MAX_PARAMS_BODY {
                     return Err(ApiError(CoreError::TooLarge(format!(
                         "body is larger than {MAX_PARAMS_BODY} bytes"
@@ -136,8 +151,12 @@ impl FromRequest for Params {
                     map.extend(object);
                     Ok(Params(map))
                 }
-                Ok(_) => Err(ApiError(CoreError::BadParameter("body must be a JSON object".into()))),
-                Err(e) => Err(ApiError(CoreError::BadParameter(format!("body is not valid JSON: {e}")))),
+                Ok(_) => Err(ApiError(CoreError::BadParameter(
+                    "body must be a JSON object".into(),
+                ))),
+                Err(e) => Err(ApiError(CoreError::BadParameter(format!(
+                    "body is not valid JSON: {e}"
+                )))),
             }
         })
     }

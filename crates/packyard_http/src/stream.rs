@@ -5,7 +5,10 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 
 /// A response body from a byte stream; with a known length the client can tell a truncated transfer.
-pub fn stream_body(length: Option<u64>, body: BoxStream<'static, std::io::Result<Bytes>>) -> BoxBody {
+pub fn stream_body(
+    length: Option<u64>,
+    body: BoxStream<'static, std::io::Result<Bytes>>,
+) -> BoxBody {
     match length {
         Some(length) => SizedStream::new(length, body).boxed(),
         None => actix_web::body::BodyStream::new(body).boxed(),

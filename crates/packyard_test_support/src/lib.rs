@@ -1,6 +1,10 @@
 //! Test support (a dev-dependency only): a fresh database per test on SQLite or PostgreSQL, fake upstream
 //! servers on 127.0.0.1:0, and a macro that runs one test body on both backends.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "test support fails loudly")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support fails loudly"
+)]
 
 mod upstream;
 
@@ -18,7 +22,8 @@ pub enum Backend {
 
 /// The PostgreSQL server tests use; `PACKYARD_TEST_POSTGRES` overrides it.
 pub fn postgres_server_url() -> String {
-    std::env::var("PACKYARD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("PACKYARD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// A database that exists for one test and is dropped with it.
@@ -48,10 +53,14 @@ impl TestDb {
                 let mut admin = match PgConnection::establish(&format!("{server}/postgres")) {
                     Ok(conn) => conn,
                     Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
-                        eprintln!("SKIPPED: PostgreSQL at {server} is unreachable ({error}); set CI=true to fail instead");
+                        eprintln!(
+                            "SKIPPED: PostgreSQL at {server} is unreachable ({error}); set CI=true to fail instead"
+                        );
                         return None;
                     }
-                    Err(error) => panic!("PostgreSQL at {server} is unreachable under CI=true: {error}"),
+                    Err(error) => {
+                        panic!("PostgreSQL at {server} is unreachable under CI=true: {error}")
+                    }
                 };
                 let name = format!("packyard_test_{}", uuid::Uuid::new_v4().simple());
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
@@ -69,10 +78,12 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Some(name) = &self.postgres_name {
-            if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", postgres_server_url())) {
-                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
-            }
+        if let Some(name) = &self.postgres_name
+            && let Ok(mut admin) =
+                PgConnection::establish(&format!("{}/postgres", postgres_server_url()))
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }

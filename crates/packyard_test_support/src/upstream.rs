@@ -108,11 +108,15 @@ impl FakeUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let data = web::Data::from(state.clone());
-        let server = HttpServer::new(move || App::new().app_data(data.clone()).default_service(web::to(answer)))
-            .workers(2)
-            .listen(listener)
-            .unwrap()
-            .run();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .default_service(web::to(answer))
+        })
+        .workers(2)
+        .listen(listener)
+        .unwrap()
+        .run();
         let handle = server.handle();
         tokio::spawn(server);
         Self { url, state, handle }
@@ -170,14 +174,13 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             .map(str::to_owned),
     });
     let mut reply = state.replies.lock().unwrap().get(req.path()).cloned();
-    if reply.is_none() {
-        if let Some(root) = &state.root {
-            let relative = req.path().trim_start_matches('/');
-            if !relative.split('/').any(|s| s == ".." || s.is_empty()) {
-                if let Ok(body) = tokio::fs::read(root.join(relative)).await {
-                    reply = Some(Reply::file(body, "application/octet-stream"));
-                }
-            }
+    if reply.is_none()
+        && let Some(root) = &state.root
+    {
+        let relative = req.path().trim_start_matches('/');
+        let safe = !relative.split('/').any(|s| s == ".." || s.is_empty());
+        if safe && let Ok(body) = tokio::fs::read(root.join(relative)).await {
+            reply = Some(Reply::file(body, "application/octet-stream"));
         }
     }
     let head = req.method() == actix_web::http::Method::HEAD;
@@ -228,9 +231,10 @@ async fn respond(reply: Option<Reply>, head: bool) -> HttpResponse {
             if head {
                 return HttpResponse::Ok().no_chunking(declared).finish();
             }
-            let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) }).chain(
-                futures_util::stream::once(async { Err(std::io::Error::other("connection cut")) }),
-            );
+            let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) })
+                .chain(futures_util::stream::once(async {
+                    Err(std::io::Error::other("connection cut"))
+                }));
             HttpResponse::Ok()
                 .content_type("application/octet-stream")
                 .body(actix_web::body::SizedStream::new(declared, stream))

@@ -52,7 +52,9 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00
         || (first & 0xffc0) == 0xfe80
-        || ip.to_ipv4().is_some_and(|v4| is_blocked_v4(v4) && !v4.is_unspecified())
+        || ip
+            .to_ipv4()
+            .is_some_and(|v4| is_blocked_v4(v4) && !v4.is_unspecified())
 }
 
 /// Checks a URL before a request: http(s) only, and an IP literal host must be public unless allowed.
@@ -79,11 +81,18 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = addrs.iter().copied().filter(|a| !is_blocked_ip(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| !is_blocked_ip(a.ip()))
+                .collect();
             if allowed.is_empty() {
                 let shown = addrs.first().map_or(host, |a| a.ip().to_string());
-                return Err(Box::new(BlockedAddress(shown)) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(BlockedAddress(shown)) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             Ok(Box::new(allowed.into_iter()) as Addrs)
         })

@@ -86,7 +86,10 @@ pub enum UpstreamError {
 impl UpstreamError {
     /// True when the upstream could not be reached at all (serve stale copies then).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, UpstreamError::Timeout(_) | UpstreamError::Transport(_))
+        matches!(
+            self,
+            UpstreamError::Timeout(_) | UpstreamError::Transport(_)
+        )
     }
 }
 
@@ -182,7 +185,12 @@ impl UpstreamClient {
         &self.settings
     }
 
-    fn request(&self, method: Method, url: &Url, credentials: Option<&Credentials>) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: Method,
+        url: &Url,
+        credentials: Option<&Credentials>,
+    ) -> reqwest::RequestBuilder {
         let request = self.client.request(method, url.clone());
         match credentials {
             Some(c) => request.basic_auth(&c.username, Some(&c.password)),
@@ -191,18 +199,29 @@ impl UpstreamClient {
     }
 
     /// Sends a HEAD, bounded by the HEAD timeout.
-    pub async fn head(&self, url: &Url, credentials: Option<&Credentials>) -> UpstreamResult<ResponseMeta> {
+    pub async fn head(
+        &self,
+        url: &Url,
+        credentials: Option<&Credentials>,
+    ) -> UpstreamResult<ResponseMeta> {
         check_url(url, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
         let send = self.request(Method::HEAD, url, credentials).send();
         let response = tokio::time::timeout(self.settings.head_timeout, send)
             .await
             .map_err(|_| UpstreamError::Timeout("HEAD"))?
             .map_err(transport)?;
-        Ok(ResponseMeta::from_headers(response.status(), response.headers()))
+        Ok(ResponseMeta::from_headers(
+            response.status(),
+            response.headers(),
+        ))
     }
 
     /// Starts a GET and returns its status, headers and streaming body.
-    pub async fn get(&self, url: &Url, credentials: Option<&Credentials>) -> UpstreamResult<Download> {
+    pub async fn get(
+        &self,
+        url: &Url,
+        credentials: Option<&Credentials>,
+    ) -> UpstreamResult<Download> {
         check_url(url, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
         let send = self.request(Method::GET, url, credentials).send();
         let response = tokio::time::timeout(self.settings.first_byte_timeout, send)
@@ -226,7 +245,9 @@ impl UpstreamClient {
         while let Some(chunk) = download.body.next().await {
             let chunk = chunk?;
             if body.len() + chunk.len() > max {
-                return Err(UpstreamError::Transport(format!("document larger than {max} bytes")));
+                return Err(UpstreamError::Transport(format!(
+                    "document larger than {max} bytes"
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -234,12 +255,18 @@ impl UpstreamClient {
     }
 
     /// GitLab's connection test: HEAD the URL; 2xx or 404 is a success.
-    pub async fn test_connection(&self, url: &Url, credentials: Option<&Credentials>) -> ConnectionTest {
+    pub async fn test_connection(
+        &self,
+        url: &Url,
+        credentials: Option<&Credentials>,
+    ) -> ConnectionTest {
         match self.head(url, credentials).await {
-            Ok(meta) if meta.status.is_success() || meta.status == StatusCode::NOT_FOUND => ConnectionTest {
-                success: true,
-                result: None,
-            },
+            Ok(meta) if meta.status.is_success() || meta.status == StatusCode::NOT_FOUND => {
+                ConnectionTest {
+                    success: true,
+                    result: None,
+                }
+            }
             Ok(meta) => ConnectionTest {
                 success: false,
                 result: Some(format!(

@@ -95,7 +95,9 @@ impl TestApp {
     /// The administrator as an actor.
     pub async fn admin(&self) -> Actor {
         self.core
-            .authenticate(packyard_core::identity::Credential::Token(self.admin_token.clone()))
+            .authenticate(packyard_core::identity::Credential::Token(
+                self.admin_token.clone(),
+            ))
             .await
             .unwrap()
     }
@@ -114,7 +116,13 @@ impl TestApp {
     /// through the database, so these tests do not depend on the management API).
     pub async fn maven_registry(&self, group_id: i64, upstream_urls: &[&str]) -> (i64, Vec<i64>) {
         let urls: Vec<String> = upstream_urls.iter().map(|u| (*u).to_owned()).collect();
-        let name = format!("registry-{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        let name = format!(
+            "registry-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
         self.core
             .db()
             .transaction(move |conn| {
@@ -149,7 +157,13 @@ impl TestApp {
                             updated_at: now,
                         },
                     )?;
-                    q::insert_association(conn, group_id, registry.id, upstream.id, index as i32 + 1)?;
+                    q::insert_association(
+                        conn,
+                        group_id,
+                        registry.id,
+                        upstream.id,
+                        index as i32 + 1,
+                    )?;
                     ids.push(upstream.id);
                 }
                 Ok((registry.id, ids))
@@ -176,7 +190,9 @@ impl TestApp {
     pub async fn entries(&self, upstream_id: i64) -> Vec<packyard_db::rows::CacheEntry> {
         self.core
             .db()
-            .run(move |conn| packyard_db::queries::cache::list_entries(conn, upstream_id, None, 0, 1000))
+            .run(move |conn| {
+                packyard_db::queries::cache::list_entries(conn, upstream_id, None, 0, 1000)
+            })
             .await
             .unwrap()
             .items

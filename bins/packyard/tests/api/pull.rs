@@ -44,9 +44,14 @@ fn sha1_hex(bytes: &[u8]) -> String {
 }
 
 async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
-    upstream.set(JAR, Reply::file_with_etag("jar bytes", "application/java-archive", "\"v1\""));
+    upstream.set(
+        JAR,
+        Reply::file_with_etag("jar bytes", "application/java-archive", "\"v1\""),
+    );
     let group = app.create_group("acme").await;
     let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
@@ -58,8 +63,14 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     let second = get(&app, registry, JAR).await;
     assert_eq!(second.status(), 200);
     assert_eq!(second.headers()["content-length"], "9");
-    assert_eq!(second.headers()["x-checksum-sha1"], sha1_hex(b"jar bytes").as_str());
-    assert_eq!(second.headers()["x-checksum-md5"], md5_hex(b"jar bytes").as_str());
+    assert_eq!(
+        second.headers()["x-checksum-sha1"],
+        sha1_hex(b"jar bytes").as_str()
+    );
+    assert_eq!(
+        second.headers()["x-checksum-md5"],
+        md5_hex(b"jar bytes").as_str()
+    );
     assert_eq!(second.bytes().await.unwrap(), "jar bytes");
     assert_eq!(upstream.count("GET", JAR), 1);
 
@@ -75,7 +86,11 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     assert_eq!(sha1.status(), 200);
     assert_eq!(sha1.headers()["content-type"], "text/plain");
     assert_eq!(sha1.text().await.unwrap(), sha1_hex(b"jar bytes"));
-    assert_eq!(upstream.count("GET", &format!("{JAR}.sha1")), 0, "answered from stored digests");
+    assert_eq!(
+        upstream.count("GET", &format!("{JAR}.sha1")),
+        0,
+        "answered from stored digests"
+    );
 }
 
 fn md5_hex(bytes: &[u8]) -> String {
@@ -85,16 +100,24 @@ fn md5_hex(bytes: &[u8]) -> String {
 }
 
 async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let first = FakeUpstream::start().await;
     let second = FakeUpstream::start().await;
     first.set(JAR, Reply::file("from first", "application/java-archive"));
     second.set(JAR, Reply::file("from second", "application/java-archive"));
-    second.set("only/in/second/1/second-1.pom", Reply::file("<project/>", "text/xml"));
+    second.set(
+        "only/in/second/1/second-1.pom",
+        Reply::file("<project/>", "text/xml"),
+    );
     let group = app.create_group("acme").await;
     let (registry, _) = app.maven_registry(group, &[&first.url, &second.url]).await;
 
-    assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "from first");
+    assert_eq!(
+        get(&app, registry, JAR).await.text().await.unwrap(),
+        "from first"
+    );
     assert_eq!(second.count("GET", JAR), 0);
     let pom = get(&app, registry, "only/in/second/1/second-1.pom").await;
     assert_eq!(pom.status(), 200);
@@ -103,11 +126,16 @@ async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
     let missing = get(&app, registry, "no/such/1/such-1.jar").await;
     assert_eq!(missing.status(), 404);
     let body: serde_json::Value = missing.json().await.unwrap();
-    assert_eq!(body["message"], "404 File not found on any upstream Not Found");
+    assert_eq!(
+        body["message"],
+        "404 File not found on any upstream Not Found"
+    );
 }
 
 async fn clients_must_authenticate_and_be_members(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
     upstream.set(JAR, Reply::file("x", "application/java-archive"));
     let group = app.create_group("acme").await;
@@ -116,25 +144,59 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
 
     let anonymous = app.client.get(&url).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    assert_eq!(anonymous.headers()["www-authenticate"], "Basic realm=\"GitLab Virtual Registry\"");
-    let wrong = app.client.get(&url).header("PRIVATE-TOKEN", "pyat-nope").send().await.unwrap();
+    assert_eq!(
+        anonymous.headers()["www-authenticate"],
+        "Basic realm=\"GitLab Virtual Registry\""
+    );
+    let wrong = app
+        .client
+        .get(&url)
+        .header("PRIVATE-TOKEN", "pyat-nope")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), 401);
 
     let (_, stranger) = app.create_user_with_token("stranger").await;
-    let forbidden = app.client.get(&url).header("PRIVATE-TOKEN", &stranger).send().await.unwrap();
+    let forbidden = app
+        .client
+        .get(&url)
+        .header("PRIVATE-TOKEN", &stranger)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forbidden.status(), 403);
 
-    let basic = app.client.get(&url).basic_auth("root", Some(&app.admin_token)).send().await.unwrap();
+    let basic = app
+        .client
+        .get(&url)
+        .basic_auth("root", Some(&app.admin_token))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(basic.status(), 200);
 
     let admin = app.admin().await;
     let group_row = app.core.find_group("acme").await.unwrap();
     let deploy = app
         .core
-        .create_deploy_token(&admin, &group_row, "ci".into(), None, vec![packyard_domain::Scope::ReadVirtualRegistry], None)
+        .create_deploy_token(
+            &admin,
+            &group_row,
+            "ci".into(),
+            None,
+            vec![packyard_domain::Scope::ReadVirtualRegistry],
+            None,
+        )
         .await
         .unwrap();
-    let with_deploy = app.client.get(&url).header("Deploy-Token", &deploy.token).send().await.unwrap();
+    let with_deploy = app
+        .client
+        .get(&url)
+        .header("Deploy-Token", &deploy.token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(with_deploy.status(), 200);
     let other_group = app.create_group("other").await;
     let (other_registry, _) = app.maven_registry(other_group, &[&upstream.url]).await;
@@ -159,16 +221,28 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
 }
 
 async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
     let group = app.create_group("acme").await;
     let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
-    for bad in ["a/%2e%2e/b.jar", "a/../../b.jar", "a//b.jar", "a/./b.jar", "a/%2F/b.jar", "a/..%5c/b.jar"] {
+    for bad in [
+        "a/%2e%2e/b.jar",
+        "a/../../b.jar",
+        "a//b.jar",
+        "a/./b.jar",
+        "a/%2F/b.jar",
+        "a/..%5c/b.jar",
+    ] {
         let (status, body) = raw_get(&app, &maven_path(registry, bad)).await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(body.contains("\"error\":\"path"), "{bad}: {body}");
     }
-    assert!(upstream.requests().is_empty(), "nothing bad reached the upstream");
+    assert!(
+        upstream.requests().is_empty(),
+        "nothing bad reached the upstream"
+    );
     assert_eq!(get(&app, registry + 100, JAR).await.status(), 404);
     assert_eq!(get(&app, 0, JAR).await.status(), 404);
 
@@ -180,27 +254,53 @@ async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
 }
 
 async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
-    upstream.set(JAR, Reply::file_with_etag("version one", "application/java-archive", "\"one\""));
+    upstream.set(
+        JAR,
+        Reply::file_with_etag("version one", "application/java-archive", "\"one\""),
+    );
     let group = app.create_group("acme").await;
     let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
-    assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "version one");
+    assert_eq!(
+        get(&app, registry, JAR).await.text().await.unwrap(),
+        "version one"
+    );
     let age = "UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'";
 
     // Unchanged ETag: one HEAD, no GET, served from cache, checked time bumped.
     app.sql(age).await;
-    assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "version one");
+    assert_eq!(
+        get(&app, registry, JAR).await.text().await.unwrap(),
+        "version one"
+    );
     assert_eq!(upstream.count("GET", JAR), 1);
     assert!(upstream.count("HEAD", JAR) >= 1);
     let checked = app.entries(upstreams[0]).await[0].upstream_checked_at;
-    assert!(checked > chrono::NaiveDate::from_ymd_opt(2001, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap());
+    assert!(
+        checked
+            > chrono::NaiveDate::from_ymd_opt(2001, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap()
+    );
 
     // Changed ETag: refetched, and the entry now holds the new bytes.
-    upstream.set(JAR, Reply::file_with_etag("version two!", "application/java-archive", "\"two\""));
+    upstream.set(
+        JAR,
+        Reply::file_with_etag("version two!", "application/java-archive", "\"two\""),
+    );
     app.sql(age).await;
-    assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "version two!");
-    assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "version two!");
+    assert_eq!(
+        get(&app, registry, JAR).await.text().await.unwrap(),
+        "version two!"
+    );
+    assert_eq!(
+        get(&app, registry, JAR).await.text().await.unwrap(),
+        "version two!"
+    );
     let entries = app.entries(upstreams[0]).await;
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].upstream_etag.as_deref(), Some("\"two\""));
@@ -215,25 +315,45 @@ async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
 }
 
 async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
     let metadata = "org/example/app/maven-metadata.xml";
-    upstream.set(JAR, Reply::file_with_etag("jar", "application/java-archive", "\"j\""));
-    upstream.set(metadata, Reply::file_with_etag("<metadata>1</metadata>", "text/xml", "\"m1\""));
+    upstream.set(
+        JAR,
+        Reply::file_with_etag("jar", "application/java-archive", "\"j\""),
+    );
+    upstream.set(
+        metadata,
+        Reply::file_with_etag("<metadata>1</metadata>", "text/xml", "\"m1\""),
+    );
     let group = app.create_group("acme").await;
     let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
-    app.sql("UPDATE upstreams SET cache_validity_hours = 0, metadata_cache_validity_hours = 1").await;
+    app.sql("UPDATE upstreams SET cache_validity_hours = 0, metadata_cache_validity_hours = 1")
+        .await;
     get(&app, registry, JAR).await.bytes().await.unwrap();
     get(&app, registry, metadata).await.bytes().await.unwrap();
-    app.sql("UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'").await;
-    upstream.set(metadata, Reply::file_with_etag("<metadata>2</metadata>", "text/xml", "\"m2\""));
+    app.sql("UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'")
+        .await;
+    upstream.set(
+        metadata,
+        Reply::file_with_etag("<metadata>2</metadata>", "text/xml", "\"m2\""),
+    );
 
     assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "jar");
-    assert_eq!(upstream.count("HEAD", JAR), 1, "only the resolution HEAD; never revalidated");
+    assert_eq!(
+        upstream.count("HEAD", JAR),
+        1,
+        "only the resolution HEAD; never revalidated"
+    );
 
     // The stale metadata's checksum comes from the upstream, not from the old digest.
     let sidecar = format!("{metadata}.sha1");
-    upstream.set(&sidecar, Reply::file(sha1_hex(b"<metadata>2</metadata>"), "text/plain"));
+    upstream.set(
+        &sidecar,
+        Reply::file(sha1_hex(b"<metadata>2</metadata>"), "text/plain"),
+    );
     let checksum = get(&app, registry, &sidecar).await.text().await.unwrap();
     assert_eq!(checksum, sha1_hex(b"<metadata>2</metadata>"));
     // And the metadata itself is refetched.
@@ -249,9 +369,14 @@ async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backe
 }
 
 async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
-    let big: Bytes = (0..50 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
+    let big: Bytes = (0..50 * 1024 * 1024u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
     let path = "org/example/big/1.0/big-1.0.jar";
     upstream.set(path, Reply::file(big.clone(), "application/java-archive"));
     let group = app.create_group("acme").await;
@@ -276,12 +401,26 @@ async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
 }
 
 async fn failed_fills_cache_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
     let stalled = "org/example/stall/1.0/stall-1.0.jar";
     let cut = "org/example/cut/1.0/cut-1.0.jar";
-    upstream.set(stalled, Reply::Stall { body: Bytes::from(vec![1u8; 1000]), declared: 100_000 });
-    upstream.set(cut, Reply::Truncate { body: Bytes::from(vec![2u8; 1000]), declared: 100_000 });
+    upstream.set(
+        stalled,
+        Reply::Stall {
+            body: Bytes::from(vec![1u8; 1000]),
+            declared: 100_000,
+        },
+    );
+    upstream.set(
+        cut,
+        Reply::Truncate {
+            body: Bytes::from(vec![2u8; 1000]),
+            declared: 100_000,
+        },
+    );
     let group = app.create_group("acme").await;
     let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
@@ -289,7 +428,10 @@ async fn failed_fills_cache_nothing(backend: Backend) {
         let response = get(&app, registry, path).await;
         // Either the fill failed before answering, or the transfer is aborted: never a whole short file.
         if response.status() == 200 {
-            assert!(response.bytes().await.is_err(), "{path}: a short body must not end cleanly");
+            assert!(
+                response.bytes().await.is_err(),
+                "{path}: a short body must not end cleanly"
+            );
         } else {
             assert_eq!(response.status(), 400, "{path}");
         }
@@ -297,32 +439,46 @@ async fn failed_fills_cache_nothing(backend: Backend) {
     assert!(app.entries(upstreams[0]).await.is_empty(), "nothing cached");
 
     // Once the upstream behaves, the file is fetched and cached.
-    upstream.set(cut, Reply::file(vec![3u8; 100_000], "application/java-archive"));
+    upstream.set(
+        cut,
+        Reply::file(vec![3u8; 100_000], "application/java-archive"),
+    );
     let response = get(&app, registry, cut).await;
     assert_eq!(response.bytes().await.unwrap().len(), 100_000);
     assert_eq!(app.entries(upstreams[0]).await.len(), 1);
 }
 
 async fn local_upstreams_are_refused_unless_allowed(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, |s| s.upstream.allow_local_network = false).await else {
+    let Some(app) = TestApp::start_with(backend, |s| s.upstream.allow_local_network = false).await
+    else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     upstream.set(JAR, Reply::file("secret", "application/java-archive"));
     let group = app.create_group("acme").await;
     let localhost = upstream.url.replace("127.0.0.1", "localhost");
-    let (registry, _) = app.maven_registry(group, &[&upstream.url, &localhost]).await;
+    let (registry, _) = app
+        .maven_registry(group, &[&upstream.url, &localhost])
+        .await;
     assert_eq!(get(&app, registry, JAR).await.status(), 404);
-    assert!(upstream.requests().is_empty(), "no request reached the local address");
+    assert!(
+        upstream.requests().is_empty(),
+        "no request reached the local address"
+    );
 }
 
 async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else { return };
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
     let upstream = FakeUpstream::start().await;
     let group = app.create_group("acme").await;
     let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let url = app.url(&format!("{}/upload", maven_path(registry, JAR)));
-    let gid = format!("gid://gitlab/VirtualRegistries::Packages::Maven::Upstream/{}", upstreams[0]);
+    let gid = format!(
+        "gid://gitlab/VirtualRegistries::Packages::Maven::Upstream/{}",
+        upstreams[0]
+    );
 
     let as_admin = app
         .client
@@ -340,7 +496,10 @@ async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
     let internal = app
         .client
         .post(&url)
-        .header("X-Packyard-Internal-Token", app.core.secret().internal_token())
+        .header(
+            "X-Packyard-Internal-Token",
+            app.core.secret().internal_token(),
+        )
         .header("Upstream-GID", &gid)
         .header("Etag", "\"up\"")
         .body("uploaded")
@@ -348,7 +507,10 @@ async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(internal.status(), 200);
-    assert_eq!(get(&app, registry, JAR).await.text().await.unwrap(), "uploaded");
+    assert_eq!(
+        get(&app, registry, JAR).await.text().await.unwrap(),
+        "uploaded"
+    );
     assert!(upstream.requests().is_empty());
 }
 

@@ -36,7 +36,10 @@ fn class_of(path: &RepositoryPath) -> PathClass {
 /// Validates and classifies a request path. `.sha256` and `.sha512` are ordinary files.
 pub fn classify(raw: &str) -> Result<MavenPath, RepositoryPathError> {
     let path = RepositoryPath::parse(raw)?;
-    for (extension, algorithm) in [(".sha1", ChecksumAlgorithm::Sha1), (".md5", ChecksumAlgorithm::Md5)] {
+    for (extension, algorithm) in [
+        (".sha1", ChecksumAlgorithm::Sha1),
+        (".md5", ChecksumAlgorithm::Md5),
+    ] {
         if let Some(base) = path.as_str().strip_suffix(extension) {
             let base = RepositoryPath::parse(base)?;
             let base_class = class_of(&base);
@@ -69,11 +72,27 @@ mod tests {
     #[test]
     fn classifies_artifacts_metadata_and_checksums() {
         let jar = classify("org/example/app/1.0/app-1.0.jar").unwrap();
-        assert!(matches!(jar, MavenPath::File { class: PathClass::Artifact, .. }));
+        assert!(matches!(
+            jar,
+            MavenPath::File {
+                class: PathClass::Artifact,
+                ..
+            }
+        ));
         let metadata = classify("org/example/app/maven-metadata.xml").unwrap();
-        assert!(matches!(metadata, MavenPath::File { class: PathClass::Metadata, .. }));
+        assert!(matches!(
+            metadata,
+            MavenPath::File {
+                class: PathClass::Metadata,
+                ..
+            }
+        ));
         match classify("org/example/app/maven-metadata.xml.sha1").unwrap() {
-            MavenPath::Checksum { base, algorithm, base_class } => {
+            MavenPath::Checksum {
+                base,
+                algorithm,
+                base_class,
+            } => {
                 assert_eq!(base.as_str(), "org/example/app/maven-metadata.xml");
                 assert_eq!(algorithm, ChecksumAlgorithm::Sha1);
                 assert_eq!(base_class, PathClass::Metadata);
@@ -82,11 +101,18 @@ mod tests {
         }
         assert!(matches!(
             classify("a/b/1.0/b-1.0.jar.md5").unwrap(),
-            MavenPath::Checksum { algorithm: ChecksumAlgorithm::Md5, base_class: PathClass::Artifact, .. }
+            MavenPath::Checksum {
+                algorithm: ChecksumAlgorithm::Md5,
+                base_class: PathClass::Artifact,
+                ..
+            }
         ));
         assert!(matches!(
             classify("a/b/1.0/b-1.0.jar.sha256").unwrap(),
-            MavenPath::File { class: PathClass::Artifact, .. }
+            MavenPath::File {
+                class: PathClass::Artifact,
+                ..
+            }
         ));
         assert!(classify("a/../b.jar").is_err());
         assert!(classify(".sha1").is_err());

@@ -37,11 +37,17 @@ fn client_error(error: CoreError) -> ApiError {
 fn path_error(error: RepositoryPathError) -> ApiError {
     match error {
         RepositoryPathError::Empty => ApiError(CoreError::BadParameter("path is missing".into())),
-        other => ApiError(CoreError::BadParameter(format!("path {other}").replace("path path", "path"))),
+        other => ApiError(CoreError::BadParameter(
+            format!("path {other}").replace("path path", "path"),
+        )),
     }
 }
 
-async fn authorize_registry(req: &HttpRequest, core: &Core, registry_id: &str) -> ApiResult<packyard_core::rows::Registry> {
+async fn authorize_registry(
+    req: &HttpRequest,
+    core: &Core,
+    registry_id: &str,
+) -> ApiResult<packyard_core::rows::Registry> {
     let is_browser = req
         .headers()
         .get(USER_AGENT)
@@ -54,7 +60,9 @@ async fn authorize_registry(req: &HttpRequest, core: &Core, registry_id: &str) -
     }
     let credential = credential_from_request(req).ok_or(ApiError(CoreError::Unauthorized))?;
     let actor: Actor = core.authenticate(credential).await?;
-    let registry = core.find_registry_by_text(Format::Maven, registry_id).await?;
+    let registry = core
+        .find_registry_by_text(Format::Maven, registry_id)
+        .await?;
     let group = core.find_group(&registry.group_id.to_string()).await?;
     core.authorize(&actor, &group, Need::Pull).await?;
     Ok(registry)
@@ -89,7 +97,11 @@ fn probe_response(probed: Probed) -> HttpResponse {
     }
 }
 
-async fn download(req: HttpRequest, core: CoreData, route: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
+async fn download(
+    req: HttpRequest,
+    core: CoreData,
+    route: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
     let (registry_id, raw_path) = route.into_inner();
     let registry = authorize_registry(&req, &core, &registry_id).await?;
     let head = req.method() == actix_web::http::Method::HEAD;
@@ -100,7 +112,10 @@ async fn download(req: HttpRequest, core: CoreData, route: web::Path<(String, St
                 return Ok(probe_response(probed));
             }
             let hint = content_type_for(path.file_name());
-            let served = core.pull(&registry, &path, class, Some(hint)).await.map_err(client_error)?;
+            let served = core
+                .pull(&registry, &path, class, Some(hint))
+                .await
+                .map_err(client_error)?;
             Ok(file_response(served))
         }
         MavenPath::Checksum {
@@ -132,14 +147,23 @@ async fn upload(
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let (registry_id, raw_path) = route.into_inner();
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let presented = header("X-Packyard-Internal-Token").ok_or(ApiError(CoreError::Unauthorized))?;
     if !core.is_internal_token(&presented) {
         return Err(ApiError(CoreError::Forbidden));
     }
-    let registry = core.find_registry_by_text(Format::Maven, &registry_id).await?;
+    let registry = core
+        .find_registry_by_text(Format::Maven, &registry_id)
+        .await?;
     let MavenPath::File { path, .. } = classify(&raw_path).map_err(path_error)? else {
-        return Err(ApiError(CoreError::BadRequest("checksum files are not cache entries".into())));
+        return Err(ApiError(CoreError::BadRequest(
+            "checksum files are not cache entries".into(),
+        )));
     };
     let gid = header("X-Gitlab-Virtual-Registry-Upstream-Global-Id")
         .or_else(|| header("Upstream-GID"))
@@ -152,8 +176,17 @@ async fn upload(
     let content_type = header("GitLab-Workhorse-Send-Dependency-Content-Type")
         .unwrap_or_else(|| content_type_for(path.file_name()).to_owned());
     let etag = header("Etag");
-    let body = futures_util::StreamExt::map(body, |chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
-    core.store_upload(&registry, upstream_id, &path, &content_type, etag, Box::pin(body))
-        .await?;
+    let body = futures_util::StreamExt::map(body, |chunk| {
+        chunk.map_err(|e| std::io::Error::other(e.to_string()))
+    });
+    core.store_upload(
+        &registry,
+        upstream_id,
+        &path,
+        &content_type,
+        etag,
+        Box::pin(body),
+    )
+    .await?;
     Ok(HttpResponse::Ok().finish())
 }

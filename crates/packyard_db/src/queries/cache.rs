@@ -29,7 +29,11 @@ pub fn find_registry_entry(
 }
 
 /// The live entry of one upstream for `path`.
-pub fn find_entry(conn: &mut AnyConnection, upstream_id: i64, path: &str) -> DbResult<Option<CacheEntry>> {
+pub fn find_entry(
+    conn: &mut AnyConnection,
+    upstream_id: i64,
+    path: &str,
+) -> DbResult<Option<CacheEntry>> {
     Ok(cache_entries::table
         .filter(cache_entries::upstream_id.eq(upstream_id))
         .filter(cache_entries::relative_path.eq(path))
@@ -220,9 +224,11 @@ pub fn unreferenced_blobs(conn: &mut AnyConnection, limit: i64) -> DbResult<Vec<
 /// Deletes a blob's row if nothing references it; returns whether it did (the object may then go).
 pub fn delete_blob_if_unreferenced(conn: &mut AnyConnection, sha256: &str) -> DbResult<bool> {
     Ok(diesel::delete(
-        blobs::table.filter(blobs::sha256.eq(sha256)).filter(diesel::dsl::not(
-            diesel::dsl::exists(cache_entries::table.filter(cache_entries::blob_sha256.eq(sha256))),
-        )),
+        blobs::table
+            .filter(blobs::sha256.eq(sha256))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                cache_entries::table.filter(cache_entries::blob_sha256.eq(sha256)),
+            ))),
     )
     .execute(conn)?
         > 0)

@@ -50,10 +50,12 @@ pub fn insert_group(conn: &mut AnyConnection, new: &NewGroup<'_>) -> DbResult<Gr
     if group.root_id.is_some() {
         return Ok(group);
     }
-    Ok(per_backend!(conn, |c| diesel::update(namespaces::table.find(group.id))
-        .set(namespaces::root_id.eq(group.id))
-        .returning(Group::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::update(
+        namespaces::table.find(group.id)
+    )
+    .set(namespaces::root_id.eq(group.id))
+    .returning(Group::as_returning())
+    .get_result(c))?)
 }
 
 /// Finds a group by id.
@@ -66,7 +68,10 @@ pub fn find_group(conn: &mut AnyConnection, id: i64) -> DbResult<Option<Group>> 
 }
 
 /// Finds a group by full path (case-insensitive, as GitLab routes are).
-pub fn find_group_by_full_path(conn: &mut AnyConnection, full_path: &str) -> DbResult<Option<Group>> {
+pub fn find_group_by_full_path(
+    conn: &mut AnyConnection,
+    full_path: &str,
+) -> DbResult<Option<Group>> {
     Ok(namespaces::table
         .filter(super::lower(namespaces::full_path).eq(full_path.to_lowercase()))
         .select(Group::as_select())
@@ -82,24 +87,34 @@ pub fn list_groups(conn: &mut AnyConnection, member: Option<i64>) -> DbResult<Ve
             .filter(group_members::user_id.eq(user_id))
             .select(group_members::group_id)
             .load(conn)?;
-        query = query.filter(namespaces::root_id.eq_any(roots.clone()).or(namespaces::id.eq_any(roots)));
+        query = query.filter(
+            namespaces::root_id
+                .eq_any(roots.clone())
+                .or(namespaces::id.eq_any(roots)),
+        );
     }
     Ok(query.order(namespaces::id.asc()).load(conn)?)
 }
 
 /// Adds a member or changes their level.
 pub fn upsert_member(conn: &mut AnyConnection, member: &Member) -> DbResult<Member> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(group_members::table)
-        .values(member)
-        .on_conflict((group_members::group_id, group_members::user_id))
-        .do_update()
-        .set(group_members::access_level.eq(member.access_level))
-        .returning(Member::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        group_members::table
+    )
+    .values(member)
+    .on_conflict((group_members::group_id, group_members::user_id))
+    .do_update()
+    .set(group_members::access_level.eq(member.access_level))
+    .returning(Member::as_returning())
+    .get_result(c))?)
 }
 
 /// Finds one membership.
-pub fn find_member(conn: &mut AnyConnection, group_id: i64, user_id: i64) -> DbResult<Option<Member>> {
+pub fn find_member(
+    conn: &mut AnyConnection,
+    group_id: i64,
+    user_id: i64,
+) -> DbResult<Option<Member>> {
     Ok(group_members::table
         .find((group_id, user_id))
         .select(Member::as_select())
@@ -127,10 +142,12 @@ pub fn insert_personal_access_token(
     conn: &mut AnyConnection,
     new: &NewPersonalAccessToken<'_>,
 ) -> DbResult<PersonalAccessToken> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(personal_access_tokens::table)
-        .values(new)
-        .returning(PersonalAccessToken::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        personal_access_tokens::table
+    )
+    .values(new)
+    .returning(PersonalAccessToken::as_returning())
+    .get_result(c))?)
 }
 
 /// Finds a personal access token and its user by the secret's digest.
@@ -147,7 +164,11 @@ pub fn find_personal_access_token(
 }
 
 /// Records when a token was last used.
-pub fn touch_personal_access_token(conn: &mut AnyConnection, id: i64, at: NaiveDateTime) -> DbResult<()> {
+pub fn touch_personal_access_token(
+    conn: &mut AnyConnection,
+    id: i64,
+    at: NaiveDateTime,
+) -> DbResult<()> {
     diesel::update(personal_access_tokens::table.find(id))
         .set(personal_access_tokens::last_used_at.eq(at))
         .execute(conn)?;
@@ -155,11 +176,16 @@ pub fn touch_personal_access_token(conn: &mut AnyConnection, id: i64, at: NaiveD
 }
 
 /// Inserts a deploy token.
-pub fn insert_deploy_token(conn: &mut AnyConnection, new: &NewDeployToken<'_>) -> DbResult<DeployToken> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(deploy_tokens::table)
-        .values(new)
-        .returning(DeployToken::as_returning())
-        .get_result(c))?)
+pub fn insert_deploy_token(
+    conn: &mut AnyConnection,
+    new: &NewDeployToken<'_>,
+) -> DbResult<DeployToken> {
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        deploy_tokens::table
+    )
+    .values(new)
+    .returning(DeployToken::as_returning())
+    .get_result(c))?)
 }
 
 /// Finds a deploy token by the secret's digest.

@@ -37,14 +37,20 @@ pub fn registry_name_taken(
 
 /// Inserts a registry.
 pub fn insert_registry(conn: &mut AnyConnection, new: &NewRegistry<'_>) -> DbResult<Registry> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(virtual_registries::table)
-        .values(new)
-        .returning(Registry::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        virtual_registries::table
+    )
+    .values(new)
+    .returning(Registry::as_returning())
+    .get_result(c))?)
 }
 
 /// Finds a registry of a format.
-pub fn find_registry(conn: &mut AnyConnection, id: i64, format: &str) -> DbResult<Option<Registry>> {
+pub fn find_registry(
+    conn: &mut AnyConnection,
+    id: i64,
+    format: &str,
+) -> DbResult<Option<Registry>> {
     Ok(virtual_registries::table
         .find(id)
         .filter(virtual_registries::format.eq(format))
@@ -54,7 +60,11 @@ pub fn find_registry(conn: &mut AnyConnection, id: i64, format: &str) -> DbResul
 }
 
 /// Lists a group's registries of a format by id.
-pub fn list_registries(conn: &mut AnyConnection, group_id: i64, format: &str) -> DbResult<Vec<Registry>> {
+pub fn list_registries(
+    conn: &mut AnyConnection,
+    group_id: i64,
+    format: &str,
+) -> DbResult<Vec<Registry>> {
     Ok(virtual_registries::table
         .filter(virtual_registries::group_id.eq(group_id))
         .filter(virtual_registries::format.eq(format))
@@ -71,14 +81,16 @@ pub fn update_registry(
     description: Option<&str>,
     now: NaiveDateTime,
 ) -> DbResult<Registry> {
-    Ok(per_backend!(conn, |c| diesel::update(virtual_registries::table.find(id))
-        .set((
-            virtual_registries::name.eq(name),
-            virtual_registries::description.eq(description),
-            virtual_registries::updated_at.eq(now),
-        ))
-        .returning(Registry::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::update(
+        virtual_registries::table.find(id)
+    )
+    .set((
+        virtual_registries::name.eq(name),
+        virtual_registries::description.eq(description),
+        virtual_registries::updated_at.eq(now),
+    ))
+    .returning(Registry::as_returning())
+    .get_result(c))?)
 }
 
 /// Ids of the upstreams linked to this registry and to no other.
@@ -92,13 +104,17 @@ pub fn exclusive_upstream_ids(conn: &mut AnyConnection, registry_id: i64) -> DbR
         .filter(registry_upstreams::registry_id.ne(registry_id))
         .select(registry_upstreams::upstream_id)
         .load(conn)?;
-    Ok(linked.into_iter().filter(|id| !shared.contains(id)).collect())
+    Ok(linked
+        .into_iter()
+        .filter(|id| !shared.contains(id))
+        .collect())
 }
 
 /// Deletes a registry, its associations and its exclusive upstreams (whose cache entries go with them).
 pub fn delete_registry(conn: &mut AnyConnection, id: i64) -> DbResult<bool> {
     let exclusive = exclusive_upstream_ids(conn, id)?;
-    diesel::delete(registry_upstreams::table.filter(registry_upstreams::registry_id.eq(id))).execute(conn)?;
+    diesel::delete(registry_upstreams::table.filter(registry_upstreams::registry_id.eq(id)))
+        .execute(conn)?;
     for upstream_id in exclusive {
         delete_upstream(conn, upstream_id)?;
     }
@@ -107,22 +123,34 @@ pub fn delete_registry(conn: &mut AnyConnection, id: i64) -> DbResult<bool> {
 
 /// Inserts an upstream.
 pub fn insert_upstream(conn: &mut AnyConnection, new: &NewUpstream) -> DbResult<Upstream> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(upstreams::table)
-        .values(new)
-        .returning(Upstream::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        upstreams::table
+    )
+    .values(new)
+    .returning(Upstream::as_returning())
+    .get_result(c))?)
 }
 
 /// Replaces an upstream's stored state.
-pub fn update_upstream(conn: &mut AnyConnection, id: i64, state: &NewUpstream) -> DbResult<Upstream> {
-    Ok(per_backend!(conn, |c| diesel::update(upstreams::table.find(id))
-        .set(state)
-        .returning(Upstream::as_returning())
-        .get_result(c))?)
+pub fn update_upstream(
+    conn: &mut AnyConnection,
+    id: i64,
+    state: &NewUpstream,
+) -> DbResult<Upstream> {
+    Ok(per_backend!(conn, |c| diesel::update(
+        upstreams::table.find(id)
+    )
+    .set(state)
+    .returning(Upstream::as_returning())
+    .get_result(c))?)
 }
 
 /// Finds an upstream of a format.
-pub fn find_upstream(conn: &mut AnyConnection, id: i64, format: &str) -> DbResult<Option<Upstream>> {
+pub fn find_upstream(
+    conn: &mut AnyConnection,
+    id: i64,
+    format: &str,
+) -> DbResult<Option<Upstream>> {
     Ok(upstreams::table
         .find(id)
         .filter(upstreams::format.eq(format))
@@ -167,7 +195,11 @@ pub fn list_group_upstreams(
             .filter(upstreams::format.eq(format))
             .into_boxed();
         if let Some(name) = name_filter {
-            query = query.filter(lower(upstreams::name).like(contains_pattern(name)).escape('\\'));
+            query = query.filter(
+                lower(upstreams::name)
+                    .like(contains_pattern(name))
+                    .escape('\\'),
+            );
         }
         query
     };
@@ -195,7 +227,10 @@ pub fn list_registry_upstreams(
 }
 
 /// The associations of an upstream, by registry.
-pub fn list_upstream_associations(conn: &mut AnyConnection, upstream_id: i64) -> DbResult<Vec<RegistryUpstream>> {
+pub fn list_upstream_associations(
+    conn: &mut AnyConnection,
+    upstream_id: i64,
+) -> DbResult<Vec<RegistryUpstream>> {
     Ok(registry_upstreams::table
         .filter(registry_upstreams::upstream_id.eq(upstream_id))
         .order(registry_upstreams::registry_id.asc())
@@ -204,7 +239,10 @@ pub fn list_upstream_associations(conn: &mut AnyConnection, upstream_id: i64) ->
 }
 
 /// The associations of a registry, by position.
-pub fn list_registry_associations(conn: &mut AnyConnection, registry_id: i64) -> DbResult<Vec<RegistryUpstream>> {
+pub fn list_registry_associations(
+    conn: &mut AnyConnection,
+    registry_id: i64,
+) -> DbResult<Vec<RegistryUpstream>> {
     Ok(registry_upstreams::table
         .filter(registry_upstreams::registry_id.eq(registry_id))
         .order(registry_upstreams::position.asc())
@@ -238,15 +276,17 @@ pub fn insert_association(
     upstream_id: i64,
     position: i32,
 ) -> DbResult<RegistryUpstream> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(registry_upstreams::table)
-        .values((
-            registry_upstreams::group_id.eq(group_id),
-            registry_upstreams::registry_id.eq(registry_id),
-            registry_upstreams::upstream_id.eq(upstream_id),
-            registry_upstreams::position.eq(position),
-        ))
-        .returning(RegistryUpstream::as_returning())
-        .get_result(c))?)
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        registry_upstreams::table
+    )
+    .values((
+        registry_upstreams::group_id.eq(group_id),
+        registry_upstreams::registry_id.eq(registry_id),
+        registry_upstreams::upstream_id.eq(upstream_id),
+        registry_upstreams::position.eq(position),
+    ))
+    .returning(RegistryUpstream::as_returning())
+    .get_result(c))?)
 }
 
 /// Rewrites a registry's positions from `order` (association ids, first = position 1). Positions go
@@ -268,7 +308,11 @@ fn write_positions(conn: &mut AnyConnection, order: &[i64]) -> DbResult<()> {
 
 /// Moves an association to `target` (capped at the registry's highest position), shifting the others so
 /// positions stay 1..k.
-pub fn move_association(conn: &mut AnyConnection, id: i64, target: i32) -> DbResult<Option<RegistryUpstream>> {
+pub fn move_association(
+    conn: &mut AnyConnection,
+    id: i64,
+    target: i32,
+) -> DbResult<Option<RegistryUpstream>> {
     let Some(moved) = find_association(conn, id)? else {
         return Ok(None);
     };
