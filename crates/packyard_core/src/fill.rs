@@ -349,9 +349,10 @@ impl Core {
             content_type,
             upstream_etag: download.meta.etag.clone(),
         };
+        let now = self.now();
         let (_, replaced) = self
             .db
-            .transaction(move |conn| q::commit_entry(conn, &new, packyard_db::now()))
+            .transaction(move |conn| q::commit_entry(conn, &new, now))
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
         drop(gc_guard);

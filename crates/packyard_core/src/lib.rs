@@ -4,6 +4,7 @@
 //! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
 //! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
 
+mod clock;
 mod error;
 mod fill;
 pub mod identity;
@@ -15,6 +16,7 @@ pub mod secrets;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use clock::Clock;
 pub use error::{CoreError, CoreResult};
 pub use packyard_blob::{BlobStore, ByteStream};
 pub use packyard_db::queries::Page;
@@ -59,6 +61,7 @@ pub struct Inner {
     upstream: UpstreamClient,
     settings: CoreSettings,
     secret: SecretKey,
+    clock: Clock,
     fills: fill::Fills,
     /// Held shared by a fill from its blob write to its commit, and exclusively by blob collection, so a
     /// blob is never collected between being written and being referenced.
@@ -96,6 +99,7 @@ impl Core {
                 upstream,
                 settings,
                 secret,
+                clock: Clock::default(),
                 fills: fill::Fills::default(),
                 blob_gc_lock: tokio::sync::RwLock::new(()),
             }),
@@ -115,6 +119,16 @@ impl Core {
     /// The server's secret key.
     pub fn secret(&self) -> &SecretKey {
         &self.secret
+    }
+
+    /// The clock every timestamp and schedule is read from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The current time on [`Core::clock`].
+    pub fn now(&self) -> chrono::NaiveDateTime {
+        self.clock.now()
     }
 
     /// The settings.

@@ -139,7 +139,7 @@ impl Core {
         class: PathClass,
         content_type_hint: Option<&str>,
     ) -> CoreResult<Served> {
-        let requested_at = packyard_db::now();
+        let requested_at = self.now();
         let upstreams = self.registry_upstreams(registry).await?;
         let stale = match self.cached_entry(registry, path.as_str()).await? {
             Some((entry, upstream)) if !is_stale(&entry, &upstream, class, requested_at) => {
@@ -151,8 +151,9 @@ impl Core {
             Some((entry, upstream)) => match self.revalidate(&entry, &upstream).await {
                 Revalidation::Unchanged => {
                     let id = entry.id;
+                    let now = self.now();
                     self.db
-                        .run(move |conn| cq::touch_checked(conn, id, packyard_db::now()))
+                        .run(move |conn| cq::touch_checked(conn, id, now))
                         .await?;
                     match self.serve_cached(entry).await? {
                         Some(served) => return Ok(served),
@@ -220,18 +221,18 @@ impl Core {
             Err(packyard_blob::BlobError::NotFound(_)) => {
                 tracing::error!(entry = entry.id, blob = %entry.blob_sha256, "cache entry without its blob; hiding it");
                 let (upstream_id, path) = (entry.upstream_id, entry.relative_path.clone());
+                let now = self.now();
                 self.db
-                    .run(move |conn| {
-                        cq::mark_entry_for_destruction(conn, upstream_id, &path, packyard_db::now())
-                    })
+                    .run(move |conn| cq::mark_entry_for_destruction(conn, upstream_id, &path, now))
                     .await?;
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
         let id = entry.id;
+        let now = self.now();
         self.db
-            .run(move |conn| cq::record_download(conn, id, packyard_db::now()))
+            .run(move |conn| cq::record_download(conn, id, now))
             .await?;
         Ok(Some(Served {
             content_type: entry.content_type,
@@ -311,14 +312,15 @@ impl Core {
         let sidecar = format!("{}.{}", base.as_str(), algorithm.extension());
         if let Some((entry, upstream)) = self.cached_entry(registry, base.as_str()).await? {
             let stale_metadata = base_class == PathClass::Metadata
-                && is_stale(&entry, &upstream, base_class, packyard_db::now());
+                && is_stale(&entry, &upstream, base_class, self.now());
             if stale_metadata && let Ok(text) = self.fetch_sidecar(&upstream, &sidecar).await {
                 self.refresh_later(registry.clone(), base.clone(), base_class);
                 return Ok(text);
             }
             let id = entry.id;
+            let now = self.now();
             self.db
-                .run(move |conn| cq::record_download(conn, id, packyard_db::now()))
+                .run(move |conn| cq::record_download(conn, id, now))
                 .await?;
             return match algorithm {
                 ChecksumAlgorithm::Sha1 => Ok(entry.file_sha1),
@@ -335,9 +337,7 @@ impl Core {
             .await
             .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
         // Cache the file itself in the background; its fill runs on whether anyone follows it or not.
-        if let Err(error) =
-            self.join_or_start_fill(&winner, base.as_str(), None, packyard_db::now())
-        {
+        if let Err(error) = self.join_or_start_fill(&winner, base.as_str(), None, self.now()) {
             tracing::warn!(%error, "could not start caching a file behind its checksum");
         }
         Ok(text)
@@ -457,9 +457,10 @@ impl Core {
             content_type: content_type.to_owned(),
             upstream_etag: etag,
         };
+        let now = self.now();
         let (entry, replaced) = self
             .db
-            .transaction(move |conn| cq::commit_entry(conn, &new, packyard_db::now()))
+            .transaction(move |conn| cq::commit_entry(conn, &new, now))
             .await?;
         drop(gc_guard);
         if let Some(old) = replaced {

@@ -418,6 +418,7 @@ impl Core {
         }
         errors.into_result()?;
         let group_id = group.id;
+        let now = self.now();
         let created = self
             .db
             .transaction(move |conn| {
@@ -436,7 +437,6 @@ impl Core {
                 if !errors.is_empty() {
                     return Ok(Err(errors));
                 }
-                let now = packyard_db::now();
                 rq::insert_registry(
                     conn,
                     &NewRegistry {
@@ -490,20 +490,14 @@ impl Core {
         errors.check_description("description", description.as_deref());
         errors.into_result()?;
         let group_id = registry.group_id;
+        let now = self.now();
         let updated = self
             .db
             .transaction(move |conn| {
                 if rq::registry_name_taken(conn, group_id, format.as_str(), &name, Some(id.0))? {
                     return Ok(Err(FieldErrors::single("name", "has already been taken")));
                 }
-                rq::update_registry(
-                    conn,
-                    id.0,
-                    &name,
-                    description.as_deref(),
-                    packyard_db::now(),
-                )
-                .map(Ok)
+                rq::update_registry(conn, id.0, &name, description.as_deref(), now).map(Ok)
             })
             .await?;
         Ok(updated?)
@@ -537,10 +531,11 @@ impl Core {
         let registry = self.load_registry(format, id).await?;
         self.authorize_group_id(actor, registry.group_id, Need::Write)
             .await?;
+        let now = self.now();
         self.db
             .transaction(move |conn| {
                 let exclusive = rq::exclusive_upstream_ids(conn, id.0)?;
-                cq::mark_upstream_entries_for_destruction(conn, &exclusive, packyard_db::now())
+                cq::mark_upstream_entries_for_destruction(conn, &exclusive, now)
             })
             .await?;
         self.destroy_hidden_entries_later();
@@ -604,7 +599,7 @@ impl Core {
             Format::Container => None,
         };
         errors.into_result()?;
-        let now = packyard_db::now();
+        let now = self.now();
         let new = NewUpstream {
             group_id: registry.group_id,
             format: format.as_str().to_owned(),
@@ -894,7 +889,7 @@ impl Core {
             metadata_cache_validity_hours: metadata_cache_validity_hours
                 .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
             created_at: stored.created_at,
-            updated_at: packyard_db::now(),
+            updated_at: self.now(),
         };
         let secret = self.secret.clone();
         self.db
@@ -944,10 +939,9 @@ impl Core {
         let upstream = self.load_upstream(format, id).await?;
         self.authorize_group_id(actor, upstream.group_id, Need::Write)
             .await?;
+        let now = self.now();
         self.db
-            .transaction(move |conn| {
-                cq::mark_upstream_entries_for_destruction(conn, &[id.0], packyard_db::now())
-            })
+            .transaction(move |conn| cq::mark_upstream_entries_for_destruction(conn, &[id.0], now))
             .await?;
         self.destroy_hidden_entries_later();
         Ok(())
@@ -1075,11 +1069,10 @@ impl Core {
         self.authorize_group_id(actor, upstream.group_id, Need::Write)
             .await?;
         let path = id.relative_path;
+        let now = self.now();
         let marked = self
             .db
-            .transaction(move |conn| {
-                cq::mark_entry_for_destruction(conn, upstream_id, &path, packyard_db::now())
-            })
+            .transaction(move |conn| cq::mark_entry_for_destruction(conn, upstream_id, &path, now))
             .await?;
         if !marked {
             return Err(not_found());
