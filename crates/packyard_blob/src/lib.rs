@@ -29,6 +29,14 @@ pub enum BlobError {
     #[error("file is larger than the limit of {0} bytes")]
     TooLarge(u64),
     /// The backend failed.
+    /// The content does not have the digest it was expected to have.
+    #[error("content has sha256 {actual}, expected {expected}")]
+    DigestMismatch {
+        /// The sha256 hex that was expected.
+        expected: String,
+        /// The sha256 hex of what was written.
+        actual: String,
+    },
     #[error(transparent)]
     Store(#[from] object_store::Error),
     /// A local folder could not be created.
@@ -188,7 +196,22 @@ impl BlobWriter {
 
     /// Completes the write and moves it under its sha256; returns its digests.
     pub async fn finish(self) -> BlobResult<FileDigests> {
-        let digests = self.hashers.finish();
+        self.finish_expecting(None).await
+    }
+
+    /// Makes the blob visible only if its sha256 hex is `expected` (when given); otherwise nothing is
+    /// kept and the answer is [`BlobError::DigestMismatch`].
+    pub async fn finish_expecting(mut self, expected: Option<&str>) -> BlobResult<FileDigests> {
+        let digests = std::mem::take(&mut self.hashers).finish();
+        if let Some(expected) = expected
+            && !expected.eq_ignore_ascii_case(&digests.sha256)
+        {
+            self.abort().await;
+            return Err(BlobError::DigestMismatch {
+                expected: expected.to_owned(),
+                actual: digests.sha256,
+            });
+        }
         self.upload.finish().await?;
         let target = blob_path(&digests.sha256);
         self.store.rename(&self.temporary, &target).await?;
@@ -244,6 +267,21 @@ mod tests {
             Err(BlobError::TooLarge(4))
         ));
         writer.abort().await;
+        let listed: Vec<_> = store.store.list(None).collect().await;
+        assert!(listed.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_write_with_the_wrong_digest_leaves_nothing() {
+        let store = BlobStore::from_url("memory://").unwrap();
+        let mut writer = store.writer(1024).await.unwrap();
+        writer.write(b"hello world").await.unwrap();
+        let result = writer.finish_expecting(Some(&"0".repeat(64))).await;
+        assert!(matches!(
+            result,
+            Err(BlobError::DigestMismatch { ref actual, .. })
+                if actual == "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        ));
         let listed: Vec<_> = store.store.list(None).collect().await;
         assert!(listed.is_empty());
     }

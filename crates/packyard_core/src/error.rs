@@ -24,6 +24,9 @@ pub enum CoreError {
     /// Other bad requests (400, `{"message": "400 Bad request - msg"}`).
     #[error("400 Bad request - {0}")]
     BadRequest(String),
+    /// A virtual registry without upstreams: 400 for Maven (GitLab's rule), 404 for container clients.
+    #[error("400 Bad request - No upstreams set")]
+    NoUpstreams,
     /// A conflict with existing data (409).
     #[error("409 Conflict - {0}")]
     Conflict(String),

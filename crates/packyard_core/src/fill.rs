@@ -17,6 +17,7 @@ use packyard_db::queries::cache as q;
 use packyard_db::rows::{CacheEntry, NewCacheEntry, Upstream};
 use tokio::sync::watch;
 
+use crate::pull::{Want, sha256_hex};
 use crate::{Core, CoreError};
 
 /// Bytes gathered before one spool write and one progress notification.
@@ -64,6 +65,13 @@ pub enum FillFailure {
     Upstream(packyard_upstream::UpstreamError),
     /// The file is larger than the limit.
     TooLarge(u64),
+    /// The body does not have the digest it was asked by or declared with; nothing was kept.
+    DigestMismatch {
+        /// `sha256:<hex>` expected.
+        expected: String,
+        /// `sha256:<hex>` received.
+        actual: String,
+    },
     /// Storing failed.
     Internal(String),
 }
@@ -74,6 +82,12 @@ impl std::fmt::Display for FillFailure {
             FillFailure::Status(status) => write!(f, "upstream answered {status}"),
             FillFailure::Upstream(e) => e.fmt(f),
             FillFailure::TooLarge(max) => write!(f, "file is larger than {max} bytes"),
+            FillFailure::DigestMismatch { expected, actual } => {
+                write!(
+                    f,
+                    "upstream sent content with digest {actual}, expected {expected}"
+                )
+            }
             FillFailure::Internal(e) => f.write_str(e),
         }
     }
@@ -91,6 +105,7 @@ impl FillFailure {
             FillFailure::TooLarge(max) => {
                 CoreError::TooLarge(format!("file is larger than {max} bytes"))
             }
+            FillFailure::DigestMismatch { .. } => CoreError::UpstreamUnavailable(self.to_string()),
             FillFailure::Internal(e) => CoreError::Internal(e.clone()),
         }
     }
@@ -187,11 +202,10 @@ impl Core {
     pub(crate) fn join_or_start_fill(
         &self,
         upstream: &Upstream,
-        path: &str,
-        content_type_hint: Option<&str>,
+        want: &Want,
         requested_at: NaiveDateTime,
     ) -> Result<Arc<Fill>, CoreError> {
-        let key = (upstream.id, path.to_owned());
+        let key = (upstream.id, want.path.as_str().to_owned());
         let mut inflight = self
             .fills
             .inflight
@@ -211,11 +225,11 @@ impl Core {
         drop(inflight);
         let core = self.clone();
         let upstream = upstream.clone();
-        let hint = content_type_hint.map(str::to_owned);
+        let want = want.clone();
         let spool = fill.spool.clone();
         tokio::spawn(async move {
             let outcome = core
-                .run_fill(&upstream, &key.1, hint, requested_at, &spool, &sender)
+                .run_fill(&upstream, &want, requested_at, &spool, &sender)
                 .await;
             if let Ok(mut inflight) = core.fills.inflight.lock() {
                 inflight.remove(&key);
@@ -236,12 +250,12 @@ impl Core {
     async fn run_fill(
         &self,
         upstream: &Upstream,
-        path: &str,
-        content_type_hint: Option<String>,
+        want: &Want,
         requested_at: NaiveDateTime,
         spool: &Arc<std::fs::File>,
         sender: &watch::Sender<FillState>,
     ) -> Result<FillState, FillFailure> {
+        let path = want.path.as_str();
         let (upstream_id, lookup_path) = (upstream.id, path.to_owned());
         let recent = self
             .db
@@ -261,7 +275,7 @@ impl Core {
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
         let mut download = self
             .upstream
-            .get(&url, credentials.as_ref())
+            .get(&url, &want.fetch(credentials.as_ref()))
             .await
             .map_err(FillFailure::Upstream)?;
         if !download.meta.status.is_success() {
@@ -279,7 +293,7 @@ impl Core {
             .meta
             .content_type
             .clone()
-            .or(content_type_hint)
+            .or(want.content_type_hint.map(str::to_owned))
             .unwrap_or_else(|| "application/octet-stream".to_owned());
         let meta = Arc::new(FillMeta {
             content_type: content_type.clone(),
@@ -322,11 +336,26 @@ impl Core {
             return Err(failure);
         }
 
+        // The digest the request names, else the one a registry declares: a body that lies is not kept.
+        let expected = match &want.address {
+            Some(address) => Some(address.digest.clone()),
+            None if want.content_addressed => download.meta.docker_content_digest.clone(),
+            None => None,
+        }
+        .filter(|digest| sha256_hex(digest).is_some());
         let gc_guard = self.blob_gc_lock.read().await;
         let digests = writer
-            .finish()
+            .finish_expecting(expected.as_deref().and_then(sha256_hex))
             .await
-            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+            .map_err(|e| match e {
+                packyard_blob::BlobError::DigestMismatch { expected, actual } => {
+                    FillFailure::DigestMismatch {
+                        expected: format!("sha256:{expected}"),
+                        actual: format!("sha256:{actual}"),
+                    }
+                }
+                other => FillFailure::Internal(other.to_string()),
+            })?;
         if meta
             .content_length
             .is_some_and(|length| length != digests.size as u64)
@@ -347,7 +376,11 @@ impl Core {
             file_sha1: digests.sha1.clone(),
             file_md5: Some(digests.md5.clone()),
             content_type,
-            upstream_etag: download.meta.etag.clone(),
+            upstream_etag: if want.content_addressed {
+                Some(format!("sha256:{}", digests.sha256))
+            } else {
+                download.meta.etag.clone()
+            },
         };
         let now = self.now();
         let (_, replaced) = self

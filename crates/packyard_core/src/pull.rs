@@ -7,7 +7,7 @@ use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use packyard_db::queries::{cache as cq, registries as rq};
 use packyard_db::rows::{CacheEntry, Registry, Upstream};
 use packyard_domain::RepositoryPath;
-use packyard_upstream::{Credentials, join_url};
+use packyard_upstream::{Credentials, Fetch, join_url};
 
 use crate::fill::FillStart;
 use crate::{Core, CoreError, CoreResult};
@@ -19,6 +19,85 @@ pub enum PathClass {
     Artifact,
     /// A mutable metadata document: fresh for `metadata_cache_validity_hours`.
     Metadata,
+    /// Content named by its digest (OCI blobs, manifests by digest): never stale.
+    Immutable,
+}
+
+/// A content address: the digest a body must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentAddress {
+    /// `sha256:<hex>`.
+    pub digest: String,
+    /// A live entry of another path with this digest answers too when its path contains this
+    /// (`/manifests/`: a manifest cached by tag answers its digest).
+    pub shared_within: &'static str,
+}
+
+impl ContentAddress {
+    /// The sha256 hex, when the digest is a sha256 one.
+    pub fn sha256_hex(&self) -> Option<&str> {
+        sha256_hex(&self.digest)
+    }
+}
+
+/// The hex part of a `sha256:<hex>` digest.
+pub fn sha256_hex(digest: &str) -> Option<&str> {
+    digest
+        .strip_prefix("sha256:")
+        .filter(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// What a client asks a virtual registry for, as its format describes it.
+#[derive(Debug, Clone)]
+pub struct Want {
+    /// The validated path.
+    pub path: RepositoryPath,
+    /// How long a cached copy stays fresh.
+    pub class: PathClass,
+    /// Content type when the upstream sends none.
+    pub content_type_hint: Option<&'static str>,
+    /// The `Accept` header sent upstream.
+    pub accept: Option<&'static str>,
+    /// The token scope asked of upstreams that answer with a `Bearer` challenge.
+    pub token_scope: Option<String>,
+    /// The digest the body must have, when the request names one.
+    pub address: Option<ContentAddress>,
+    /// Registry protocol (OCI): a body is checked against the `Docker-Content-Digest` the upstream
+    /// declares, and its entry's etag is its own `sha256:<hex>`.
+    pub content_addressed: bool,
+}
+
+impl Want {
+    /// A plain file (Maven): no digest, no token dance.
+    pub fn file(
+        path: RepositoryPath,
+        class: PathClass,
+        content_type_hint: Option<&'static str>,
+    ) -> Self {
+        Self {
+            path,
+            class,
+            content_type_hint,
+            accept: None,
+            token_scope: None,
+            address: None,
+            content_addressed: false,
+        }
+    }
+
+    /// How to ask an upstream for it.
+    pub(crate) fn fetch<'a>(&'a self, credentials: Option<&'a Credentials>) -> Fetch<'a> {
+        Fetch {
+            credentials,
+            accept: self.accept,
+            token_scope: self.token_scope.as_deref(),
+        }
+    }
+}
+
+/// ETags and digests compared without their quotes (GitLab stores them stripped).
+fn same_tag(a: &str, b: &str) -> bool {
+    a.trim().trim_matches('"') == b.trim().trim_matches('"')
 }
 
 /// Checksum sidecars answered from stored digests.
@@ -82,6 +161,7 @@ fn is_stale(entry: &CacheEntry, upstream: &Upstream, class: PathClass, now: Naiv
     let hours = match class {
         PathClass::Metadata => upstream.metadata_cache_validity_hours.unwrap_or(24),
         PathClass::Artifact => upstream.cache_validity_hours,
+        PathClass::Immutable => 0,
     };
     hours != 0 && entry.upstream_checked_at + Duration::hours(i64::from(hours)) < now
 }
@@ -89,7 +169,7 @@ fn is_stale(entry: &CacheEntry, upstream: &Upstream, class: PathClass, now: Naiv
 impl Core {
     /// The upstream URL of a path.
     pub fn upstream_url(&self, upstream: &Upstream, path: &str) -> CoreResult<url::Url> {
-        join_url(&upstream.url, path).map_err(|e| CoreError::Internal(format!("upstream URL: {e}")))
+        request_url(&upstream.format, &upstream.url, path)
     }
 
     /// The upstream's credentials, decrypted for one request.
@@ -113,42 +193,52 @@ impl Core {
             .map(|(upstream, _)| upstream)
             .collect();
         if upstreams.is_empty() {
-            return Err(CoreError::BadRequest("No upstreams set".into()));
+            return Err(CoreError::NoUpstreams);
         }
         Ok(upstreams)
     }
 
+    /// The live entry for the wanted path, or for its digest.
     async fn cached_entry(
         &self,
         registry: &Registry,
-        path: &str,
+        want: &Want,
     ) -> CoreResult<Option<(CacheEntry, Upstream)>> {
-        let (registry_id, path) = (registry.id, path.to_owned());
+        let (registry_id, path) = (registry.id, want.path.as_str().to_owned());
+        let address = want.address.clone();
         Ok(self
             .db
-            .run(move |conn| cq::find_registry_entry(conn, registry_id, &path))
+            .run(
+                move |conn| match cq::find_registry_entry(conn, registry_id, &path)? {
+                    Some(found) => Ok(Some(found)),
+                    None => match &address {
+                        Some(address) => cq::find_registry_entry_by_etag(
+                            conn,
+                            registry_id,
+                            &address.digest,
+                            address.shared_within,
+                        ),
+                        None => Ok(None),
+                    },
+                },
+            )
             .await?)
     }
 
     /// Serves `path` from the registry: from the cache when fresh (or stale and the upstream is down),
     /// otherwise from the first upstream by position that has it, filling the cache on the way.
-    pub async fn pull(
-        &self,
-        registry: &Registry,
-        path: &RepositoryPath,
-        class: PathClass,
-        content_type_hint: Option<&str>,
-    ) -> CoreResult<Served> {
+    pub async fn pull(&self, registry: &Registry, want: &Want) -> CoreResult<Served> {
         let requested_at = self.now();
+        let class = want.class;
         let upstreams = self.registry_upstreams(registry).await?;
-        let stale = match self.cached_entry(registry, path.as_str()).await? {
+        let stale = match self.cached_entry(registry, want).await? {
             Some((entry, upstream)) if !is_stale(&entry, &upstream, class, requested_at) => {
                 match self.serve_cached(entry).await? {
                     Some(served) => return Ok(served),
                     None => None,
                 }
             }
-            Some((entry, upstream)) => match self.revalidate(&entry, &upstream).await {
+            Some((entry, upstream)) => match self.revalidate(&entry, &upstream, want).await {
                 Revalidation::Unchanged => {
                     let id = entry.id;
                     let now = self.now();
@@ -168,15 +258,12 @@ impl Core {
             },
             None => None,
         };
-        match self
-            .fetch_through(&upstreams, path, content_type_hint, requested_at)
-            .await
-        {
+        match self.fetch_through(&upstreams, want, requested_at).await {
             Ok(served) => Ok(served),
             Err(error) => match stale {
                 // The refetch failed: an old copy is better than none.
                 Some(entry) => {
-                    tracing::warn!(%error, path = %path, "refetch failed; serving the stale copy");
+                    tracing::warn!(%error, path = %want.path, "refetch failed; serving the stale copy");
                     self.serve_cached(entry).await?.ok_or(error)
                 }
                 None => Err(error),
@@ -187,15 +274,13 @@ impl Core {
     async fn fetch_through(
         &self,
         upstreams: &[Upstream],
-        path: &RepositoryPath,
-        content_type_hint: Option<&str>,
+        want: &Want,
         requested_at: NaiveDateTime,
     ) -> CoreResult<Served> {
-        let Some(winner) = self.resolve(upstreams, path.as_str()).await else {
+        let Some(winner) = self.resolve(upstreams, want).await else {
             return Err(CoreError::not_found("File not found on any upstream"));
         };
-        let fill =
-            self.join_or_start_fill(&winner, path.as_str(), content_type_hint, requested_at)?;
+        let fill = self.join_or_start_fill(&winner, want, requested_at)?;
         match fill.started().await {
             Ok(FillStart::Streaming(meta)) => Ok(Served {
                 content_type: meta.content_type,
@@ -244,7 +329,12 @@ impl Core {
         }))
     }
 
-    async fn revalidate(&self, entry: &CacheEntry, upstream: &Upstream) -> Revalidation {
+    async fn revalidate(
+        &self,
+        entry: &CacheEntry,
+        upstream: &Upstream,
+        want: &Want,
+    ) -> Revalidation {
         let Some(stored) = entry
             .upstream_etag
             .as_deref()
@@ -259,9 +349,20 @@ impl Core {
             (Ok(url), Ok(credentials)) => (url, credentials),
             _ => return Revalidation::Unreachable,
         };
-        match self.upstream.head(&url, credentials.as_ref()).await {
-            Ok(meta) if meta.etag.as_deref() == Some(stored) => Revalidation::Unchanged,
-            Ok(_) => Revalidation::Changed,
+        match self
+            .upstream
+            .head(&url, &want.fetch(credentials.as_ref()))
+            .await
+        {
+            Ok(meta) if !meta.status.is_success() => Revalidation::Changed,
+            Ok(meta) => {
+                // Registries name a manifest by its digest; prefer it to the ETag.
+                let current = meta.docker_content_digest.or(meta.etag);
+                match current {
+                    Some(current) if same_tag(&current, stored) => Revalidation::Unchanged,
+                    _ => Revalidation::Changed,
+                }
+            }
             Err(error) => {
                 tracing::info!(%error, upstream = upstream.id, "revalidation could not reach the upstream");
                 Revalidation::Unreachable
@@ -271,14 +372,18 @@ impl Core {
 
     /// The first upstream by position whose HEAD for `path` succeeds. HEADs go out in parallel (bounded);
     /// failures and timeouts count as "not there".
-    async fn resolve(&self, upstreams: &[Upstream], path: &str) -> Option<Upstream> {
+    async fn resolve(&self, upstreams: &[Upstream], want: &Want) -> Option<Upstream> {
         let probes = upstreams.iter().cloned().map(|upstream| {
             let core = self.clone();
-            let path = path.to_owned();
+            let want = want.clone();
             async move {
-                let url = core.upstream_url(&upstream, &path).ok()?;
+                let url = core.upstream_url(&upstream, want.path.as_str()).ok()?;
                 let credentials = core.upstream_credentials(&upstream).ok()?;
-                match core.upstream.head(&url, credentials.as_ref()).await {
+                match core
+                    .upstream
+                    .head(&url, &want.fetch(credentials.as_ref()))
+                    .await
+                {
                     Ok(meta) if meta.status.is_success() => Some(upstream),
                     Ok(_) => None,
                     Err(error) => {
@@ -310,7 +415,8 @@ impl Core {
     ) -> CoreResult<String> {
         let upstreams = self.registry_upstreams(registry).await?;
         let sidecar = format!("{}.{}", base.as_str(), algorithm.extension());
-        if let Some((entry, upstream)) = self.cached_entry(registry, base.as_str()).await? {
+        let base_want = Want::file(base.clone(), base_class, None);
+        if let Some((entry, upstream)) = self.cached_entry(registry, &base_want).await? {
             let stale_metadata = base_class == PathClass::Metadata
                 && is_stale(&entry, &upstream, base_class, self.now());
             if stale_metadata && let Ok(text) = self.fetch_sidecar(&upstream, &sidecar).await {
@@ -329,7 +435,10 @@ impl Core {
                 }
             };
         }
-        let Some(winner) = self.resolve(&upstreams, &sidecar).await else {
+        let sidecar_want = RepositoryPath::parse(&sidecar)
+            .map(|path| Want::file(path, base_class, None))
+            .map_err(|e| CoreError::BadParameter(format!("path {e}")))?;
+        let Some(winner) = self.resolve(&upstreams, &sidecar_want).await else {
             return Err(CoreError::not_found("File not found on any upstream"));
         };
         let text = self
@@ -337,7 +446,7 @@ impl Core {
             .await
             .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
         // Cache the file itself in the background; its fill runs on whether anyone follows it or not.
-        if let Err(error) = self.join_or_start_fill(&winner, base.as_str(), None, self.now()) {
+        if let Err(error) = self.join_or_start_fill(&winner, &base_want, self.now()) {
             tracing::warn!(%error, "could not start caching a file behind its checksum");
         }
         Ok(text)
@@ -348,7 +457,11 @@ impl Core {
         let credentials = self.upstream_credentials(upstream)?;
         let (meta, body) = self
             .upstream
-            .get_small(&url, credentials.as_ref(), MAX_CHECKSUM_DOCUMENT)
+            .get_small(
+                &url,
+                &Fetch::basic(credentials.as_ref()),
+                MAX_CHECKSUM_DOCUMENT,
+            )
             .await
             .map_err(|e| CoreError::UpstreamUnavailable(e.to_string()))?;
         if !meta.status.is_success() {
@@ -364,7 +477,10 @@ impl Core {
     fn refresh_later(&self, registry: Registry, path: RepositoryPath, class: PathClass) {
         let core = self.clone();
         tokio::spawn(async move {
-            match core.pull(&registry, &path, class, None).await {
+            match core
+                .pull(&registry, &Want::file(path.clone(), class, None))
+                .await
+            {
                 Ok(served) => {
                     // Drain so a fill completes even though nobody reads it.
                     let _ = served.body.try_for_each(|_| async { Ok(()) }).await;
@@ -375,9 +491,9 @@ impl Core {
     }
 
     /// What a HEAD answers: the cached entry's metadata, or the first upstream's, without transferring.
-    pub async fn probe(&self, registry: &Registry, path: &RepositoryPath) -> CoreResult<Probed> {
+    pub async fn probe(&self, registry: &Registry, want: &Want) -> CoreResult<Probed> {
         let upstreams = self.registry_upstreams(registry).await?;
-        if let Some((entry, _)) = self.cached_entry(registry, path.as_str()).await? {
+        if let Some((entry, _)) = self.cached_entry(registry, want).await? {
             return Ok(Probed {
                 content_type: entry.content_type,
                 content_length: Some(entry.size as u64),
@@ -386,9 +502,12 @@ impl Core {
             });
         }
         for upstream in upstreams {
-            let url = self.upstream_url(&upstream, path.as_str())?;
+            let url = self.upstream_url(&upstream, want.path.as_str())?;
             let credentials = self.upstream_credentials(&upstream)?;
-            if let Ok(meta) = self.upstream.head(&url, credentials.as_ref()).await
+            if let Ok(meta) = self
+                .upstream
+                .head(&url, &want.fetch(credentials.as_ref()))
+                .await
                 && meta.status.is_success()
             {
                 return Ok(Probed {
@@ -403,6 +522,19 @@ impl Core {
         }
         Err(CoreError::not_found("File not found on any upstream"))
     }
+}
+
+/// The URL of `path` on an upstream: Maven joins it to the URL; container upstreams strip a trailing
+/// `/v2` and prepend `v2/`, so `https://host` and `https://host/v2` both work (GitLab's rule).
+pub(crate) fn request_url(format: &str, base: &str, path: &str) -> CoreResult<url::Url> {
+    let joined = if format == packyard_domain::Format::Container.as_str() {
+        let root = base.trim_end_matches('/');
+        let root = root.strip_suffix("/v2").unwrap_or(root);
+        join_url(root, &format!("v2/{}", path.trim_start_matches('/')))
+    } else {
+        join_url(base, path)
+    };
+    joined.map_err(|e| CoreError::Internal(format!("upstream URL: {e}")))
 }
 
 impl Core {

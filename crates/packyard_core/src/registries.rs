@@ -17,10 +17,11 @@ use packyard_domain::{
     UpstreamUrlError, limits, normalize_upstream_url, stored_url, upstream_url_twin,
 };
 pub use packyard_upstream::ConnectionTest;
-use packyard_upstream::{Credentials, is_blocked_ip, join_url};
+use packyard_upstream::{Credentials, Fetch, is_blocked_ip};
 use url::{Host, Url};
 
 use crate::identity::{Actor, Need};
+use crate::pull::request_url;
 use crate::secrets::SecretKey;
 use crate::{Core, CoreError, CoreResult, Page};
 
@@ -255,18 +256,17 @@ pub async fn validate_upstream_url(raw: &str, allow_local_network: bool) -> Resu
     Ok(url)
 }
 
-/// The URL a connection test HEADs: Maven joins the path to the upstream URL; container registries put
-/// `v2/` between the upstream URL (without a trailing `/v2`) and the path.
-fn test_url(format: Format, base: &str, path: &str) -> CoreResult<Url> {
-    let joined = match format {
-        Format::Maven => join_url(base, path),
-        Format::Container => {
-            let root = base.trim_end_matches('/');
-            let root = root.strip_suffix("/v2").unwrap_or(root);
-            join_url(root, &format!("v2/{}", path.trim_start_matches('/')))
-        }
-    };
-    joined.map_err(|e| CoreError::Internal(format!("upstream URL: {e}")))
+/// How a connection test asks: container registries get the token dance (a `/v2/` ping answered 401
+/// with a `Bearer` challenge is retried with a token, which tells whether the credentials work).
+fn test_fetch(format: Format, credentials: Option<&Credentials>) -> Fetch<'_> {
+    match format {
+        Format::Maven => Fetch::basic(credentials),
+        Format::Container => Fetch {
+            credentials,
+            accept: None,
+            token_scope: Some(""),
+        },
+    }
 }
 
 fn default_test_path(format: Format) -> &'static str {
@@ -723,10 +723,11 @@ impl Core {
         errors.into_result()?;
         let base = url.as_ref().map(stored_url).unwrap_or_default();
         let path = path.unwrap_or_else(|| default_test_path(format).to_owned());
-        let target = test_url(format, &base, &path)?;
+        let target = request_url(format.as_str(), &base, &path)?;
+        let credentials = credentials(username, password);
         Ok(self
             .upstream
-            .test_connection(&target, credentials(username, password).as_ref())
+            .test_connection(&target, &test_fetch(format, credentials.as_ref()))
             .await)
     }
 
@@ -751,10 +752,15 @@ impl Core {
             overrides.username.is_some() && overrides.username != upstream.username;
         let password_changed = overrides.password.as_ref().is_some_and(|p| !p.is_empty())
             && overrides.password != stored_password;
-        let cached_path = self
-            .db
-            .run(move |conn| cq::any_entry_path(conn, id.0))
-            .await?;
+        // Maven tests one of the cached files; container registries are pinged at `/v2/`.
+        let cached_path = match format {
+            Format::Maven => {
+                self.db
+                    .run(move |conn| cq::any_entry_path(conn, id.0))
+                    .await?
+            }
+            Format::Container => None,
+        };
         if url_changed || username_changed || password_changed {
             if url_changed {
                 both_or_neither(&overrides.username, &overrides.password)?;
@@ -767,11 +773,11 @@ impl Core {
                 .await;
         }
         let path = cached_path.unwrap_or_else(|| default_test_path(format).to_owned());
-        let target = test_url(format, &upstream.url, &path)?;
+        let target = request_url(format.as_str(), &upstream.url, &path)?;
         let credentials = credentials(upstream.username.clone(), stored_password);
         Ok(self
             .upstream
-            .test_connection(&target, credentials.as_ref())
+            .test_connection(&target, &test_fetch(format, credentials.as_ref()))
             .await)
     }
 

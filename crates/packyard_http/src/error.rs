@@ -30,9 +30,10 @@ pub fn status_of(error: &CoreError) -> StatusCode {
         CoreError::Unauthorized => StatusCode::UNAUTHORIZED,
         CoreError::Forbidden => StatusCode::FORBIDDEN,
         CoreError::NotFound(_) => StatusCode::NOT_FOUND,
-        CoreError::Invalid(_) | CoreError::BadParameter(_) | CoreError::BadRequest(_) => {
-            StatusCode::BAD_REQUEST
-        }
+        CoreError::Invalid(_)
+        | CoreError::BadParameter(_)
+        | CoreError::BadRequest(_)
+        | CoreError::NoUpstreams => StatusCode::BAD_REQUEST,
         CoreError::Conflict(_) => StatusCode::CONFLICT,
         CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         CoreError::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -52,6 +53,7 @@ pub fn gitlab_error_body(error: &CoreError) -> Value {
         CoreError::BadRequest(message) => {
             json!({"message": format!("400 Bad request - {message}")})
         }
+        CoreError::NoUpstreams => json!({"message": "400 Bad request - No upstreams set"}),
         CoreError::Conflict(message) => json!({"message": format!("409 Conflict - {message}")}),
         CoreError::TooLarge(message) => {
             json!({"message": format!("413 Request Entity Too Large - {message}")})

@@ -1,21 +1,28 @@
-//! The only crate that uses reqwest: HEAD and streaming GET against upstream registries with Basic auth,
-//! connect / first-byte / idle timeouts, and the SSRF guard, plus the connection test.
+//! The only crate that uses reqwest: HEAD and streaming GET against upstream registries with Basic auth
+//! and the registry token dance, connect / first-byte / idle timeouts, and the SSRF guard, plus the
+//! connection test.
 //!
 //! Depends on `packyard_domain` only.
 
 mod guard;
+mod registry_auth;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
-use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap};
+use reqwest::header::{
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, StatusCode};
 use thiserror::Error;
 use url::Url;
 
 pub use guard::{check_url, is_blocked_ip};
+pub use registry_auth::{BearerChallenge, parse_bearer_challenge};
+
+use registry_auth::{TokenCache, TokenKey, TokenResponse};
 
 /// Timeouts and network policy for upstream requests.
 #[derive(Debug, Clone)]
@@ -61,6 +68,30 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// How to ask an upstream: its credentials and, for OCI registries, the media types to accept and the
+/// token scope to request when the registry answers with a `Bearer` challenge.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fetch<'a> {
+    /// Basic credentials, sent with the request (and to a token realm).
+    pub credentials: Option<&'a Credentials>,
+    /// The `Accept` header.
+    pub accept: Option<&'a str>,
+    /// `Some`: follow a `Bearer` challenge by fetching a token for this scope
+    /// (`repository:<image>:pull`; empty for none, as for the `/v2/` ping), and reuse it for later
+    /// requests of the same scope.
+    pub token_scope: Option<&'a str>,
+}
+
+impl<'a> Fetch<'a> {
+    /// Plain requests with optional Basic credentials.
+    pub fn basic(credentials: Option<&'a Credentials>) -> Self {
+        Self {
+            credentials,
+            ..Self::default()
+        }
+    }
+}
+
 /// Errors of upstream requests.
 #[derive(Debug, Error)]
 pub enum UpstreamError {
@@ -96,6 +127,11 @@ impl UpstreamError {
 /// Result of upstream calls.
 pub type UpstreamResult<T> = Result<T, UpstreamError>;
 
+/// The header in which OCI registries name a manifest's digest.
+const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
+/// Largest token server answer read.
+const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
+
 /// What a HEAD (or the head of a GET) said.
 #[derive(Debug, Clone)]
 pub struct ResponseMeta {
@@ -107,6 +143,8 @@ pub struct ResponseMeta {
     pub content_type: Option<String>,
     /// `Content-Length`.
     pub content_length: Option<u64>,
+    /// `Docker-Content-Digest` (OCI registries).
+    pub docker_content_digest: Option<String>,
 }
 
 impl ResponseMeta {
@@ -122,6 +160,7 @@ impl ResponseMeta {
             etag: text(ETAG),
             content_type: text(CONTENT_TYPE),
             content_length: text(CONTENT_LENGTH).and_then(|v| v.parse().ok()),
+            docker_content_digest: text(HeaderName::from_static(DOCKER_CONTENT_DIGEST)),
         }
     }
 }
@@ -148,6 +187,7 @@ pub struct ConnectionTest {
 pub struct UpstreamClient {
     client: reqwest::Client,
     settings: Arc<UpstreamSettings>,
+    tokens: Arc<TokenCache>,
 }
 
 impl UpstreamClient {
@@ -177,6 +217,7 @@ impl UpstreamClient {
         Ok(Self {
             client,
             settings: Arc::new(settings),
+            tokens: Arc::default(),
         })
     }
 
@@ -189,27 +230,111 @@ impl UpstreamClient {
         &self,
         method: Method,
         url: &Url,
-        credentials: Option<&Credentials>,
+        fetch: &Fetch<'_>,
+        bearer: Option<&str>,
     ) -> reqwest::RequestBuilder {
-        let request = self.client.request(method, url.clone());
-        match credentials {
-            Some(c) => request.basic_auth(&c.username, Some(&c.password)),
-            None => request,
+        let mut request = self.client.request(method, url.clone());
+        if let Some(accept) = fetch.accept {
+            request = request.header(ACCEPT, accept);
+        }
+        match (bearer, fetch.credentials) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, Some(c)) => request.basic_auth(&c.username, Some(&c.password)),
+            (None, None) => request,
         }
     }
 
-    /// Sends a HEAD, bounded by the HEAD timeout.
-    pub async fn head(
+    /// Sends one request, answering a `Bearer` challenge with a token when `fetch` asks for that.
+    async fn send(
         &self,
+        method: Method,
         url: &Url,
-        credentials: Option<&Credentials>,
-    ) -> UpstreamResult<ResponseMeta> {
+        fetch: &Fetch<'_>,
+        timeout: Duration,
+        waiting_for: &'static str,
+    ) -> UpstreamResult<reqwest::Response> {
         check_url(url, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
-        let send = self.request(Method::HEAD, url, credentials).send();
-        let response = tokio::time::timeout(self.settings.head_timeout, send)
+        let key = fetch
+            .token_scope
+            .map(|scope| TokenKey::new(url, scope, fetch.credentials));
+        let cached = key.as_ref().and_then(|key| self.tokens.get(key));
+        let send_once = |bearer: Option<String>| {
+            let send = self
+                .request(method.clone(), url, fetch, bearer.as_deref())
+                .send();
+            async move {
+                tokio::time::timeout(timeout, send)
+                    .await
+                    .map_err(|_| UpstreamError::Timeout(waiting_for))?
+                    .map_err(transport)
+            }
+        };
+        let response = send_once(cached).await?;
+        let (Some(key), StatusCode::UNAUTHORIZED) = (key, response.status()) else {
+            return Ok(response);
+        };
+        let Some(challenge) = response
+            .headers()
+            .get(WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_bearer_challenge)
+        else {
+            return Ok(response);
+        };
+        match self.fetch_token(&challenge, fetch).await {
+            Ok(Some((token, lifetime))) => {
+                self.tokens.put(key, token.clone(), lifetime);
+                send_once(Some(token)).await
+            }
+            // The token server refused: the registry's own 401 is the answer.
+            Ok(None) => Ok(response),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Asks a challenge's realm for a token; `None` when the token server refuses.
+    async fn fetch_token(
+        &self,
+        challenge: &BearerChallenge,
+        fetch: &Fetch<'_>,
+    ) -> UpstreamResult<Option<(String, Duration)>> {
+        let mut realm = Url::parse(&challenge.realm).map_err(|e| {
+            UpstreamError::Transport(format!("token realm {}: {e}", challenge.realm))
+        })?;
+        {
+            let mut query = realm.query_pairs_mut();
+            if let Some(service) = &challenge.service {
+                query.append_pair("service", service);
+            }
+            let scope = challenge.scope.as_deref().or(fetch.token_scope);
+            if let Some(scope) = scope.filter(|scope| !scope.is_empty()) {
+                query.append_pair("scope", scope);
+            }
+        }
+        // Sent directly, not through `send`: a token server is never asked for a token itself.
+        check_url(&realm, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
+        let send = self
+            .request(Method::GET, &realm, &Fetch::basic(fetch.credentials), None)
+            .send();
+        let response = tokio::time::timeout(self.settings.first_byte_timeout, send)
             .await
-            .map_err(|_| UpstreamError::Timeout("HEAD"))?
+            .map_err(|_| UpstreamError::Timeout("token server"))?
             .map_err(transport)?;
+        let (meta, body) = self.collect_small(response, MAX_TOKEN_RESPONSE).await?;
+        if !meta.status.is_success() {
+            tracing::info!(status = %meta.status, realm = %challenge.realm, "token server refused");
+            return Ok(None);
+        }
+        let answer: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| UpstreamError::Transport(format!("token server answer: {e}")))?;
+        Ok(answer.into_token())
+    }
+
+    /// Sends a HEAD, bounded by the HEAD timeout.
+    pub async fn head(&self, url: &Url, fetch: &Fetch<'_>) -> UpstreamResult<ResponseMeta> {
+        let response = self
+            .send(Method::HEAD, url, fetch, self.settings.head_timeout, "HEAD")
+            .await?;
         Ok(ResponseMeta::from_headers(
             response.status(),
             response.headers(),
@@ -217,50 +342,45 @@ impl UpstreamClient {
     }
 
     /// Starts a GET and returns its status, headers and streaming body.
-    pub async fn get(
-        &self,
-        url: &Url,
-        credentials: Option<&Credentials>,
-    ) -> UpstreamResult<Download> {
-        check_url(url, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
-        let send = self.request(Method::GET, url, credentials).send();
-        let response = tokio::time::timeout(self.settings.first_byte_timeout, send)
-            .await
-            .map_err(|_| UpstreamError::Timeout("waiting for the response"))?
-            .map_err(transport)?;
+    pub async fn get(&self, url: &Url, fetch: &Fetch<'_>) -> UpstreamResult<Download> {
+        let response = self
+            .send(
+                Method::GET,
+                url,
+                fetch,
+                self.settings.first_byte_timeout,
+                "waiting for the response",
+            )
+            .await?;
         let meta = ResponseMeta::from_headers(response.status(), response.headers());
         let body = guarded_body(response, meta.content_length, self.settings.idle_timeout);
         Ok(Download { meta, body })
     }
 
-    /// GETs a small document whole (checksum files), refusing more than `max` bytes.
+    /// GETs a small document whole (checksum files, tokens), refusing more than `max` bytes.
     pub async fn get_small(
         &self,
         url: &Url,
-        credentials: Option<&Credentials>,
+        fetch: &Fetch<'_>,
         max: usize,
     ) -> UpstreamResult<(ResponseMeta, Bytes)> {
-        let mut download = self.get(url, credentials).await?;
-        let mut body = Vec::new();
-        while let Some(chunk) = download.body.next().await {
-            let chunk = chunk?;
-            if body.len() + chunk.len() > max {
-                return Err(UpstreamError::Transport(format!(
-                    "document larger than {max} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok((download.meta, Bytes::from(body)))
+        let download = self.get(url, fetch).await?;
+        collect_small(download, max).await
+    }
+
+    async fn collect_small(
+        &self,
+        response: reqwest::Response,
+        max: usize,
+    ) -> UpstreamResult<(ResponseMeta, Bytes)> {
+        let meta = ResponseMeta::from_headers(response.status(), response.headers());
+        let body = guarded_body(response, meta.content_length, self.settings.idle_timeout);
+        collect_small(Download { meta, body }, max).await
     }
 
     /// GitLab's connection test: HEAD the URL; 2xx or 404 is a success.
-    pub async fn test_connection(
-        &self,
-        url: &Url,
-        credentials: Option<&Credentials>,
-    ) -> ConnectionTest {
-        match self.head(url, credentials).await {
+    pub async fn test_connection(&self, url: &Url, fetch: &Fetch<'_>) -> ConnectionTest {
+        match self.head(url, fetch).await {
             Ok(meta) if meta.status.is_success() || meta.status == StatusCode::NOT_FOUND => {
                 ConnectionTest {
                     success: true,
@@ -281,6 +401,24 @@ impl UpstreamClient {
             },
         }
     }
+}
+
+/// Reads a whole body, refusing more than `max` bytes.
+async fn collect_small(
+    mut download: Download,
+    max: usize,
+) -> UpstreamResult<(ResponseMeta, Bytes)> {
+    let mut body = Vec::new();
+    while let Some(chunk) = download.body.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > max {
+            return Err(UpstreamError::Transport(format!(
+                "document larger than {max} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((download.meta, Bytes::from(body)))
 }
 
 fn transport(error: reqwest::Error) -> UpstreamError {

@@ -3,7 +3,7 @@
 use actix_web::http::header::{CONTENT_TYPE, USER_AGENT};
 use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_core::identity::{Actor, Need};
-use packyard_core::pull::{Probed, Served};
+use packyard_core::pull::{Probed, Served, Want};
 use packyard_core::{Core, CoreError};
 use packyard_domain::{Format, RepositoryPathError};
 use packyard_http::{ApiError, ApiResult, CoreData, credential_from_request, stream_body};
@@ -107,15 +107,13 @@ async fn download(
     let head = req.method() == actix_web::http::Method::HEAD;
     match classify(&raw_path).map_err(path_error)? {
         MavenPath::File { path, class } => {
+            let hint = content_type_for(path.file_name());
+            let want = Want::file(path, class, Some(hint));
             if head {
-                let probed = core.probe(&registry, &path).await.map_err(client_error)?;
+                let probed = core.probe(&registry, &want).await.map_err(client_error)?;
                 return Ok(probe_response(probed));
             }
-            let hint = content_type_for(path.file_name());
-            let served = core
-                .pull(&registry, &path, class, Some(hint))
-                .await
-                .map_err(client_error)?;
+            let served = core.pull(&registry, &want).await.map_err(client_error)?;
             Ok(file_response(served))
         }
         MavenPath::Checksum {

@@ -28,6 +28,26 @@ pub fn find_registry_entry(
         .optional()?)
 }
 
+/// The live entry among a registry's upstreams whose etag is `etag` (a content digest) and whose path
+/// contains `within` (`/manifests/`), the lowest position first.
+pub fn find_registry_entry_by_etag(
+    conn: &mut AnyConnection,
+    registry_id: i64,
+    etag: &str,
+    within: &str,
+) -> DbResult<Option<(CacheEntry, Upstream)>> {
+    Ok(cache_entries::table
+        .inner_join(upstreams::table.inner_join(registry_upstreams::table))
+        .filter(registry_upstreams::registry_id.eq(registry_id))
+        .filter(cache_entries::upstream_etag.eq(etag))
+        .filter(cache_entries::relative_path.like(format!("%{within}%")))
+        .filter(cache_entries::status.eq(LIVE))
+        .order(registry_upstreams::position.asc())
+        .select((CacheEntry::as_select(), Upstream::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
 /// The live entry of one upstream for `path`.
 pub fn find_entry(
     conn: &mut AnyConnection,
