@@ -15,6 +15,12 @@
 #   - libcommons-lang3-java: the third-party jar the fixture app depends on
 #     (normally already pulled in by maven itself).
 #   - wrk: HTTP benchmarks.
+#   - docker-registry, skopeo, apache2-utils, podman: the container tests
+#     (crates/packyard_test_support/src/oci_registry.rs). docker-registry
+#     (distribution 2.8) is the real upstream registry, run on loopback;
+#     skopeo pushes images to it and pulls them back; htpasswd (apache2-utils)
+#     writes the bcrypt line its Basic auth needs; podman pulls as a client
+#     would (as root, no daemon, storage in a temporary folder).
 set -euo pipefail
 
 PACKAGES=(
@@ -26,6 +32,10 @@ PACKAGES=(
   junit5
   libcommons-lang3-java
   wrk
+  docker-registry
+  skopeo
+  apache2-utils
+  podman
 )
 
 missing=()
@@ -49,6 +59,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -qq
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# The container tests run this binary by its path.
+if [ ! -x /usr/bin/docker-registry ]; then
+  echo "install-test-deps: expected /usr/bin/docker-registry, not found" >&2
+  exit 1
 fi
 
 # Sanity check: the plugin versions pinned in tests/fixtures/maven-app/pom.xml.

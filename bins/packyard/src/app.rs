@@ -23,6 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/-/readiness", web::get().to(readiness));
     packyard_api_gitlab::configure(cfg);
     packyard_maven::configure(cfg);
+    packyard_oci::configure(cfg);
 }
 
 async fn health() -> HttpResponse {

@@ -248,6 +248,11 @@ impl Settings {
                 idle_timeout: Duration::from_secs(upstream.idle_timeout_secs),
                 head_timeout: Duration::from_secs(upstream.head_timeout_secs),
             },
+            external_url: self
+                .server
+                .external_url
+                .as_ref()
+                .map(|url| url.trim_end_matches('/').to_owned()),
         }
     }
 }

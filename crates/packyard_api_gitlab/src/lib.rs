@@ -39,6 +39,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/virtual_registries/packages/maven",
         "/groups/{id}/-/virtual_registries/packages/maven",
     );
+    configure_format(
+        cfg,
+        Format::Container,
+        "/virtual_registries/container",
+        "/groups/{id}/-/virtual_registries/container",
+    );
     // After the group-scoped registry routes, which share the `/groups/{id}` prefix.
     groups::configure(cfg);
 }
@@ -90,11 +96,15 @@ pub fn configure_format(
         at(&format!("{prefix}/upstreams/{{id}}/cache"))
             .route(web::delete().to(upstreams::purge_cache)),
     )
-    .service(
-        at(&format!("{prefix}/upstreams/{{id}}/test"))
-            .route(web::get().to(upstreams::test_saved))
-            .route(web::post().to(upstreams::test_existing)),
-    )
+    .service({
+        let test = at(&format!("{prefix}/upstreams/{{id}}/test"))
+            .route(web::post().to(upstreams::test_existing));
+        // Container upstreams have no GET test (GitLab's API).
+        match **format {
+            Format::Maven => test.route(web::get().to(upstreams::test_saved)),
+            Format::Container => test,
+        }
+    })
     .service(
         at(&format!("{prefix}/upstreams/{{id}}/cache_entries"))
             .route(web::get().to(cache_entries::list)),

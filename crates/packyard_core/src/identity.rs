@@ -3,7 +3,8 @@
 use chrono::NaiveDateTime;
 use packyard_db::queries::identity as q;
 use packyard_db::rows::{
-    DeployToken, Group, Member, NewDeployToken, NewGroup, NewPersonalAccessToken, NewUser, User,
+    DeployToken, Group, Member, NewDeployToken, NewGroup, NewPersonalAccessToken, NewUser,
+    PersonalAccessToken, User,
 };
 use packyard_domain::{AccessLevel, FieldErrors, Scope};
 
@@ -26,6 +27,8 @@ pub enum Actor {
     User {
         /// The user.
         user: User,
+        /// The personal access token presented.
+        token_id: i64,
         /// The token's scopes.
         scopes: Vec<Scope>,
     },
@@ -110,6 +113,48 @@ fn parse_scopes(stored: &str) -> Vec<Scope> {
     stored.split_whitespace().filter_map(Scope::parse).collect()
 }
 
+/// A token named by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRef {
+    /// A personal access token.
+    Personal(i64),
+    /// A deploy token.
+    Deploy(i64),
+}
+
+impl Actor {
+    /// The token the actor authenticated with.
+    pub fn token_ref(&self) -> TokenRef {
+        match self {
+            Actor::User { token_id, .. } => TokenRef::Personal(*token_id),
+            Actor::DeployToken { token, .. } => TokenRef::Deploy(token.id),
+        }
+    }
+
+    /// The name a client logs in with: the username or the deploy token's username.
+    pub fn username(&self) -> &str {
+        match self {
+            Actor::User { user, .. } => &user.username,
+            Actor::DeployToken { token, .. } => &token.username,
+        }
+    }
+}
+
+fn user_actor((token, user): (PersonalAccessToken, User)) -> Option<Actor> {
+    (!token.revoked && !expired(token.expires_at)).then(|| Actor::User {
+        user,
+        token_id: token.id,
+        scopes: parse_scopes(&token.scopes),
+    })
+}
+
+fn deploy_actor(token: DeployToken) -> Option<Actor> {
+    (!token.revoked && !expired(token.expires_at)).then(|| {
+        let scopes = parse_scopes(&token.scopes);
+        Actor::DeployToken { token, scopes }
+    })
+}
+
 fn expired(expires_at: Option<NaiveDateTime>) -> bool {
     expires_at.is_some_and(|at| at <= packyard_db::now())
 }
@@ -135,23 +180,30 @@ impl Core {
         let actor = self
             .db
             .run(move |conn| {
-                if let Some((token, user)) = q::find_personal_access_token(conn, &digest)? {
-                    if token.revoked || expired(token.expires_at) {
-                        return Ok(None);
-                    }
-                    return Ok(Some(Actor::User {
-                        user,
-                        scopes: parse_scopes(&token.scopes),
-                    }));
+                if let Some(found) = q::find_personal_access_token(conn, &digest)? {
+                    return Ok(user_actor(found));
                 }
-                if try_deploy && let Some(token) = q::find_deploy_token(conn, &digest)? {
-                    if token.revoked || expired(token.expires_at) {
-                        return Ok(None);
-                    }
-                    let scopes = parse_scopes(&token.scopes);
-                    return Ok(Some(Actor::DeployToken { token, scopes }));
+                if try_deploy {
+                    return Ok(q::find_deploy_token(conn, &digest)?.and_then(deploy_actor));
                 }
                 Ok(None)
+            })
+            .await?;
+        actor.ok_or(CoreError::Unauthorized)
+    }
+
+    /// The actor behind a token already authenticated once (named by id in a registry token); it must
+    /// still be valid.
+    pub async fn actor_by_token_id(&self, token: TokenRef) -> CoreResult<Actor> {
+        let actor = self
+            .db
+            .run(move |conn| match token {
+                TokenRef::Personal(id) => {
+                    Ok(q::find_personal_access_token_by_id(conn, id)?.and_then(user_actor))
+                }
+                TokenRef::Deploy(id) => {
+                    Ok(q::find_deploy_token_by_id(conn, id)?.and_then(deploy_actor))
+                }
             })
             .await?;
         actor.ok_or(CoreError::Unauthorized)

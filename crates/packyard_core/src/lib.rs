@@ -11,6 +11,7 @@ pub mod identity;
 mod maintenance;
 pub mod pull;
 pub mod registries;
+pub mod registry_tokens;
 pub mod secrets;
 
 use std::path::PathBuf;
@@ -35,6 +36,9 @@ pub struct CoreSettings {
     pub parallel_heads: usize,
     /// Upstream timeouts and network policy.
     pub upstream: UpstreamSettings,
+    /// The URL clients reach this server at, for URLs the server hands out (token realms, download
+    /// links); `None`: the scheme and host each request came in with.
+    pub external_url: Option<String>,
 }
 
 impl Default for CoreSettings {
@@ -44,6 +48,7 @@ impl Default for CoreSettings {
             spool_dir: std::env::temp_dir(),
             parallel_heads: 3,
             upstream: UpstreamSettings::default(),
+            external_url: None,
         }
     }
 }

@@ -277,9 +277,7 @@ impl Core {
         want: &Want,
         requested_at: NaiveDateTime,
     ) -> CoreResult<Served> {
-        let Some(winner) = self.resolve(upstreams, want).await else {
-            return Err(CoreError::not_found("File not found on any upstream"));
-        };
+        let winner = self.resolve(upstreams, want).await?;
         let fill = self.join_or_start_fill(&winner, want, requested_at)?;
         match fill.started().await {
             Ok(FillStart::Streaming(meta)) => Ok(Served {
@@ -370,37 +368,46 @@ impl Core {
         }
     }
 
-    /// The first upstream by position whose HEAD for `path` succeeds. HEADs go out in parallel (bounded);
-    /// failures and timeouts count as "not there".
-    async fn resolve(&self, upstreams: &[Upstream], want: &Want) -> Option<Upstream> {
+    /// The first upstream by position whose HEAD for the path succeeds. HEADs go out in parallel
+    /// (bounded). No winner: "not found", or "unavailable" when an upstream could not be asked at all
+    /// (it might have the file).
+    async fn resolve(&self, upstreams: &[Upstream], want: &Want) -> CoreResult<Upstream> {
         let probes = upstreams.iter().cloned().map(|upstream| {
             let core = self.clone();
             let want = want.clone();
             async move {
-                let url = core.upstream_url(&upstream, want.path.as_str()).ok()?;
-                let credentials = core.upstream_credentials(&upstream).ok()?;
+                let url = core.upstream_url(&upstream, want.path.as_str())?;
+                let credentials = core.upstream_credentials(&upstream)?;
                 match core
                     .upstream
                     .head(&url, &want.fetch(credentials.as_ref()))
                     .await
                 {
-                    Ok(meta) if meta.status.is_success() => Some(upstream),
-                    Ok(_) => None,
+                    Ok(meta) if meta.status.is_success() => Ok(Some(upstream)),
+                    Ok(_) => Ok(None),
                     Err(error) => {
                         tracing::info!(%error, upstream = upstream.id, "upstream HEAD failed");
-                        None
+                        // A refused address is configuration, not an outage: that upstream has nothing.
+                        if error.is_unreachable() {
+                            Err(CoreError::UpstreamUnavailable(error.to_string()))
+                        } else {
+                            Ok(None)
+                        }
                     }
                 }
             }
         });
         let mut results = stream::iter(probes).buffered(self.settings.parallel_heads.max(1));
+        let mut unreachable = None;
         while let Some(result) = results.next().await {
-            if result.is_some() {
+            match result {
                 // Dropping the stream aborts the HEADs still in flight.
-                return result;
+                Ok(Some(winner)) => return Ok(winner),
+                Ok(None) => {}
+                Err(error) => unreachable = Some(error),
             }
         }
-        None
+        Err(unreachable.unwrap_or_else(|| CoreError::not_found("File not found on any upstream")))
     }
 
     /// Answers a checksum sidecar of `base` from the stored digests; a stale metadata document's checksum
@@ -438,9 +445,7 @@ impl Core {
         let sidecar_want = RepositoryPath::parse(&sidecar)
             .map(|path| Want::file(path, base_class, None))
             .map_err(|e| CoreError::BadParameter(format!("path {e}")))?;
-        let Some(winner) = self.resolve(&upstreams, &sidecar_want).await else {
-            return Err(CoreError::not_found("File not found on any upstream"));
-        };
+        let winner = self.resolve(&upstreams, &sidecar_want).await?;
         let text = self
             .fetch_sidecar(&winner, &sidecar)
             .await

@@ -569,6 +569,10 @@ impl Core {
         let registry = self.load_registry(format, registry_id).await?;
         self.authorize_group_id(actor, registry.group_id, Need::Write)
             .await?;
+        // Container upstreams need a name; the Maven seed lets the URL name one.
+        if format == Format::Container && input.name.is_none() {
+            return Err(CoreError::BadParameter("name is missing".into()));
+        }
         both_or_neither(&input.username, &input.password)?;
         let mut errors = FieldErrors::new();
         let url = self.checked_url(&input.url, &mut errors).await;
@@ -1215,10 +1219,10 @@ mod tests {
     }
 
     #[test]
-    fn test_urls_per_format() {
+    fn upstream_urls_per_format() {
         assert_eq!(
-            test_url(
-                Format::Maven,
+            request_url(
+                Format::Maven.as_str(),
                 "https://repo.example.com/maven2",
                 MAVEN_TEST_PATH
             )
@@ -1231,9 +1235,13 @@ mod tests {
             "https://registry-1.docker.io/v2/",
         ] {
             assert_eq!(
-                test_url(Format::Container, base, "library/alpine/manifests/latest")
-                    .unwrap()
-                    .as_str(),
+                request_url(
+                    Format::Container.as_str(),
+                    base,
+                    "library/alpine/manifests/latest"
+                )
+                .unwrap()
+                .as_str(),
                 "https://registry-1.docker.io/v2/library/alpine/manifests/latest"
             );
         }

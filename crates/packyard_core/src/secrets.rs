@@ -71,6 +71,14 @@ impl SecretKey {
         String::from_utf8(plain).map_err(|_| fail())
     }
 
+    /// A key for one purpose, derived from this one (so one leaked derived key reveals nothing else).
+    pub fn derive(&self, purpose: &[u8]) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        hasher.update(self.0);
+        hasher.update(purpose);
+        hasher.finalize().into()
+    }
+
     /// The token an internal caller presents (derived from the key, so it changes with it).
     pub fn internal_token(&self) -> String {
         let mut hasher = Sha256::new();

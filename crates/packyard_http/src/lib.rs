@@ -13,7 +13,7 @@ pub use auth::{Authenticated, CoreData, credential_from_request};
 pub use error::{ApiError, ApiResult, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
-pub use stream::stream_body;
+pub use stream::{head_body, stream_body};
 
 /// Largest JSON or form body the management APIs accept.
 pub const MAX_PARAMS_BODY: usize = 1024 * 1024;

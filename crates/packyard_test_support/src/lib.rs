@@ -6,10 +6,12 @@
     reason = "test support fails loudly"
 )]
 
+pub mod oci_registry;
 mod upstream;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-pub use upstream::{FakeUpstream, Reply, UpstreamLog};
+pub use oci_registry::{OciRegistry, PushedImage, PushedIndex};
+pub use upstream::{FAKE_TOKEN_PATH, FakeAuth, FakeUpstream, Reply, UpstreamLog};
 
 /// A database backend under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

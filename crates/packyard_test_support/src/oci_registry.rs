@@ -1,12 +1,21 @@
 //! A real OCI registry (Debian's `docker-registry`, distribution 2.8) on a loopback port, with optional
 //! htpasswd Basic auth (no token server), and images built locally and pushed to it with `skopeo`.
 //!
-//! Everything here is synchronous: it runs external programs and talks to the registry over a plain
-//! loopback socket, so it needs no runtime. From an async test that also serves packyard on the same
-//! runtime, call the slow parts (pushes, [`skopeo_pull`]) inside `tokio::task::spawn_blocking`.
+//! Clients for the other side: [`skopeo_pull`] and [`podman_pull`] pull from any registry on loopback
+//! (this one, or packyard in front of it) over plain HTTP.
 //!
-//! The tools come from `scripts/install-test-deps.sh`: `docker-registry`, `skopeo`, and `htpasswd`
-//! (apache2-utils), which writes the bcrypt lines the registry insists on.
+//! Everything here is synchronous: it runs external programs and talks to the registry over a plain
+//! loopback socket, so it needs no runtime. From an async test that serves packyard on its own runtime,
+//! call the pulls inside `tokio::task::spawn_blocking`, or the runtime cannot answer them.
+//!
+//! What this registry does that a pull-through cache must cope with (see `tests/oci_registry.rs`): it
+//! serves an OCI manifest or index only to a client whose `Accept` names that exact type (`*/*` is not
+//! enough: 404 `MANIFEST_UNKNOWN`), a Docker manifest only to one accepting Docker manifests (else 400
+//! `MANIFEST_INVALID`), and a Docker manifest list to a client accepting Docker manifests but not lists
+//! as the list's linux/amd64 image.
+//!
+//! The tools come from `scripts/install-test-deps.sh`: `docker-registry`, `skopeo`, `htpasswd`
+//! (apache2-utils, which writes the bcrypt lines the registry insists on) and `podman`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -46,6 +55,10 @@ pub const ACCEPT_ALL_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json,
      application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json";
 
+/// The `User-Agent` of the fixture's own requests (readiness probes, reading back what it pushed,
+/// [`OciRegistry::fetch`]); the request counts leave them out.
+pub const FIXTURE_USER_AGENT: &str = "packyard-test-fixture";
+
 const READY_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 const SKOPEO_TIMEOUT: &str = "300s";
@@ -67,17 +80,34 @@ pub fn tools_available() -> bool {
     if !Path::new(REGISTRY_BINARY).is_file() {
         missing.push(REGISTRY_BINARY);
     }
-    for (tool, arg) in [("skopeo", "--version"), ("htpasswd", "-h")] {
-        let runs = Command::new(tool)
-            .arg(arg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok();
-        if !runs {
-            missing.push(tool);
-        }
-    }
+    missing.extend(missing_tools(&[
+        ("skopeo", "--version"),
+        ("htpasswd", "-h"),
+    ]));
+    report_missing(&missing)
+}
+
+/// Checks that `podman` is installed, like [`tools_available`].
+pub fn podman_available() -> bool {
+    report_missing(&missing_tools(&[("podman", "--version")]))
+}
+
+fn missing_tools(tools: &[(&'static str, &str)]) -> Vec<&'static str> {
+    tools
+        .iter()
+        .filter(|(tool, arg)| {
+            Command::new(tool)
+                .arg(arg)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_err()
+        })
+        .map(|(tool, _)| *tool)
+        .collect()
+}
+
+fn report_missing(missing: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
@@ -118,23 +148,20 @@ impl OciRegistry {
             check_output("htpasswd", &output);
             fs::write(dir.path().join("htpasswd"), &output.stdout).unwrap();
         }
+        let mut registry = Self {
+            port: 0,
+            credentials,
+            dir,
+            process: Mutex::new(None),
+        };
         let mut last_failure = String::new();
         for _ in 0..5 {
-            let port = free_port();
-            let registry = Self {
-                port,
-                credentials: credentials.clone(),
-                dir,
-                process: Mutex::new(None),
-            };
+            registry.port = free_port();
             registry.write_config();
             match registry.spawn() {
                 Ok(()) => return Some(registry),
                 // Another process took the port between our probe and the registry's bind: try another.
-                Err(log) if log.contains("address already in use") => {
-                    last_failure = log;
-                    dir = registry.into_dir();
-                }
+                Err(log) if log.contains("address already in use") => last_failure = log,
                 Err(log) => panic!("docker-registry did not start; its log:\n{log}"),
             }
         }
@@ -160,7 +187,8 @@ impl OciRegistry {
 
     /// The `Authorization: Basic …` header value for the credentials, if any.
     pub fn authorization(&self) -> Option<String> {
-        self.credentials().map(|(user, password)| basic_authorization(user, password))
+        self.credentials()
+            .map(|(user, password)| basic_authorization(user, password))
     }
 
     /// Kills the registry and waits until it is gone (connections are then refused), to test serving
@@ -199,13 +227,15 @@ impl OciRegistry {
     }
 
     /// How many `GET /v2/<any repository>/blobs/<digest>` the registry answered with a 2xx status
-    /// (so a challenge answered 401 before a retry with credentials does not count).
+    /// (so a challenge answered 401 before a retry with credentials does not count), leaving out the
+    /// fixture's own requests.
     pub fn blob_get_count(&self, digest: &str) -> usize {
         self.count_gets("blobs", digest)
     }
 
     /// How many `GET /v2/<any repository>/manifests/<reference>` (a tag or a digest) the registry
-    /// answered with a 2xx status.
+    /// answered with a 2xx status, leaving out the fixture's own requests (it reads back every manifest
+    /// it pushes).
     pub fn manifest_get_count(&self, reference: &str) -> usize {
         self.count_gets("manifests", reference)
     }
@@ -216,13 +246,15 @@ impl OciRegistry {
             .filter(|entry| {
                 entry.method == "GET"
                     && (200..300).contains(&entry.status)
+                    && entry.user_agent != FIXTURE_USER_AGENT
                     && entry.target(kind) == Some(reference)
             })
             .count()
     }
 
     /// One HTTP/1.0 request to the registry, without credentials unless `headers` carry them (see
-    /// [`authorization`](Self::authorization)).
+    /// [`authorization`](Self::authorization)), with the fixture's `User-Agent` unless `headers` carry
+    /// another.
     pub fn fetch(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpReply {
         http_request(&self.host(), method, path, headers)
             .unwrap_or_else(|error| panic!("{method} {path} on the registry failed: {error}"))
@@ -235,7 +267,11 @@ impl OciRegistry {
         if let Some(value) = &authorization {
             headers.push(("Authorization", value));
         }
-        let reply = self.fetch("GET", &format!("/v2/{repo}/manifests/{reference}"), &headers);
+        let reply = self.fetch(
+            "GET",
+            &format!("/v2/{repo}/manifests/{reference}"),
+            &headers,
+        );
         assert_eq!(
             reply.status,
             200,
@@ -256,7 +292,13 @@ impl OciRegistry {
     /// Builds a single-platform linux/amd64 OCI image of `layers` gzip'd layers, each holding
     /// `layer_size` bytes of fresh random-looking data (so no two pushes share a layer), pushes it as
     /// `repo:tag` and returns what the registry now serves.
-    pub fn push_image(&self, repo: &str, tag: &str, layers: usize, layer_size: usize) -> PushedImage {
+    pub fn push_image(
+        &self,
+        repo: &str,
+        tag: &str,
+        layers: usize,
+        layer_size: usize,
+    ) -> PushedImage {
         self.push_image_as(ManifestFormat::Oci, repo, tag, layers, layer_size)
     }
 
@@ -274,9 +316,7 @@ impl OciRegistry {
         let manifest = layout.add_manifest(&Platform::amd64(), layers, layer_size, &salt);
         layout.finish(&manifest, tag);
         let expected = (format == ManifestFormat::Oci).then_some(&manifest.digest);
-        self.skopeo_push(&layout, format, false, repo, tag, expected);
-        drop(layout);
-        let served = self.fetch_manifest(repo, tag);
+        let served = self.skopeo_push(&layout, format, false, repo, tag, expected);
         let image = ServedManifest::parse(&served);
         PushedImage {
             repo: repo.to_owned(),
@@ -308,9 +348,7 @@ impl OciRegistry {
         let index = layout.add_index(&manifests);
         layout.finish(&index, tag);
         let expected = (format == ManifestFormat::Oci).then_some(&index.digest);
-        self.skopeo_push(&layout, format, true, repo, tag, expected);
-        drop(layout);
-        let served = self.fetch_manifest(repo, tag);
+        let served = self.skopeo_push(&layout, format, true, repo, tag, expected);
         let digest = sha256_digest(&served.body);
         let media_type = served.header("content-type").unwrap_or_default().to_owned();
         let parsed: Value = serde_json::from_slice(&served.body).unwrap();
@@ -355,7 +393,7 @@ impl OciRegistry {
         repo: &str,
         tag: &str,
         expected_digest: Option<&String>,
-    ) {
+    ) -> HttpReply {
         let digest_file = layout.dir.path().join("pushed-digest");
         let mut command = skopeo();
         command.args(["copy", "--quiet", "--dest-tls-verify=false"]);
@@ -390,6 +428,7 @@ impl OciRegistry {
             sha256_digest(&served.body),
             "the registry serves another manifest than skopeo says it pushed"
         );
+        served
     }
 
     fn write_config(&self) {
@@ -464,12 +503,6 @@ impl OciRegistry {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-
-    fn into_dir(mut self) -> tempfile::TempDir {
-        self.stop();
-        let placeholder = tempfile::TempDir::new().unwrap();
-        std::mem::replace(&mut self.dir, placeholder)
-    }
 }
 
 impl Drop for OciRegistry {
@@ -516,6 +549,8 @@ pub struct AccessLogEntry {
     pub uri: String,
     /// The status answered.
     pub status: u16,
+    /// The `User-Agent` (empty without one).
+    pub user_agent: String,
 }
 
 impl AccessLogEntry {
@@ -529,10 +564,18 @@ impl AccessLogEntry {
         let method = request.next()?.to_owned();
         let uri = request.next()?.to_owned();
         let status = rest.split_whitespace().next()?.parse().ok()?;
+        // The line ends with `"referer" "user agent"`.
+        let user_agent = rest
+            .trim_end()
+            .strip_suffix('"')
+            .and_then(|rest| rest.rsplit_once('"'))
+            .map_or("", |(_, agent)| agent)
+            .to_owned();
         Some(Self {
             method,
             uri,
             status,
+            user_agent,
         })
     }
 
@@ -587,6 +630,12 @@ fn http_request(
     let mut stream = TcpStream::connect(host)?;
     stream.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut request = format!("{method} {path} HTTP/1.0\r\nHost: {host}\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("user-agent"))
+    {
+        request.push_str(&format!("User-Agent: {FIXTURE_USER_AGENT}\r\n"));
+    }
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -594,7 +643,8 @@ fn http_request(
     stream.write_all(request.as_bytes())?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
-    let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -837,7 +887,13 @@ impl Layout {
         (digest, bytes.len() as u64)
     }
 
-    fn add_manifest(&self, platform: &Platform, layers: usize, layer_size: usize, salt: &str) -> Built {
+    fn add_manifest(
+        &self,
+        platform: &Platform,
+        layers: usize,
+        layer_size: usize,
+        salt: &str,
+    ) -> Built {
         let mut layer_descriptors = Vec::new();
         let mut diff_ids = Vec::new();
         for index in 0..layers {
@@ -845,7 +901,8 @@ impl Layout {
             let tar = layer_tar(index, &seed, layer_size);
             diff_ids.push(sha256_digest(&tar));
             let (digest, size) = self.put_gzip_blob(&tar);
-            layer_descriptors.push(json!({"mediaType": OCI_LAYER_GZIP, "digest": digest, "size": size}));
+            layer_descriptors
+                .push(json!({"mediaType": OCI_LAYER_GZIP, "digest": digest, "size": size}));
         }
         let mut config = platform.to_json();
         config["config"] = json!({"Cmd": ["/layer-0/info.txt"]});
@@ -934,7 +991,12 @@ fn layer_tar(index: usize, seed: &str, size: usize) -> Vec<u8> {
         b'0',
         format!("{seed}\n").as_bytes(),
     );
-    tar_entry(&mut tar, &format!("{dir}data.bin"), b'0', &pseudo_random(seed, size));
+    tar_entry(
+        &mut tar,
+        &format!("{dir}data.bin"),
+        b'0',
+        &pseudo_random(seed, size),
+    );
     tar.extend_from_slice(&[0; 1024]);
     tar
 }
@@ -946,7 +1008,11 @@ fn tar_entry(tar: &mut Vec<u8>, name: &str, kind: u8, data: &[u8]) {
     let mut field = |offset: usize, value: &[u8]| {
         header[offset..offset + value.len()].copy_from_slice(value);
     };
-    let mode: &[u8] = if kind == b'5' { b"0000755\0" } else { b"0000644\0" };
+    let mode: &[u8] = if kind == b'5' {
+        b"0000755\0"
+    } else {
+        b"0000644\0"
+    };
     field(0, name.as_bytes());
     field(100, mode);
     field(108, b"0000000\0");
@@ -1008,7 +1074,7 @@ fn check_output(what: &str, output: &std::process::Output) {
 }
 
 /// What [`skopeo_pull`] fetched.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PulledImage {
     /// The digest of the manifest or index at the reference (skopeo's `--digestfile`).
     pub digest: String,
@@ -1016,8 +1082,8 @@ pub struct PulledImage {
     pub manifests: Vec<String>,
     /// The digest of every blob stored (configs and layers), verified by skopeo as it fetched them.
     pub blobs: Vec<String>,
-    /// The `dir:` folder skopeo wrote, removed on drop.
-    pub dir: std::sync::Arc<tempfile::TempDir>,
+    /// The `dir:` folder skopeo wrote (under `image/`), removed on drop.
+    pub dir: tempfile::TempDir,
 }
 
 /// Pulls `reference` (`HOST:PORT/repo:tag`, or `@sha256:…`) over plain HTTP with `skopeo copy
@@ -1040,7 +1106,12 @@ pub fn try_skopeo_pull(
     let target = dir.path().join("image");
     let digest_file = dir.path().join("digest");
     let mut command = skopeo();
-    command.args(["copy", "--quiet", "--src-tls-verify=false", "--preserve-digests"]);
+    command.args([
+        "copy",
+        "--quiet",
+        "--src-tls-verify=false",
+        "--preserve-digests",
+    ]);
     match credentials {
         Some((user, password)) => command.arg(format!("--src-creds={user}:{password}")),
         None => command.arg("--src-no-creds"),
@@ -1085,6 +1156,84 @@ pub fn try_skopeo_pull(
         digest,
         manifests,
         blobs,
-        dir: std::sync::Arc::new(dir),
+        dir,
+    })
+}
+
+/// What [`podman_pull`] stored.
+#[derive(Debug)]
+pub struct PodmanImage {
+    /// The digest podman records: of what the reference names (for an index, the index's digest,
+    /// although it stores only this machine's platform's image).
+    pub digest: String,
+    /// The image ID: the digest of its config, without `sha256:`.
+    pub id: String,
+    /// Podman's storage for this pull alone (`--root`, `--runroot`), removed on drop.
+    pub storage: tempfile::TempDir,
+}
+
+/// Pulls `reference` (`HOST:PORT/repo:tag`) with `podman pull --tls-verify=false` into a storage of its
+/// own (vfs driver, in a temporary folder, so nothing lands in the machine's podman storage), with these
+/// credentials or anonymously. Fails the test on error.
+pub fn podman_pull(reference: &str, credentials: Option<(&str, &str)>) -> PodmanImage {
+    match try_podman_pull(reference, credentials) {
+        Ok(image) => image,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// [`podman_pull`], returning podman's error output instead of failing.
+pub fn try_podman_pull(
+    reference: &str,
+    credentials: Option<(&str, &str)>,
+) -> Result<PodmanImage, String> {
+    let storage = tempfile::tempdir().unwrap();
+    let podman = || {
+        let mut command = Command::new("podman");
+        command
+            .arg("--root")
+            .arg(storage.path().join("root"))
+            .arg("--runroot")
+            .arg(storage.path().join("run"))
+            .args(["--storage-driver", "vfs", "--events-backend", "none"]);
+        command
+    };
+    let mut pull = podman();
+    pull.args(["pull", "--quiet", "--tls-verify=false"]);
+    if let Some((user, password)) = credentials {
+        pull.arg(format!("--creds={user}:{password}"));
+    }
+    let output = pull
+        .arg(reference)
+        .output()
+        .map_err(|error| format!("could not run podman: {error}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "podman pull of {reference} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let mut inspect = podman();
+    inspect.args([
+        "image",
+        "inspect",
+        "--format",
+        "{{.Digest}} {{.Id}}",
+        reference,
+    ]);
+    let output = inspect
+        .output()
+        .map_err(|error| format!("could not run podman: {error}"))?;
+    check_output("podman image inspect", &output);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let (digest, id) = text
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| format!("unexpected podman image inspect output: {text}"))?;
+    Ok(PodmanImage {
+        digest: digest.to_owned(),
+        id: id.to_owned(),
+        storage,
     })
 }

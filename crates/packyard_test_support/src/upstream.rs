@@ -38,6 +38,8 @@ pub enum Reply {
     },
     /// Waits this long before answering with the inner reply.
     Delay(Duration, Box<Reply>),
+    /// The inner reply with extra headers (`Docker-Content-Digest` …).
+    WithHeaders(Vec<(String, String)>, Box<Reply>),
 }
 
 impl Reply {
@@ -47,6 +49,17 @@ impl Reply {
             body: body.into(),
             content_type: content_type.to_owned(),
             etag: None,
+        }
+    }
+
+    /// The same reply with an extra header.
+    pub fn with_header(self, name: &str, value: &str) -> Self {
+        match self {
+            Reply::WithHeaders(mut headers, inner) => {
+                headers.push((name.to_owned(), value.to_owned()));
+                Reply::WithHeaders(headers, inner)
+            }
+            other => Reply::WithHeaders(vec![(name.to_owned(), value.to_owned())], Box::new(other)),
         }
     }
 
@@ -74,10 +87,31 @@ pub struct LoggedRequest {
 /// The requests received.
 pub type UpstreamLog = Arc<Mutex<Vec<LoggedRequest>>>;
 
+/// Authentication a fake demands of every request but its token endpoint.
+#[derive(Clone)]
+pub enum FakeAuth {
+    /// HTTP Basic with these credentials; 401 with a `Basic` challenge otherwise.
+    Basic(String, String),
+    /// An OCI registry's token dance: 401 with a `Bearer` challenge whose realm is `/token` on the fake;
+    /// `/token` hands out tokens (to these Basic credentials only, when given) that expire after
+    /// `lifetime` seconds, as the token answer says.
+    Bearer {
+        /// Credentials the token endpoint demands; `None`: anonymous tokens.
+        credentials: Option<(String, String)>,
+        /// `expires_in` of the tokens.
+        lifetime: u64,
+    },
+}
+
+/// The token endpoint of [`FakeAuth::Bearer`].
+pub const FAKE_TOKEN_PATH: &str = "/token";
+
 struct State {
     replies: Mutex<HashMap<String, Reply>>,
     log: UpstreamLog,
     root: Option<std::path::PathBuf>,
+    auth: Mutex<Option<FakeAuth>>,
+    issued_tokens: Mutex<Vec<String>>,
 }
 
 /// A scripted upstream on loopback; stopped when dropped.
@@ -104,6 +138,8 @@ impl FakeUpstream {
             replies: Mutex::new(HashMap::new()),
             log: Arc::new(Mutex::new(Vec::new())),
             root,
+            auth: Mutex::new(None),
+            issued_tokens: Mutex::new(Vec::new()),
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -126,6 +162,16 @@ impl FakeUpstream {
     pub fn set(&self, path: &str, reply: Reply) {
         let path = format!("/{}", path.trim_start_matches('/'));
         self.state.replies.lock().unwrap().insert(path, reply);
+    }
+
+    /// Demands authentication from now on.
+    pub fn require(&self, auth: FakeAuth) {
+        *self.state.auth.lock().unwrap() = Some(auth);
+    }
+
+    /// Forgets the tokens handed out so far (as a token expiring would).
+    pub fn revoke_tokens(&self) {
+        self.state.issued_tokens.lock().unwrap().clear();
     }
 
     /// Removes a path's script (it then answers 404).
@@ -173,6 +219,12 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     });
+    let auth = state.auth.lock().unwrap().clone();
+    if let Some(auth) = auth
+        && let Some(refusal) = check_auth(&req, &state, &auth)
+    {
+        return refusal;
+    }
     let mut reply = state.replies.lock().unwrap().get(req.path()).cloned();
     if reply.is_none()
         && let Some(root) = &state.root
@@ -187,12 +239,107 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
     respond(reply, head).await
 }
 
+fn basic_of(req: &HttpRequest) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let (user, password) = String::from_utf8(decoded)
+        .ok()?
+        .split_once(':')
+        .map(|(u, p)| (u.to_owned(), p.to_owned()))?;
+    Some((user, password))
+}
+
+/// `Some(response)` when the request is refused, or is the token request itself.
+fn check_auth(req: &HttpRequest, state: &State, auth: &FakeAuth) -> Option<HttpResponse> {
+    match auth {
+        FakeAuth::Basic(user, password) => {
+            let presented = basic_of(req);
+            (presented.as_ref() != Some(&(user.clone(), password.clone()))).then(|| {
+                HttpResponse::Unauthorized()
+                    .insert_header(("WWW-Authenticate", "Basic realm=\"fake\""))
+                    .finish()
+            })
+        }
+        FakeAuth::Bearer {
+            credentials,
+            lifetime,
+        } => {
+            if req.path() == FAKE_TOKEN_PATH {
+                if credentials.is_some() && basic_of(req) != *credentials {
+                    return Some(HttpResponse::Unauthorized().finish());
+                }
+                let mut issued = state.issued_tokens.lock().unwrap();
+                let token = format!("fake-token-{}", issued.len() + 1);
+                issued.push(token.clone());
+                return Some(
+                    HttpResponse::Ok()
+                        .json(serde_json::json!({"token": token, "expires_in": lifetime})),
+                );
+            }
+            let presented = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_owned);
+            let valid = presented.is_some_and(|t| state.issued_tokens.lock().unwrap().contains(&t));
+            if valid {
+                return None;
+            }
+            let host = req.connection_info().host().to_owned();
+            let image = req
+                .path()
+                .strip_prefix("/v2/")
+                .and_then(|rest| rest.rsplitn(3, '/').nth(2))
+                .unwrap_or("");
+            let mut challenge =
+                format!(r#"Bearer realm="http://{host}{FAKE_TOKEN_PATH}",service="fake-registry""#);
+            if !image.is_empty() {
+                challenge.push_str(&format!(r#",scope="repository:{image}:pull""#));
+            }
+            Some(
+                HttpResponse::Unauthorized()
+                    .insert_header(("WWW-Authenticate", challenge))
+                    .finish(),
+            )
+        }
+    }
+}
+
 async fn respond(reply: Option<Reply>, head: bool) -> HttpResponse {
     let mut reply = reply;
-    while let Some(Reply::Delay(delay, inner)) = reply {
-        tokio::time::sleep(delay).await;
-        reply = Some(*inner);
+    let mut extra_headers = Vec::new();
+    loop {
+        match reply {
+            Some(Reply::Delay(delay, inner)) => {
+                tokio::time::sleep(delay).await;
+                reply = Some(*inner);
+            }
+            Some(Reply::WithHeaders(headers, inner)) => {
+                extra_headers.extend(headers);
+                reply = Some(*inner);
+            }
+            other => {
+                reply = other;
+                break;
+            }
+        }
     }
+    let mut response = respond_plain(reply, head);
+    for (name, value) in extra_headers {
+        response.headers_mut().insert(
+            actix_web::http::header::HeaderName::try_from(name).unwrap(),
+            actix_web::http::header::HeaderValue::try_from(value).unwrap(),
+        );
+    }
+    response
+}
+
+fn respond_plain(reply: Option<Reply>, head: bool) -> HttpResponse {
     match reply {
         None => HttpResponse::NotFound().finish(),
         Some(Reply::Status(code)) => {
@@ -239,7 +386,9 @@ async fn respond(reply: Option<Reply>, head: bool) -> HttpResponse {
                 .content_type("application/octet-stream")
                 .body(actix_web::body::SizedStream::new(declared, stream))
         }
-        Some(Reply::Delay(..)) => unreachable!("delays are unwrapped above"),
+        Some(Reply::Delay(..) | Reply::WithHeaders(..)) => {
+            unreachable!("delays and headers are unwrapped above")
+        }
     }
 }
 

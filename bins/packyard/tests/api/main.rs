@@ -2,6 +2,7 @@
 //! PostgreSQL, and scripted fake upstreams.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod container;
 mod identity;
 mod management;
 mod pull;
@@ -12,7 +13,7 @@ use packyard::settings::Settings;
 use packyard_core::Core;
 use packyard_core::identity::{Actor, IssuedToken};
 use packyard_db::rows::NewUpstream;
-use packyard_domain::Scope;
+use packyard_domain::{Format, Scope};
 pub use packyard_test_support::{Backend, FakeUpstream, Reply, TestDb, both_backends};
 
 /// A running server with its own database and storage.
@@ -115,6 +116,18 @@ impl TestApp {
     /// Creates a Maven registry in the group with upstreams at these URLs, in this order (setup straight
     /// through the database, so these tests do not depend on the management API).
     pub async fn maven_registry(&self, group_id: i64, upstream_urls: &[&str]) -> (i64, Vec<i64>) {
+        self.virtual_registry(Format::Maven, group_id, upstream_urls)
+            .await
+    }
+
+    /// Creates a registry of `format` in the group with upstreams at these URLs, in this order, straight
+    /// through the database.
+    pub async fn virtual_registry(
+        &self,
+        format: Format,
+        group_id: i64,
+        upstream_urls: &[&str],
+    ) -> (i64, Vec<i64>) {
         let urls: Vec<String> = upstream_urls.iter().map(|u| (*u).to_owned()).collect();
         let name = format!(
             "registry-{}",
@@ -132,7 +145,7 @@ impl TestApp {
                     conn,
                     &packyard_db::rows::NewRegistry {
                         group_id,
-                        format: "maven",
+                        format: format.as_str(),
                         name: &name,
                         description: None,
                         created_at: now,
@@ -145,14 +158,14 @@ impl TestApp {
                         conn,
                         &NewUpstream {
                             group_id,
-                            format: "maven".into(),
+                            format: format.as_str().into(),
                             name: format!("upstream {index}"),
                             description: None,
                             url: url.clone(),
                             username: None,
                             password_encrypted: None,
                             cache_validity_hours: 24,
-                            metadata_cache_validity_hours: Some(24),
+                            metadata_cache_validity_hours: (format == Format::Maven).then_some(24),
                             created_at: now,
                             updated_at: now,
                         },

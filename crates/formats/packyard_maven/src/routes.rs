@@ -6,7 +6,9 @@ use packyard_core::identity::{Actor, Need};
 use packyard_core::pull::{Probed, Served, Want};
 use packyard_core::{Core, CoreError};
 use packyard_domain::{Format, RepositoryPathError};
-use packyard_http::{ApiError, ApiResult, CoreData, credential_from_request, stream_body};
+use packyard_http::{
+    ApiError, ApiResult, CoreData, credential_from_request, head_body, stream_body,
+};
 
 use crate::path::{MavenPath, classify, content_type_for};
 
@@ -91,10 +93,7 @@ fn probe_response(probed: Probed) -> HttpResponse {
     if let Some(md5) = probed.md5 {
         response.insert_header(("x-checksum-md5", md5));
     }
-    match probed.content_length {
-        Some(length) => response.no_chunking(length).finish(),
-        None => response.finish(),
-    }
+    response.body(head_body(probed.content_length))
 }
 
 async fn download(
@@ -128,8 +127,7 @@ async fn download(
             if head {
                 return Ok(HttpResponse::Ok()
                     .content_type("text/plain")
-                    .no_chunking(digest.len() as u64)
-                    .finish());
+                    .body(head_body(Some(digest.len() as u64))));
             }
             Ok(HttpResponse::Ok().content_type("text/plain").body(digest))
         }

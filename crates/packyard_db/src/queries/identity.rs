@@ -163,6 +163,19 @@ pub fn find_personal_access_token(
         .optional()?)
 }
 
+/// Finds a personal access token and its user by id.
+pub fn find_personal_access_token_by_id(
+    conn: &mut AnyConnection,
+    id: i64,
+) -> DbResult<Option<(PersonalAccessToken, User)>> {
+    Ok(personal_access_tokens::table
+        .inner_join(users::table)
+        .filter(personal_access_tokens::id.eq(id))
+        .select((PersonalAccessToken::as_select(), User::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
 /// Records when a token was last used.
 pub fn touch_personal_access_token(
     conn: &mut AnyConnection,
@@ -192,6 +205,15 @@ pub fn insert_deploy_token(
 pub fn find_deploy_token(conn: &mut AnyConnection, digest: &str) -> DbResult<Option<DeployToken>> {
     Ok(deploy_tokens::table
         .filter(deploy_tokens::token_digest.eq(digest))
+        .select(DeployToken::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Finds a deploy token by id.
+pub fn find_deploy_token_by_id(conn: &mut AnyConnection, id: i64) -> DbResult<Option<DeployToken>> {
+    Ok(deploy_tokens::table
+        .find(id)
         .select(DeployToken::as_select())
         .first(conn)
         .optional()?)

@@ -1,0 +1,413 @@
+//! `GET /jwt/auth`, `GET/HEAD /v2/` and `GET/HEAD /v2/virtual_registries/container/{id}/{path}`.
+
+use actix_web::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::TryStreamExt;
+use packyard_core::identity::{Credential, Need};
+use packyard_core::pull::{ContentAddress, PathClass, Want};
+use packyard_core::registry_tokens::{REGISTRY_SERVICE, RegistryGrant};
+use packyard_core::rows::Registry;
+use packyard_core::{Core, CoreError};
+use packyard_domain::{Format, RepositoryPath};
+use packyard_http::{CoreData, head_body, stream_body};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::OciError;
+use crate::manifest::{self, MAX_MANIFEST_SIZE, UPSTREAM_ACCEPT};
+use crate::reference::{self, Reference, Target};
+
+/// Where container clients find a virtual registry: `/v2/<PREFIX>/<id>/<image>/…`.
+const PREFIX: &str = "virtual_registries/container";
+
+/// Registers the token endpoint and the `/v2` routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/jwt/auth").route(web::get().to(token)))
+        .service(
+            web::scope("/v2")
+                .wrap(
+                    DefaultHeaders::new().add(("Docker-Distribution-Api-Version", "registry/2.0")),
+                )
+                .service(
+                    web::resource(["", "/"])
+                        .route(web::get().to(ping))
+                        .route(web::head().to(ping)),
+                )
+                .service(
+                    web::resource(format!("/{PREFIX}/{{id}}/{{path:.*}}"))
+                        .route(web::get().to(pull))
+                        .route(web::head().to(pull)),
+                )
+                .default_service(web::to(|| async {
+                    OciError::name_unknown("only virtual registries are served under /v2/")
+                        .into_result()
+                })),
+        );
+}
+
+impl OciError {
+    fn into_result(self) -> Result<HttpResponse, OciError> {
+        Err(self)
+    }
+}
+
+/// The URL clients reach this server at: the configured external URL, else the request's own.
+fn external_url(req: &HttpRequest, core: &Core) -> String {
+    match &core.settings().external_url {
+        Some(url) => url.clone(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+/// The `Bearer` challenge; `image` adds the scope a token for it needs.
+fn challenge(req: &HttpRequest, core: &Core, registry_and_image: Option<&str>) -> String {
+    let mut challenge = format!(
+        r#"Bearer realm="{}/jwt/auth",service="{REGISTRY_SERVICE}""#,
+        external_url(req, core)
+    );
+    if let Some(name) = registry_and_image {
+        challenge.push_str(&format!(r#",scope="repository:{PREFIX}/{name}:pull""#));
+    }
+    challenge
+}
+
+/// The registry token a request carries, verified.
+async fn bearer_grant(req: &HttpRequest, core: &Core) -> Option<RegistryGrant> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    core.verify_registry_token(token.trim()).await.ok()
+}
+
+/// `GET /v2/`: 200 with a valid registry token, otherwise the challenge.
+async fn ping(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciError> {
+    match bearer_grant(&req, &core).await {
+        Some(_) => Ok(HttpResponse::Ok().json(json!({}))),
+        None => Err(OciError::unauthorized(challenge(&req, &core, None))),
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (username, password) = decoded.split_once(':')?;
+    Some((username.to_owned(), password.to_owned())).filter(|(_, p)| !p.is_empty())
+}
+
+/// The virtual registries a token request's scopes name, with pull among their actions
+/// (`repository:virtual_registries/container/<id>/<image>:pull`); other scopes are ignored.
+fn requested_registries(query: &str) -> Vec<String> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let mut ids: Vec<String> = pairs
+        .iter()
+        .filter(|(key, _)| key == "scope")
+        .flat_map(|(_, value)| value.split_whitespace())
+        .filter_map(|scope| {
+            let rest = scope.strip_prefix("repository:")?;
+            let (name, actions) = rest.rsplit_once(':')?;
+            if !actions.split(',').any(|a| a == "pull" || a == "*") {
+                return None;
+            }
+            let id = name
+                .strip_prefix(PREFIX)?
+                .strip_prefix('/')?
+                .split('/')
+                .next()?;
+            Some(id.to_owned())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// `GET /jwt/auth?service=…&scope=…` with HTTP Basic (username or deploy token username, and a token):
+/// a five-minute token for pulls from the virtual registries named in the scopes.
+async fn token(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciError> {
+    let denied = || {
+        OciError::new(
+            StatusCode::FORBIDDEN,
+            "DENIED",
+            "access to the requested registry is denied",
+        )
+    };
+    let unauthorized = || {
+        let mut error = OciError::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "invalid username or token",
+        );
+        error.challenge = Some(r#"Basic realm="packyard""#.to_owned());
+        error
+    };
+    let (username, secret) = basic_credentials(req.headers()).ok_or_else(unauthorized)?;
+    let actor = core
+        .authenticate(Credential::DeployOrPersonal(secret))
+        .await
+        .map_err(|_| unauthorized())?;
+    if !username.eq_ignore_ascii_case(actor.username()) {
+        return Err(unauthorized());
+    }
+    let mut registries = Vec::new();
+    for id in requested_registries(req.query_string()) {
+        let registry = core
+            .find_registry_by_text(Format::Container, &id)
+            .await
+            .map_err(|_| denied())?;
+        let group = core
+            .find_group(&registry.group_id.to_string())
+            .await
+            .map_err(|e| OciError::from_core(e, "NAME_UNKNOWN"))?;
+        core.authorize(&actor, &group, Need::Pull)
+            .await
+            .map_err(|_| denied())?;
+        registries.push(registry.id);
+    }
+    let issued = core
+        .issue_registry_token(&actor, registries)
+        .map_err(|e| OciError::from_core(e, "UNKNOWN"))?;
+    let issued_at = issued
+        .issued_at
+        .and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(HttpResponse::Ok().json(json!({
+        "token": issued.token,
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "issued_at": issued_at,
+    })))
+}
+
+/// Authenticates and authorises a pull; answers the challenge for this image when the token is missing,
+/// invalid, expired or for another registry.
+async fn authorized_registry(
+    req: &HttpRequest,
+    core: &Core,
+    registry_id: &str,
+    image: &str,
+) -> Result<Registry, OciError> {
+    let name = format!("{registry_id}/{image}");
+    let unauthorized = || OciError::unauthorized(challenge(req, core, Some(&name)));
+    let grant = bearer_grant(req, core).await.ok_or_else(unauthorized)?;
+    let registry = core
+        .find_registry_by_text(Format::Container, registry_id)
+        .await
+        .map_err(|_| OciError::name_unknown("virtual registry not found"))?;
+    if !grant.registries.contains(&registry.id) {
+        return Err(unauthorized());
+    }
+    let group = core
+        .find_group(&registry.group_id.to_string())
+        .await
+        .map_err(|e| OciError::from_core(e, "NAME_UNKNOWN"))?;
+    core.authorize(&grant.actor, &group, Need::Pull)
+        .await
+        .map_err(|e| OciError::from_core(e, "NAME_UNKNOWN"))?;
+    Ok(registry)
+}
+
+/// The manifest or blob, from the cache or through it.
+async fn pull(
+    req: HttpRequest,
+    core: CoreData,
+    route: web::Path<(String, String)>,
+) -> Result<HttpResponse, OciError> {
+    let (registry_id, path) = route.into_inner();
+    let parsed = reference::parse(&path);
+    let image = match &parsed {
+        Ok(reference) => reference.image.clone(),
+        Err(_) => path.rsplitn(3, '/').last().unwrap_or_default().to_owned(),
+    };
+    let registry = authorized_registry(&req, &core, &registry_id, &image).await?;
+    let reference =
+        parsed.map_err(|e| OciError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
+    let head = req.method() == Method::HEAD;
+    match &reference.target {
+        Target::Blob(digest) => blob(&core, &registry, &reference, digest, head).await,
+        Target::Tag(_) | Target::ManifestDigest(_) => {
+            let accepted = manifest::accepted(
+                req.headers()
+                    .get_all(ACCEPT)
+                    .filter_map(|v| v.to_str().ok().map(str::to_owned)),
+            );
+            let mut served = fetch_manifest(&core, &registry, &reference).await?;
+            if !manifest::acceptable(&accepted, &served.media_type) {
+                let fallback = manifest::is_list(&served.media_type)
+                    .then(|| manifest::default_platform_manifest(&served.body, &accepted))
+                    .flatten()
+                    .ok_or_else(|| {
+                        OciError::new(
+                            StatusCode::NOT_FOUND,
+                            "MANIFEST_UNKNOWN",
+                            format!(
+                                "the manifest is a {} and the client accepts none of that type",
+                                served.media_type
+                            ),
+                        )
+                    })?;
+                let platform = Reference {
+                    image: reference.image.clone(),
+                    target: Target::ManifestDigest(fallback),
+                };
+                served = fetch_manifest(&core, &registry, &platform).await?;
+            }
+            Ok(manifest_response(served, head))
+        }
+    }
+}
+
+fn want(reference: &Reference) -> Result<Want, OciError> {
+    let path = RepositoryPath::parse(&reference.cache_path())
+        .map_err(|e| OciError::new(StatusCode::BAD_REQUEST, "NAME_INVALID", e.to_string()))?;
+    let (class, address, accept) = match &reference.target {
+        Target::Tag(_) => (PathClass::Artifact, None, Some(UPSTREAM_ACCEPT)),
+        Target::ManifestDigest(digest) => (
+            PathClass::Immutable,
+            Some(ContentAddress {
+                digest: digest.clone(),
+                shared_within: "/manifests/",
+            }),
+            Some(UPSTREAM_ACCEPT),
+        ),
+        Target::Blob(digest) => (
+            PathClass::Immutable,
+            Some(ContentAddress {
+                digest: digest.clone(),
+                shared_within: "/blobs/",
+            }),
+            None,
+        ),
+    };
+    Ok(Want {
+        path,
+        class,
+        content_type_hint: None,
+        accept,
+        token_scope: Some(reference.pull_scope()),
+        address,
+        content_addressed: true,
+    })
+}
+
+/// A whole manifest (small, capped) with its media type and digest.
+struct ServedManifest {
+    body: bytes::Bytes,
+    media_type: String,
+    digest: String,
+}
+
+async fn fetch_manifest(
+    core: &Core,
+    registry: &Registry,
+    reference: &Reference,
+) -> Result<ServedManifest, OciError> {
+    let served = core
+        .pull(registry, &want(reference)?)
+        .await
+        .map_err(|e| OciError::from_core(e, "MANIFEST_UNKNOWN"))?;
+    if served
+        .content_length
+        .is_some_and(|length| length > MAX_MANIFEST_SIZE as u64)
+    {
+        return Err(OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            format!("manifest is larger than {MAX_MANIFEST_SIZE} bytes"),
+        ));
+    }
+    let body = served
+        .body
+        .try_fold(Vec::new(), |mut body, chunk| async move {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_MANIFEST_SIZE {
+                return Err(std::io::Error::other("manifest too large"));
+            }
+            Ok(body)
+        })
+        .await
+        .map_err(|e| {
+            OciError::from_core(
+                CoreError::UpstreamUnavailable(e.to_string()),
+                "MANIFEST_UNKNOWN",
+            )
+        })?;
+    let media_type = manifest::media_type(&served.content_type, &body).ok_or_else(|| {
+        OciError::new(
+            StatusCode::BAD_REQUEST,
+            "MANIFEST_INVALID",
+            format!(
+                "the upstream sent {} instead of a manifest",
+                served.content_type
+            ),
+        )
+    })?;
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    Ok(ServedManifest {
+        body: body.into(),
+        media_type,
+        digest,
+    })
+}
+
+fn content_headers(response: &mut actix_web::HttpResponseBuilder) {
+    response
+        .insert_header((
+            "Content-Security-Policy",
+            "sandbox; default-src 'none'; require-trusted-types-for 'script'",
+        ))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+}
+
+fn manifest_response(served: ServedManifest, head: bool) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    content_headers(&mut response);
+    response
+        .insert_header((CONTENT_TYPE, served.media_type))
+        .insert_header(("Etag", format!("\"{}\"", served.digest)))
+        .insert_header(("Docker-Content-Digest", served.digest));
+    // actix answers a HEAD with this body's length and without the body.
+    let _ = head;
+    response.body(served.body)
+}
+
+async fn blob(
+    core: &Core,
+    registry: &Registry,
+    reference: &Reference,
+    digest: &str,
+    head: bool,
+) -> Result<HttpResponse, OciError> {
+    let want = want(reference)?;
+    let mut response = HttpResponse::Ok();
+    content_headers(&mut response);
+    response
+        .insert_header((CONTENT_TYPE, "application/octet-stream"))
+        .insert_header(("Docker-Content-Digest", digest.to_owned()));
+    if head {
+        let probed = core
+            .probe(registry, &want)
+            .await
+            .map_err(|e| OciError::from_core(e, "BLOB_UNKNOWN"))?;
+        return Ok(response.body(head_body(probed.content_length)));
+    }
+    let served = core
+        .pull(registry, &want)
+        .await
+        .map_err(|e| OciError::from_core(e, "BLOB_UNKNOWN"))?;
+    Ok(response.body(stream_body(served.content_length, served.body)))
+}
