@@ -3,83 +3,17 @@
 //! Needs the Debian packages that `scripts/install-test-deps.sh` installs.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{bootstrap_admin, post, start_server};
 use packyard_test_support::FakeUpstream;
 use serde_json::{Value, json};
 
 const DEBIAN_MAVEN_REPO: &str = "/usr/share/maven-repo";
 const LANG3: &str = "org/apache/commons/commons-lang3/3.12.0";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn packyard(data: &Path, listen: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_packyard"));
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("PACKYARD__SERVER__LISTEN", listen)
-        .env("PACKYARD__SERVER__DATA_DIR", data)
-        .env("PACKYARD__UPSTREAM__ALLOW_LOCAL_NETWORK", "true")
-        .env("RUST_LOG", "warn");
-    command
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_server(data: &Path) -> Server {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let child = packyard(data, &listen)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://{listen}");
-    let server = Server { child, base };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client
-            .get(format!("{}/-/health", server.base))
-            .send()
-            .await
-            .is_ok()
-        {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("packyard did not start");
-}
-
-async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
-    let response = client
-        .post(&url)
-        .header("PRIVATE-TOKEN", token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201, "POST {url}");
-    response.json().await.unwrap()
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -140,23 +74,7 @@ async fn a_real_mvn_build_resolves_everything_through_packyard() {
     let second = FakeUpstream::serve_directory(DEBIAN_MAVEN_REPO).await;
 
     let data = work.path().join("data");
-    let bootstrap = packyard(&data, "127.0.0.1:1")
-        .args(["admin", "bootstrap", "--username", "admin"])
-        .output()
-        .unwrap();
-    assert!(
-        bootstrap.status.success(),
-        "{}",
-        String::from_utf8_lossy(&bootstrap.stderr)
-    );
-    let token = String::from_utf8(bootstrap.stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
-    assert!(
-        !token.is_empty() && !token.contains('\n'),
-        "the token alone on stdout"
-    );
+    let token = bootstrap_admin(&data);
 
     let server = start_server(&data).await;
     let api = format!("{}/api/v4", server.base);

@@ -1,0 +1,105 @@
+//! Shared by the end-to-end tests: the real binary on a free port with its own data folder, an
+//! administrator bootstrapped through the CLI, and JSON calls to the management API.
+#![allow(dead_code, reason = "each end-to-end test uses its own part")]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The running binary; killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The binary with a clean environment, its data folder and loopback upstreams allowed.
+pub fn packyard(data: &Path, listen: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_packyard"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PACKYARD__SERVER__LISTEN", listen)
+        .env("PACKYARD__SERVER__DATA_DIR", data)
+        .env("PACKYARD__UPSTREAM__ALLOW_LOCAL_NETWORK", "true")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `packyard admin bootstrap`: the administrator's token, alone on stdout.
+pub fn bootstrap_admin(data: &Path) -> String {
+    let bootstrap = packyard(data, "127.0.0.1:1")
+        .args(["admin", "bootstrap", "--username", "admin"])
+        .output()
+        .unwrap();
+    assert!(
+        bootstrap.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bootstrap.stderr)
+    );
+    let token = String::from_utf8(bootstrap.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert!(
+        !token.is_empty() && !token.contains('\n'),
+        "the token alone on stdout"
+    );
+    token
+}
+
+/// Starts `packyard serve` and waits until it answers.
+pub async fn start_server(data: &Path) -> Server {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let child = packyard(data, &listen)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    let server = Server { child, base };
+    let client = reqwest::Client::new();
+    for _ in 0..200 {
+        if client
+            .get(format!("{}/-/health", server.base))
+            .send()
+            .await
+            .is_ok()
+        {
+            return server;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("packyard did not start");
+}
+
+/// POSTs JSON with a token and expects 201.
+pub async fn post(client: &reqwest::Client, url: String, token: &str, body: Value) -> Value {
+    let response = client
+        .post(&url)
+        .header("PRIVATE-TOKEN", token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "POST {url}");
+    response.json().await.unwrap()
+}
