@@ -964,6 +964,16 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
     .await;
     assert_eq!(status, 400, "{body}");
 
+    // Associations are shared code: a second registry links the upstream at position 1.
+    let (status, body) = send(
+        app.client
+            .post(api("/virtual_registries/container/registry_upstreams"))
+            .json(&json!({"registry_id": registries[1], "upstream_id": upstream_id})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["position"], 1);
+
     // A pull fills the cache; the purge empties it.
     let image = Image::new("api", &[32], "amd64");
     image.serve(&upstream, "library/app", Some("1"));

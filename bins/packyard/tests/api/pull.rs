@@ -73,6 +73,15 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     );
     assert_eq!(second.bytes().await.unwrap(), "jar bytes");
     assert_eq!(upstream.count("GET", JAR), 1);
+    let head = app
+        .client
+        .head(app.url(&maven_path(registry, JAR)))
+        .header("PRIVATE-TOKEN", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-length"], "9", "HEAD announces the length");
 
     let entries = app.entries(upstreams[0]).await;
     assert_eq!(entries.len(), 1);
