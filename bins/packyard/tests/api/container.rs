@@ -1022,3 +1022,21 @@ both_backends!(
     concurrent_layer_pulls_fetch_once,
     the_management_api_applies_container_rules,
 );
+
+async fn the_token_realm_follows_the_external_url(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |s| {
+        s.server.external_url = Some("https://registry.example.com/".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let ping = app.client.get(app.url("/v2/")).send().await.unwrap();
+    assert_eq!(ping.status(), 401);
+    assert_eq!(
+        ping.headers()["www-authenticate"],
+        r#"Bearer realm="https://registry.example.com/jwt/auth",service="dependency_proxy""#
+    );
+}
+
+both_backends!(the_token_realm_follows_the_external_url);

@@ -81,7 +81,11 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(head.status(), 200);
-    assert_eq!(head.headers()["content-length"], "9", "HEAD announces the length");
+    assert_eq!(
+        head.headers()["content-length"],
+        "9",
+        "HEAD announces the length"
+    );
 
     let entries = app.entries(upstreams[0]).await;
     assert_eq!(entries.len(), 1);
