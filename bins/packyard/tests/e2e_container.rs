@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{bootstrap_admin, post, start_server};
+use common::{bootstrap_admin, create_group, create_virtual_registry, start_server};
 use packyard_test_support::oci_registry::{
     Descriptor, OciRegistry, PulledImage, podman_available, skopeo_pull, try_skopeo_pull,
 };
@@ -44,30 +44,15 @@ async fn skopeo_and_podman_pull_through_packyard() {
     let server = start_server(&data).await;
     let api = format!("{}/api/v4", server.base);
     let client = reqwest::Client::new();
-    let group = post(
+    let group = create_group(&client, &api, &token, "acme").await;
+    let (registry_id, _) = create_virtual_registry(
         &client,
-        format!("{api}/groups"),
+        &api,
         &token,
-        json!({"name": "acme", "path": "acme"}),
-    )
-    .await;
-    let registry = post(
-        &client,
-        format!(
-            "{api}/groups/{}/-/virtual_registries/container/registries",
-            group["id"]
-        ),
-        &token,
-        json!({"name": "images"}),
-    )
-    .await;
-    let registry_id = registry["id"].as_i64().unwrap();
-    post(
-        &client,
-        format!("{api}/virtual_registries/container/registries/{registry_id}/upstreams"),
-        &token,
-        json!({"name": "private", "url": upstream.base_url(),
-               "username": UPSTREAM_USER, "password": UPSTREAM_PASSWORD}),
+        "container",
+        group,
+        &[json!({"name": "private", "url": upstream.base_url(),
+                 "username": UPSTREAM_USER, "password": UPSTREAM_PASSWORD})],
     )
     .await;
     let host = server.base.trim_start_matches("http://").to_owned();

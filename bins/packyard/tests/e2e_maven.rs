@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bootstrap_admin, post, start_server};
+use common::{bootstrap_admin, create_group, create_virtual_registry, start_server};
 use packyard_test_support::FakeUpstream;
 use serde_json::{Value, json};
 
@@ -79,41 +79,23 @@ async fn a_real_mvn_build_resolves_everything_through_packyard() {
     let server = start_server(&data).await;
     let api = format!("{}/api/v4", server.base);
     let client = reqwest::Client::new();
-    let group = post(
+    let group = create_group(&client, &api, &token, "acme").await;
+    let (registry_id, upstream_ids) = create_virtual_registry(
         &client,
-        format!("{api}/groups"),
+        &api,
         &token,
-        json!({"name": "acme", "path": "acme"}),
+        "packages/maven",
+        group,
+        &[
+            json!({"name": "lang3", "url": first.url}),
+            json!({"name": "debian", "url": second.url}),
+        ],
     )
     .await;
-    let registry = post(
-        &client,
-        format!(
-            "{api}/groups/{}/-/virtual_registries/packages/maven/registries",
-            group["id"]
-        ),
-        &token,
-        json!({"name": "all"}),
-    )
-    .await;
-    let mut upstream_ids = Vec::new();
-    for (name, url) in [("lang3", &first.url), ("debian", &second.url)] {
-        let upstream = post(
-            &client,
-            format!(
-                "{api}/virtual_registries/packages/maven/registries/{}/upstreams",
-                registry["id"]
-            ),
-            &token,
-            json!({"name": name, "url": url}),
-        )
-        .await;
-        upstream_ids.push(upstream["id"].as_i64().unwrap());
-    }
 
     let settings = work.path().join("settings.xml");
     let template = std::fs::read_to_string(fixture.join("settings.xml.template")).unwrap();
-    let registry_url = format!("{api}/virtual_registries/packages/maven/{}", registry["id"]);
+    let registry_url = format!("{api}/virtual_registries/packages/maven/{registry_id}");
     std::fs::write(
         &settings,
         template

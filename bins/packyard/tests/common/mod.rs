@@ -103,3 +103,47 @@ pub async fn post(client: &reqwest::Client, url: String, token: &str, body: Valu
     assert_eq!(response.status(), 201, "POST {url}");
     response.json().await.unwrap()
 }
+
+/// Creates a top-level group; returns its id.
+pub async fn create_group(client: &reqwest::Client, api: &str, token: &str, path: &str) -> i64 {
+    let group = post(
+        client,
+        format!("{api}/groups"),
+        token,
+        serde_json::json!({"name": path, "path": path}),
+    )
+    .await;
+    group["id"].as_i64().unwrap()
+}
+
+/// Creates a virtual registry (`kind`: `packages/maven` or `container`) in a group with these upstreams
+/// (JSON bodies of the upstream POST), in this order; returns the registry id and the upstream ids.
+pub async fn create_virtual_registry(
+    client: &reqwest::Client,
+    api: &str,
+    token: &str,
+    kind: &str,
+    group: i64,
+    upstreams: &[Value],
+) -> (i64, Vec<i64>) {
+    let registry = post(
+        client,
+        format!("{api}/groups/{group}/-/virtual_registries/{kind}/registries"),
+        token,
+        serde_json::json!({"name": "registry"}),
+    )
+    .await;
+    let registry_id = registry["id"].as_i64().unwrap();
+    let mut ids = Vec::new();
+    for upstream in upstreams {
+        let created = post(
+            client,
+            format!("{api}/virtual_registries/{kind}/registries/{registry_id}/upstreams"),
+            token,
+            upstream.clone(),
+        )
+        .await;
+        ids.push(created["id"].as_i64().unwrap());
+    }
+    (registry_id, ids)
+}
