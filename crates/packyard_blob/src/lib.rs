@@ -1,6 +1,6 @@
 //! The only crate that uses object_store: content-addressed blobs. A write streams to a temporary object
 //! while md5, sha1 and sha256 are computed in one pass, and becomes visible under its sha256 only once it
-//! is complete; nothing half-written is ever readable under a digest.
+//! is complete and published; nothing half-written is ever readable under a digest.
 //!
 //! Depends on `packyard_domain` only.
 
@@ -159,8 +159,8 @@ fn not_found(error: object_store::Error, sha256: &str) -> BlobError {
     }
 }
 
-/// A blob being written. [`BlobWriter::finish`] makes it visible; dropping or [`BlobWriter::abort`]
-/// leaves nothing readable.
+/// A blob being written. [`BlobWriter::finish`] stages it and [`StagedBlob::publish`] makes it visible;
+/// dropping it or [`BlobWriter::abort`] leaves nothing readable.
 pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
     temporary: Path,
@@ -186,13 +186,19 @@ impl BlobWriter {
         self.hashers.size()
     }
 
-    /// Completes the write and moves it under its sha256; returns its digests.
-    pub async fn finish(self) -> BlobResult<FileDigests> {
+    /// Completes the write. The result is staged: stored, hashed, but not yet readable under its digest
+    /// until [`StagedBlob::publish`].
+    pub async fn finish(self) -> BlobResult<StagedBlob> {
         let digests = self.hashers.finish();
-        self.upload.finish().await?;
-        let target = blob_path(&digests.sha256);
-        self.store.rename(&self.temporary, &target).await?;
-        Ok(digests)
+        if let Err(error) = self.upload.finish().await {
+            let _ = self.store.delete(&self.temporary).await;
+            return Err(error.into());
+        }
+        Ok(StagedBlob {
+            store: self.store,
+            temporary: self.temporary,
+            digests,
+        })
     }
 
     /// Abandons the write.
@@ -201,6 +207,37 @@ impl BlobWriter {
             tracing::warn!(%error, "could not abort a blob upload");
         }
         let _ = self.store.delete(&self.temporary).await;
+    }
+}
+
+/// A completely written blob, not yet visible under its digest. Its digests are known, so the caller
+/// can record the blob (and keep collection away from it) before [`StagedBlob::publish`] moves it in
+/// place. Dropping it without publishing or discarding leaves its temporary object behind.
+pub struct StagedBlob {
+    store: Arc<dyn ObjectStore>,
+    temporary: Path,
+    digests: FileDigests,
+}
+
+impl StagedBlob {
+    /// md5, sha1, sha256 and size of the content.
+    pub fn digests(&self) -> &FileDigests {
+        &self.digests
+    }
+
+    /// Moves the content under its sha256 (replacing an existing object of the same content); returns its
+    /// digests.
+    pub async fn publish(self) -> BlobResult<FileDigests> {
+        let target = blob_path(&self.digests.sha256);
+        self.store.rename(&self.temporary, &target).await?;
+        Ok(self.digests)
+    }
+
+    /// Deletes the content without publishing it.
+    pub async fn discard(self) {
+        if let Err(error) = self.store.delete(&self.temporary).await {
+            tracing::warn!(%error, "could not delete a staged blob");
+        }
     }
 }
 
@@ -215,7 +252,13 @@ mod tests {
         let mut writer = store.writer(1024).await.unwrap();
         writer.write(b"hello ").await.unwrap();
         writer.write(b"world").await.unwrap();
-        let digests = writer.finish().await.unwrap();
+        let staged = writer.finish().await.unwrap();
+        let sha256 = staged.digests().sha256.clone();
+        assert!(
+            !store.exists(&sha256).await.unwrap(),
+            "not visible before publish"
+        );
+        let digests = staged.publish().await.unwrap();
         assert_eq!(
             digests.sha256,
             "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
@@ -244,6 +287,9 @@ mod tests {
             Err(BlobError::TooLarge(4))
         ));
         writer.abort().await;
+        let mut discarded = store.writer(4).await.unwrap();
+        discarded.write(b"1234").await.unwrap();
+        discarded.finish().await.unwrap().discard().await;
         let listed: Vec<_> = store.store.list(None).collect().await;
         assert!(listed.is_empty());
     }

@@ -322,22 +322,29 @@ impl Core {
             return Err(failure);
         }
 
-        let gc_guard = self.blob_gc_lock.read().await;
-        let digests = writer
+        let staged = writer
             .finish()
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
-        if meta
-            .content_length
-            .is_some_and(|length| length != digests.size as u64)
-        {
+        let size = staged.digests().size as u64;
+        if meta.content_length.is_some_and(|length| length != size) {
+            staged.discard().await;
             return Err(FillFailure::Upstream(
                 packyard_upstream::UpstreamError::Truncated {
-                    received: digests.size as u64,
+                    received: size,
                     expected: meta.content_length.unwrap_or_default(),
                 },
             ));
         }
+        // Every client already has (or will read) the whole body from the spool: a file that cannot be
+        // cached now is still served, only not kept.
+        let Some(digests) = self
+            .publish_blob(staged)
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?
+        else {
+            return Ok(FillState::Done { meta, written });
+        };
         let new = NewCacheEntry {
             group_id: upstream.group_id,
             upstream_id: upstream.id,
@@ -349,15 +356,16 @@ impl Core {
             content_type,
             upstream_etag: download.meta.etag.clone(),
         };
-        let now = self.now();
-        let (_, replaced) = self
-            .db
-            .transaction(move |conn| q::commit_entry(conn, &new, now))
+        let committed = self
+            .commit_entry(new)
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
-        drop(gc_guard);
-        if let Some(old_blob) = replaced {
-            self.collect_blob_later(old_blob);
+        if committed.is_none() {
+            tracing::warn!(
+                upstream = upstream.id,
+                path,
+                "the blob was collected before its commit; not cached"
+            );
         }
         Ok(FillState::Done { meta, written })
     }
