@@ -359,3 +359,52 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(text.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("packyard.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::load(Some(&path))
+    }
+
+    #[test]
+    fn jobs_settings_have_defaults_and_are_validated() {
+        let defaults = Settings::default().job_settings();
+        assert_eq!(defaults.blob_grace, Duration::from_secs(900));
+        assert_eq!(defaults.keep_finished, Duration::from_secs(7 * 24 * 3600));
+        assert!(Settings::default().jobs.worker);
+
+        let settings =
+            load("[jobs]\nworker = false\nblob_grace_secs = 60\npoll_interval_ms = 250\n").unwrap();
+        assert!(!settings.jobs.worker);
+        let jobs = settings.core_settings().jobs;
+        assert_eq!(jobs.blob_grace, Duration::from_secs(60));
+        assert_eq!(jobs.poll_interval, Duration::from_millis(250));
+        assert_eq!(jobs.max_attempts, 5);
+
+        for (toml, message) in [
+            (
+                "[jobs]\nconcurrency = 0\n",
+                "invalid setting jobs.concurrency: must be at least 1",
+            ),
+            (
+                "[jobs]\nretry_base_secs = 100\nretry_max_secs = 10\n",
+                "invalid setting jobs.retry_max_secs: must be at least jobs.retry_base_secs",
+            ),
+            (
+                "[jobs]\nlease_secs = 2\n",
+                "invalid setting jobs.lease_secs: must be at least 3 seconds",
+            ),
+        ] {
+            assert_eq!(load(toml).unwrap_err().to_string(), message, "{toml}");
+        }
+        assert!(
+            load("[jobs]\nworkers = 3\n").is_err(),
+            "unknown keys are refused"
+        );
+    }
+}
