@@ -122,11 +122,15 @@ mod tracing_actix {
     }
 }
 
-/// Runs the server until SIGINT or SIGTERM; in-flight transfers get time to finish.
+/// How long a stopping server waits for its running jobs.
+const JOB_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs the server and this instance's job workers (unless `jobs.worker` is off) until SIGINT or
+/// SIGTERM; in-flight transfers and jobs get time to finish.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
     let core = build_core(&settings).await?;
-    core.destroy_hidden_entries_later();
+    let workers = settings.jobs.worker.then(|| core.start_job_workers());
     let mut server = HttpServer::new(move || app(core.clone()))
         // Headers and body go out as separate writes; without NODELAY a kept-alive small download
         // waits on the client's delayed ACK.
@@ -142,5 +146,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         server = server.workers(workers);
     }
     tracing::info!(%listen, "packyard is listening");
-    server.run().await.context("server failed")
+    let served = server.run().await.context("server failed");
+    if let Some(workers) = workers {
+        // Jobs in progress get time to finish; the others wait in the database. A job cut short is taken
+        // over by another worker when its lease runs out.
+        if tokio::time::timeout(JOB_SHUTDOWN_TIMEOUT, workers.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("jobs still running at shutdown were abandoned; they will run again");
+        }
+    }
+    served
 }

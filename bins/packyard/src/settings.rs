@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
-use packyard_core::{CoreSettings, SecretKey, UpstreamSettings};
+use packyard_core::{CoreSettings, JobSettings, SecretKey, UpstreamSettings};
 use serde::{Deserialize, Serialize};
 
 /// All settings.
@@ -25,6 +25,8 @@ pub struct Settings {
     pub upstream: UpstreamConfig,
     /// `[secrets]`
     pub secrets: SecretsSettings,
+    /// `[jobs]`
+    pub jobs: JobsConfig,
 }
 
 /// `[server]`
@@ -105,6 +107,53 @@ impl Default for UpstreamConfig {
     }
 }
 
+/// `[jobs]`: the background job workers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Run job workers in this instance.
+    pub worker: bool,
+    /// Worker loops: jobs run at once by this instance.
+    pub concurrency: usize,
+    /// Milliseconds between looks for due jobs when idle.
+    pub poll_interval_ms: u64,
+    /// Seconds a claim holds before another worker may take the job over (extended while it runs).
+    pub lease_secs: u64,
+    /// Claims of a one-off job before it is given up.
+    pub max_attempts: u32,
+    /// Seconds before the first retry of a failed job; doubled for each further retry.
+    pub retry_base_secs: u64,
+    /// The longest delay between retries, in seconds.
+    pub retry_max_secs: u64,
+    /// Seconds a blob stays after it was last written or found unreferenced.
+    pub blob_grace_secs: u64,
+    /// Seconds between looks for due cleanup policies.
+    pub scheduler_interval_secs: u64,
+    /// Seconds between unprompted runs of entry destruction, blob collection and job pruning.
+    pub maintenance_interval_secs: u64,
+    /// Days finished jobs are kept.
+    pub keep_finished_days: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        let core = JobSettings::default();
+        Self {
+            worker: true,
+            concurrency: core.concurrency,
+            poll_interval_ms: core.poll_interval.as_millis() as u64,
+            lease_secs: core.lease.as_secs(),
+            max_attempts: core.max_attempts,
+            retry_base_secs: core.retry_base.as_secs(),
+            retry_max_secs: core.retry_max.as_secs(),
+            blob_grace_secs: core.blob_grace.as_secs(),
+            scheduler_interval_secs: core.scheduler_interval.as_secs(),
+            maintenance_interval_secs: core.maintenance_interval.as_secs(),
+            keep_finished_days: core.keep_finished.as_secs() / (24 * 3600),
+        }
+    }
+}
+
 /// `[secrets]`
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -173,6 +222,36 @@ impl Settings {
             if value == 0 {
                 bail!("invalid setting {name}: must be at least 1 second");
             }
+        }
+        self.validate_jobs()
+    }
+
+    fn validate_jobs(&self) -> anyhow::Result<()> {
+        let jobs = &self.jobs;
+        for (name, value) in [
+            ("jobs.concurrency", jobs.concurrency as u64),
+            ("jobs.poll_interval_ms", jobs.poll_interval_ms),
+            ("jobs.lease_secs", jobs.lease_secs),
+            ("jobs.max_attempts", u64::from(jobs.max_attempts)),
+            ("jobs.retry_base_secs", jobs.retry_base_secs),
+            ("jobs.retry_max_secs", jobs.retry_max_secs),
+            ("jobs.blob_grace_secs", jobs.blob_grace_secs),
+            ("jobs.scheduler_interval_secs", jobs.scheduler_interval_secs),
+            (
+                "jobs.maintenance_interval_secs",
+                jobs.maintenance_interval_secs,
+            ),
+            ("jobs.keep_finished_days", jobs.keep_finished_days),
+        ] {
+            if value == 0 {
+                bail!("invalid setting {name}: must be at least 1");
+            }
+        }
+        if jobs.retry_max_secs < jobs.retry_base_secs {
+            bail!("invalid setting jobs.retry_max_secs: must be at least jobs.retry_base_secs");
+        }
+        if jobs.lease_secs < 3 {
+            bail!("invalid setting jobs.lease_secs: must be at least 3 seconds");
         }
         Ok(())
     }
@@ -253,6 +332,24 @@ impl Settings {
                 .external_url
                 .as_ref()
                 .map(|url| url.trim_end_matches('/').to_owned()),
+            jobs: self.job_settings(),
+        }
+    }
+
+    /// The job system's settings.
+    pub fn job_settings(&self) -> JobSettings {
+        let jobs = &self.jobs;
+        JobSettings {
+            concurrency: jobs.concurrency,
+            poll_interval: Duration::from_millis(jobs.poll_interval_ms),
+            lease: Duration::from_secs(jobs.lease_secs),
+            max_attempts: jobs.max_attempts,
+            retry_base: Duration::from_secs(jobs.retry_base_secs),
+            retry_max: Duration::from_secs(jobs.retry_max_secs),
+            blob_grace: Duration::from_secs(jobs.blob_grace_secs),
+            scheduler_interval: Duration::from_secs(jobs.scheduler_interval_secs),
+            maintenance_interval: Duration::from_secs(jobs.maintenance_interval_secs),
+            keep_finished: Duration::from_secs(jobs.keep_finished_days.saturating_mul(24 * 3600)),
         }
     }
 }
@@ -266,4 +363,53 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str) -> anyhow::Result<Settings> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("packyard.toml");
+        std::fs::write(&path, toml).unwrap();
+        Settings::load(Some(&path))
+    }
+
+    #[test]
+    fn jobs_settings_have_defaults_and_are_validated() {
+        let defaults = Settings::default().job_settings();
+        assert_eq!(defaults.blob_grace, Duration::from_secs(900));
+        assert_eq!(defaults.keep_finished, Duration::from_secs(7 * 24 * 3600));
+        assert!(Settings::default().jobs.worker);
+
+        let settings =
+            load("[jobs]\nworker = false\nblob_grace_secs = 60\npoll_interval_ms = 250\n").unwrap();
+        assert!(!settings.jobs.worker);
+        let jobs = settings.core_settings().jobs;
+        assert_eq!(jobs.blob_grace, Duration::from_secs(60));
+        assert_eq!(jobs.poll_interval, Duration::from_millis(250));
+        assert_eq!(jobs.max_attempts, 5);
+
+        for (toml, message) in [
+            (
+                "[jobs]\nconcurrency = 0\n",
+                "invalid setting jobs.concurrency: must be at least 1",
+            ),
+            (
+                "[jobs]\nretry_base_secs = 100\nretry_max_secs = 10\n",
+                "invalid setting jobs.retry_max_secs: must be at least jobs.retry_base_secs",
+            ),
+            (
+                "[jobs]\nlease_secs = 2\n",
+                "invalid setting jobs.lease_secs: must be at least 3 seconds",
+            ),
+        ] {
+            assert_eq!(load(toml).unwrap_err().to_string(), message, "{toml}");
+        }
+        assert!(
+            load("[jobs]\nworkers = 3\n").is_err(),
+            "unknown keys are refused"
+        );
+    }
 }

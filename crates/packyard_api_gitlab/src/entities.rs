@@ -4,7 +4,9 @@
 use chrono::NaiveDateTime;
 use packyard_core::identity::IssuedToken;
 use packyard_core::registries::ConnectionTest;
-use packyard_core::rows::{CacheEntry, Group, Member, Registry, RegistryUpstream, Upstream, User};
+use packyard_core::rows::{
+    CacheEntry, CleanupPolicy, Group, Member, Registry, RegistryUpstream, Upstream, User,
+};
 use packyard_domain::{CacheEntryId, UpstreamId};
 use serde::Serialize;
 
@@ -231,6 +233,64 @@ impl From<ConnectionTest> for ConnectionTestResponse {
         Self {
             success: test.success,
             result: test.result,
+        }
+    }
+}
+
+/// A group's cleanup policy, with the outcome of its last run.
+#[derive(Debug, Serialize)]
+pub struct CleanupPolicyResponse {
+    /// The top-level group.
+    pub group_id: i64,
+    /// When it runs next.
+    pub next_run_at: Option<String>,
+    /// When it last ran.
+    pub last_run_at: Option<String>,
+    /// Bytes removed by the last run.
+    pub last_run_deleted_size: i64,
+    /// Entries removed by the last run.
+    pub last_run_deleted_entries_count: i64,
+    /// Days without download before an entry is removed.
+    pub keep_n_days_after_download: i32,
+    /// `scheduled`, `running` or `failed`.
+    pub status: String,
+    /// Days between runs.
+    pub cadence: i32,
+    /// Runs only when enabled.
+    pub enabled: bool,
+    /// Why the last run failed.
+    pub failure_message: Option<String>,
+    /// Per-format counts of the last run (`{"maven": {"deleted_entries_count": …, "deleted_size": …}}`).
+    pub last_run_detailed_metrics: serde_json::Value,
+    /// Notify the owners after a successful run.
+    pub notify_on_success: bool,
+    /// Notify the owners after a failed run.
+    pub notify_on_failure: bool,
+    /// Creation time.
+    pub created_at: String,
+    /// Last change.
+    pub updated_at: String,
+}
+
+impl From<&CleanupPolicy> for CleanupPolicyResponse {
+    fn from(policy: &CleanupPolicy) -> Self {
+        Self {
+            group_id: policy.group_id,
+            next_run_at: policy.next_run_at.map(timestamp),
+            last_run_at: policy.last_run_at.map(timestamp),
+            last_run_deleted_size: policy.last_run_deleted_size,
+            last_run_deleted_entries_count: policy.last_run_deleted_entries_count,
+            keep_n_days_after_download: policy.keep_n_days_after_download,
+            status: policy.status.clone(),
+            cadence: policy.cadence,
+            enabled: policy.enabled,
+            failure_message: policy.failure_message.clone(),
+            last_run_detailed_metrics: serde_json::from_str(&policy.last_run_detailed_metrics)
+                .unwrap_or_else(|_| serde_json::json!({})),
+            notify_on_success: policy.notify_on_success,
+            notify_on_failure: policy.notify_on_failure,
+            created_at: timestamp(policy.created_at),
+            updated_at: timestamp(policy.updated_at),
         }
     }
 }

@@ -22,6 +22,38 @@ pub(crate) fn optional_nonblank(params: &Params, name: &str) -> Result<Option<St
     }
 }
 
+/// An optional boolean that may not be blank when given (Grape's `allow_blank: false`).
+pub(crate) fn optional_nonblank_boolean(
+    params: &Params,
+    name: &str,
+) -> Result<Option<bool>, CoreError> {
+    refuse_blank(params, name)?;
+    params.boolean(name)
+}
+
+/// An optional integer that may not be blank when given (Grape's `allow_blank: false`).
+pub(crate) fn optional_nonblank_integer(
+    params: &Params,
+    name: &str,
+) -> Result<Option<i64>, CoreError> {
+    refuse_blank(params, name)?;
+    params.integer(name)
+}
+
+/// `{name} is empty` when the parameter is given as null or blank text.
+fn refuse_blank(params: &Params, name: &str) -> Result<(), CoreError> {
+    let blank = match params.0.get(name) {
+        Some(serde_json::Value::Null) => true,
+        Some(serde_json::Value::String(text)) => text.trim().is_empty(),
+        _ => false,
+    };
+    if blank {
+        Err(CoreError::BadParameter(format!("{name} is empty")))
+    } else {
+        Ok(())
+    }
+}
+
 /// An optional text that may be cleared: absent is `None`, null is `Some(None)`.
 pub(crate) fn nullable(params: &Params, name: &str) -> Result<Option<Option<String>>, CoreError> {
     if params.has(name) {
@@ -105,6 +137,22 @@ mod tests {
             required_integer(&p, "position").unwrap_err().to_string(),
             "position is missing"
         );
+        let p = params(json!({"enabled": null, "cadence": " ", "keep": "7", "on": false}));
+        assert_eq!(
+            optional_nonblank_boolean(&p, "enabled")
+                .unwrap_err()
+                .to_string(),
+            "enabled is empty"
+        );
+        assert_eq!(
+            optional_nonblank_integer(&p, "cadence")
+                .unwrap_err()
+                .to_string(),
+            "cadence is empty"
+        );
+        assert_eq!(optional_nonblank_integer(&p, "keep").unwrap(), Some(7));
+        assert_eq!(optional_nonblank_boolean(&p, "on").unwrap(), Some(false));
+        assert_eq!(optional_nonblank_boolean(&p, "other").unwrap(), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! GitLab's `/api/v4` management JSON: users, groups, members and tokens, and the virtual registry
-//! management API (registries, upstreams, their ordered associations, connection tests and cache entries).
+//! management API (registries, upstreams, their ordered associations, connection tests and cache entries)
+//! and the group cleanup policy.
 //!
 //! Handlers are thin: they extract parameters, call one `packyard_core` service and render GitLab's
 //! entities. Depends on `packyard_http` and `packyard_core`; never on a format crate or on the database.
@@ -10,6 +11,7 @@
 //! such as `…/maven/registries/1`.
 
 mod cache_entries;
+mod cleanup;
 mod entities;
 mod extract;
 mod groups;
@@ -22,9 +24,9 @@ use actix_web::web;
 use packyard_domain::Format;
 
 pub use entities::{
-    CacheEntryResponse, ConnectionTestResponse, DeployTokenResponse, GroupResponse, MemberResponse,
-    PersonalAccessTokenResponse, RegistryResponse, RegistryUpstreamResponse, UpstreamRegistryLink,
-    UpstreamResponse, UserResponse, timestamp,
+    CacheEntryResponse, CleanupPolicyResponse, ConnectionTestResponse, DeployTokenResponse,
+    GroupResponse, MemberResponse, PersonalAccessTokenResponse, RegistryResponse,
+    RegistryUpstreamResponse, UpstreamRegistryLink, UpstreamResponse, UserResponse, timestamp,
 };
 
 /// The prefix of every route of this crate.
@@ -44,6 +46,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         Format::Container,
         "/virtual_registries/container",
         "/groups/{id}/-/virtual_registries/container",
+    );
+    cfg.service(
+        web::resource(format!(
+            "{API_PREFIX}/groups/{{id}}/-/virtual_registries/cleanup/policy"
+        ))
+        .route(web::get().to(cleanup::show))
+        .route(web::post().to(cleanup::create))
+        .route(web::patch().to(cleanup::update))
+        .route(web::delete().to(cleanup::delete)),
     );
     // After the group-scoped registry routes, which share the `/groups/{id}` prefix.
     groups::configure(cfg);

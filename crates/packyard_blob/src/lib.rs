@@ -1,6 +1,6 @@
 //! The only crate that uses object_store: content-addressed blobs. A write streams to a temporary object
 //! while md5, sha1 and sha256 are computed in one pass, and becomes visible under its sha256 only once it
-//! is complete; nothing half-written is ever readable under a digest.
+//! is complete and published; nothing half-written is ever readable under a digest.
 //!
 //! Depends on `packyard_domain` only.
 
@@ -167,8 +167,8 @@ fn not_found(error: object_store::Error, sha256: &str) -> BlobError {
     }
 }
 
-/// A blob being written. [`BlobWriter::finish`] makes it visible; dropping or [`BlobWriter::abort`]
-/// leaves nothing readable.
+/// A blob being written. [`BlobWriter::finish`] stages it and [`StagedBlob::publish`] makes it visible;
+/// dropping it or [`BlobWriter::abort`] leaves nothing readable.
 pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
     temporary: Path,
@@ -194,28 +194,19 @@ impl BlobWriter {
         self.hashers.size()
     }
 
-    /// Completes the write and moves it under its sha256; returns its digests.
-    pub async fn finish(self) -> BlobResult<FileDigests> {
-        self.finish_expecting(None).await
-    }
-
-    /// Makes the blob visible only if its sha256 hex is `expected` (when given); otherwise nothing is
-    /// kept and the answer is [`BlobError::DigestMismatch`].
-    pub async fn finish_expecting(mut self, expected: Option<&str>) -> BlobResult<FileDigests> {
-        let digests = std::mem::take(&mut self.hashers).finish();
-        if let Some(expected) = expected
-            && !expected.eq_ignore_ascii_case(&digests.sha256)
-        {
-            self.abort().await;
-            return Err(BlobError::DigestMismatch {
-                expected: expected.to_owned(),
-                actual: digests.sha256,
-            });
+    /// Completes the write. The result is staged: stored, hashed, but not yet readable under its digest
+    /// until [`StagedBlob::publish`].
+    pub async fn finish(self) -> BlobResult<StagedBlob> {
+        let digests = self.hashers.finish();
+        if let Err(error) = self.upload.finish().await {
+            let _ = self.store.delete(&self.temporary).await;
+            return Err(error.into());
         }
-        self.upload.finish().await?;
-        let target = blob_path(&digests.sha256);
-        self.store.rename(&self.temporary, &target).await?;
-        Ok(digests)
+        Ok(StagedBlob {
+            store: self.store,
+            temporary: self.temporary,
+            digests,
+        })
     }
 
     /// Abandons the write.
@@ -224,6 +215,51 @@ impl BlobWriter {
             tracing::warn!(%error, "could not abort a blob upload");
         }
         let _ = self.store.delete(&self.temporary).await;
+    }
+}
+
+/// A completely written blob, not yet visible under its digest. Its digests are known, so the caller
+/// can record the blob (and keep collection away from it) before [`StagedBlob::publish`] moves it in
+/// place. Dropping it without publishing or discarding leaves its temporary object behind.
+pub struct StagedBlob {
+    store: Arc<dyn ObjectStore>,
+    temporary: Path,
+    digests: FileDigests,
+}
+
+impl StagedBlob {
+    /// md5, sha1, sha256 and size of the content.
+    pub fn digests(&self) -> &FileDigests {
+        &self.digests
+    }
+
+    /// Moves the content under its sha256 (replacing an existing object of the same content); returns its
+    /// digests.
+    pub async fn publish(self) -> BlobResult<FileDigests> {
+        let target = blob_path(&self.digests.sha256);
+        self.store.rename(&self.temporary, &target).await?;
+        Ok(self.digests)
+    }
+
+    /// Keeps the content only if its sha256 hex is `expected`; otherwise deletes it and answers
+    /// [`BlobError::DigestMismatch`].
+    pub async fn verify(self, expected: &str) -> BlobResult<Self> {
+        if expected.eq_ignore_ascii_case(&self.digests.sha256) {
+            return Ok(self);
+        }
+        let actual = self.digests.sha256.clone();
+        self.discard().await;
+        Err(BlobError::DigestMismatch {
+            expected: expected.to_owned(),
+            actual,
+        })
+    }
+
+    /// Deletes the content without publishing it.
+    pub async fn discard(self) {
+        if let Err(error) = self.store.delete(&self.temporary).await {
+            tracing::warn!(%error, "could not delete a staged blob");
+        }
     }
 }
 
@@ -238,7 +274,13 @@ mod tests {
         let mut writer = store.writer(1024).await.unwrap();
         writer.write(b"hello ").await.unwrap();
         writer.write(b"world").await.unwrap();
-        let digests = writer.finish().await.unwrap();
+        let staged = writer.finish().await.unwrap();
+        let sha256 = staged.digests().sha256.clone();
+        assert!(
+            !store.exists(&sha256).await.unwrap(),
+            "not visible before publish"
+        );
+        let digests = staged.publish().await.unwrap();
         assert_eq!(
             digests.sha256,
             "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
@@ -267,6 +309,9 @@ mod tests {
             Err(BlobError::TooLarge(4))
         ));
         writer.abort().await;
+        let mut discarded = store.writer(4).await.unwrap();
+        discarded.write(b"1234").await.unwrap();
+        discarded.finish().await.unwrap().discard().await;
         let listed: Vec<_> = store.store.list(None).collect().await;
         assert!(listed.is_empty());
     }
@@ -276,7 +321,8 @@ mod tests {
         let store = BlobStore::from_url("memory://").unwrap();
         let mut writer = store.writer(1024).await.unwrap();
         writer.write(b"hello world").await.unwrap();
-        let result = writer.finish_expecting(Some(&"0".repeat(64))).await;
+        let staged = writer.finish().await.unwrap();
+        let result = staged.verify(&"0".repeat(64)).await;
         assert!(matches!(
             result,
             Err(BlobError::DigestMismatch { ref actual, .. })

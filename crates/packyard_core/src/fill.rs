@@ -336,18 +336,28 @@ impl Core {
             return Err(failure);
         }
 
+        let staged = writer
+            .finish()
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        let size = staged.digests().size as u64;
+        if meta.content_length.is_some_and(|length| length != size) {
+            staged.discard().await;
+            return Err(FillFailure::Upstream(
+                packyard_upstream::UpstreamError::Truncated {
+                    received: size,
+                    expected: meta.content_length.unwrap_or_default(),
+                },
+            ));
+        }
         // The digest the request names, else the one a registry declares: a body that lies is not kept.
         let expected = match &want.address {
             Some(address) => Some(address.digest.clone()),
             None if want.content_addressed => download.meta.docker_content_digest.clone(),
             None => None,
-        }
-        .filter(|digest| sha256_hex(digest).is_some());
-        let gc_guard = self.blob_gc_lock.read().await;
-        let digests = writer
-            .finish_expecting(expected.as_deref().and_then(sha256_hex))
-            .await
-            .map_err(|e| match e {
+        };
+        let staged = match expected.as_deref().and_then(sha256_hex) {
+            Some(hex) => staged.verify(hex).await.map_err(|e| match e {
                 packyard_blob::BlobError::DigestMismatch { expected, actual } => {
                     FillFailure::DigestMismatch {
                         expected: format!("sha256:{expected}"),
@@ -355,18 +365,18 @@ impl Core {
                     }
                 }
                 other => FillFailure::Internal(other.to_string()),
-            })?;
-        if meta
-            .content_length
-            .is_some_and(|length| length != digests.size as u64)
-        {
-            return Err(FillFailure::Upstream(
-                packyard_upstream::UpstreamError::Truncated {
-                    received: digests.size as u64,
-                    expected: meta.content_length.unwrap_or_default(),
-                },
-            ));
-        }
+            })?,
+            None => staged,
+        };
+        // Every client already has (or will read) the whole body from the spool: a file that cannot be
+        // cached now is still served, only not kept.
+        let Some(digests) = self
+            .publish_blob(staged)
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?
+        else {
+            return Ok(FillState::Done { meta, written });
+        };
         let new = NewCacheEntry {
             group_id: upstream.group_id,
             upstream_id: upstream.id,
@@ -382,15 +392,16 @@ impl Core {
                 download.meta.etag.clone()
             },
         };
-        let now = self.now();
-        let (_, replaced) = self
-            .db
-            .transaction(move |conn| q::commit_entry(conn, &new, now))
+        let committed = self
+            .commit_entry(new)
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
-        drop(gc_guard);
-        if let Some(old_blob) = replaced {
-            self.collect_blob_later(old_blob);
+        if committed.is_none() {
+            tracing::warn!(
+                upstream = upstream.id,
+                path,
+                "the blob was collected before its commit; not cached"
+            );
         }
         Ok(FillState::Done { meta, written })
     }

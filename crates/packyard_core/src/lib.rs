@@ -1,13 +1,17 @@
-//! packyard's services: identity and access, virtual registry management, and the pull-through cache
-//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill).
+//! packyard's services: identity and access, virtual registry management, the pull-through cache
+//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill), the group
+//! cleanup policy, and the durable job system that runs all background work (entry destruction, blob
+//! collection, cleanup runs).
 //!
 //! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
 //! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
 
+pub mod cleanup;
 mod clock;
 mod error;
 mod fill;
 pub mod identity;
+pub mod jobs;
 mod maintenance;
 pub mod pull;
 pub mod registries;
@@ -19,6 +23,7 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use error::{CoreError, CoreResult};
+pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream};
 pub use packyard_db::queries::Page;
 pub use packyard_db::{Db, rows};
@@ -39,6 +44,8 @@ pub struct CoreSettings {
     /// The URL clients reach this server at, for URLs the server hands out (token realms, download
     /// links); `None`: the scheme and host each request came in with.
     pub external_url: Option<String>,
+    /// Background jobs: workers, retries, grace periods.
+    pub jobs: JobSettings,
 }
 
 impl Default for CoreSettings {
@@ -49,6 +56,7 @@ impl Default for CoreSettings {
             parallel_heads: 3,
             upstream: UpstreamSettings::default(),
             external_url: None,
+            jobs: JobSettings::default(),
         }
     }
 }
@@ -68,9 +76,10 @@ pub struct Inner {
     secret: SecretKey,
     clock: Clock,
     fills: fill::Fills,
-    /// Held shared by a fill from its blob write to its commit, and exclusively by blob collection, so a
-    /// blob is never collected between being written and being referenced.
-    blob_gc_lock: tokio::sync::RwLock<()>,
+    /// Names this instance in the job claims it makes.
+    instance_id: String,
+    /// Wakes this instance's idle job workers when it enqueues work.
+    job_wakeup: tokio::sync::Notify,
 }
 
 impl std::ops::Deref for Core {
@@ -106,7 +115,8 @@ impl Core {
                 secret,
                 clock: Clock::default(),
                 fills: fill::Fills::default(),
-                blob_gc_lock: tokio::sync::RwLock::new(()),
+                instance_id: format!("{:016x}", rand::random::<u64>()),
+                job_wakeup: tokio::sync::Notify::new(),
             }),
         })
     }

@@ -10,6 +10,7 @@ use packyard_domain::RepositoryPath;
 use packyard_upstream::{Credentials, Fetch, join_url};
 
 use crate::fill::FillStart;
+use crate::jobs::{JobKind, wake};
 use crate::{Core, CoreError, CoreResult};
 
 /// What a format says a path is.
@@ -306,8 +307,12 @@ impl Core {
                 let (upstream_id, path) = (entry.upstream_id, entry.relative_path.clone());
                 let now = self.now();
                 self.db
-                    .run(move |conn| cq::mark_entry_for_destruction(conn, upstream_id, &path, now))
+                    .transaction(move |conn| {
+                        cq::mark_entry_for_destruction(conn, upstream_id, &path, now)?;
+                        wake(conn, JobKind::DestroyCacheEntries, now, now)
+                    })
                     .await?;
+                self.wake_job_workers();
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
@@ -581,8 +586,13 @@ impl Core {
                 return Err(error);
             }
         }
-        let gc_guard = self.blob_gc_lock.read().await;
-        let digests = writer.finish().await?;
+        let staged = writer.finish().await?;
+        let collected = || {
+            CoreError::Conflict(
+                "content with this digest was being deleted; upload it again".into(),
+            )
+        };
+        let digests = self.publish_blob(staged).await?.ok_or_else(collected)?;
         let new = packyard_db::rows::NewCacheEntry {
             group_id: upstream.group_id,
             upstream_id: upstream.id,
@@ -594,15 +604,7 @@ impl Core {
             content_type: content_type.to_owned(),
             upstream_etag: etag,
         };
-        let now = self.now();
-        let (entry, replaced) = self
-            .db
-            .transaction(move |conn| cq::commit_entry(conn, &new, now))
-            .await?;
-        drop(gc_guard);
-        if let Some(old) = replaced {
-            self.collect_blob_later(old);
-        }
+        let entry = self.commit_entry(new).await?.ok_or_else(collected)?;
         Ok(entry)
     }
 }

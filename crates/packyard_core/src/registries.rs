@@ -21,6 +21,7 @@ use packyard_upstream::{Credentials, Fetch, is_blocked_ip};
 use url::{Host, Url};
 
 use crate::identity::{Actor, Need};
+use crate::jobs::{JobKind, wake};
 use crate::pull::request_url;
 use crate::secrets::SecretKey;
 use crate::{Core, CoreError, CoreResult, Page};
@@ -513,15 +514,19 @@ impl Core {
         let registry = self.load_registry(format, id).await?;
         self.authorize_group_id(actor, registry.group_id, Need::Write)
             .await?;
+        let now = self.now();
         self.db
-            .transaction(move |conn| rq::delete_registry(conn, id.0))
+            .transaction(move |conn| {
+                rq::delete_registry(conn, id.0)?;
+                // Entry rows went with their upstreams; their blobs may now be unreferenced.
+                wake(conn, JobKind::CollectBlobs, now, now)
+            })
             .await?;
-        // Entry rows went with their upstreams; their blobs may now be unreferenced.
-        self.destroy_hidden_entries_later();
+        self.wake_job_workers();
         Ok(())
     }
 
-    /// Hides the cache entries of a registry's exclusive upstreams and removes them in the background.
+    /// Hides the cache entries of a registry's exclusive upstreams; a job removes them.
     pub async fn purge_registry_cache(
         &self,
         actor: &Actor,
@@ -535,10 +540,11 @@ impl Core {
         self.db
             .transaction(move |conn| {
                 let exclusive = rq::exclusive_upstream_ids(conn, id.0)?;
-                cq::mark_upstream_entries_for_destruction(conn, &exclusive, now)
+                cq::mark_upstream_entries_for_destruction(conn, &exclusive, now)?;
+                wake(conn, JobKind::DestroyCacheEntries, now, now)
             })
             .await?;
-        self.destroy_hidden_entries_later();
+        self.wake_job_workers();
         Ok(())
     }
 
@@ -932,14 +938,18 @@ impl Core {
         let upstream = self.load_upstream(format, id).await?;
         self.authorize_group_id(actor, upstream.group_id, Need::Write)
             .await?;
+        let now = self.now();
         self.db
-            .transaction(move |conn| rq::delete_upstream(conn, id.0))
+            .transaction(move |conn| {
+                rq::delete_upstream(conn, id.0)?;
+                wake(conn, JobKind::CollectBlobs, now, now)
+            })
             .await?;
-        self.destroy_hidden_entries_later();
+        self.wake_job_workers();
         Ok(())
     }
 
-    /// Hides every cache entry of an upstream and removes them in the background.
+    /// Hides every cache entry of an upstream; a job removes them.
     pub async fn purge_upstream_cache(
         &self,
         actor: &Actor,
@@ -951,9 +961,12 @@ impl Core {
             .await?;
         let now = self.now();
         self.db
-            .transaction(move |conn| cq::mark_upstream_entries_for_destruction(conn, &[id.0], now))
+            .transaction(move |conn| {
+                cq::mark_upstream_entries_for_destruction(conn, &[id.0], now)?;
+                wake(conn, JobKind::DestroyCacheEntries, now, now)
+            })
             .await?;
-        self.destroy_hidden_entries_later();
+        self.wake_job_workers();
         Ok(())
     }
 
@@ -1082,12 +1095,18 @@ impl Core {
         let now = self.now();
         let marked = self
             .db
-            .transaction(move |conn| cq::mark_entry_for_destruction(conn, upstream_id, &path, now))
+            .transaction(move |conn| {
+                let marked = cq::mark_entry_for_destruction(conn, upstream_id, &path, now)?;
+                if marked {
+                    wake(conn, JobKind::DestroyCacheEntries, now, now)?;
+                }
+                Ok(marked)
+            })
             .await?;
         if !marked {
             return Err(not_found());
         }
-        self.destroy_hidden_entries_later();
+        self.wake_job_workers();
         Ok(())
     }
 }

@@ -360,3 +360,113 @@ pub struct NewCacheEntry {
     /// Upstream ETag.
     pub upstream_etag: Option<String>,
 }
+
+/// A background job.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = jobs)]
+pub struct Job {
+    /// Id.
+    pub id: i64,
+    /// What to do, as the services name it.
+    pub kind: String,
+    /// Arguments, as JSON text.
+    pub payload: String,
+    /// Set on recurring jobs: one row per key.
+    pub unique_key: Option<String>,
+    /// Seconds between runs of a recurring job; `None` for a one-off job.
+    pub interval_secs: Option<i64>,
+    /// `queued`, `succeeded` or `failed`.
+    pub status: String,
+    /// When it is due.
+    pub run_at: NaiveDateTime,
+    /// Times it was claimed.
+    pub attempts: i32,
+    /// Claims allowed before a one-off job is given up.
+    pub max_attempts: i32,
+    /// The worker holding it.
+    pub locked_by: Option<String>,
+    /// When the holder's lease ends.
+    pub locked_until: Option<NaiveDateTime>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+    /// When a one-off job succeeded or was given up.
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+/// A group's cache cleanup policy.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cleanup_policies)]
+pub struct CleanupPolicy {
+    /// The top-level group.
+    pub group_id: i64,
+    /// Runs only when enabled.
+    pub enabled: bool,
+    /// Entries not downloaded for this many days are removed.
+    pub keep_n_days_after_download: i32,
+    /// Days between runs.
+    pub cadence: i32,
+    /// Notify the owners after a successful run.
+    pub notify_on_success: bool,
+    /// Notify the owners after a failed run.
+    pub notify_on_failure: bool,
+    /// `scheduled`, `running` or `failed`.
+    pub status: String,
+    /// When it runs next.
+    pub next_run_at: Option<NaiveDateTime>,
+    /// When it last completed.
+    pub last_run_at: Option<NaiveDateTime>,
+    /// Bytes removed by the last run.
+    pub last_run_deleted_size: i64,
+    /// Entries removed by the last run.
+    pub last_run_deleted_entries_count: i64,
+    /// Per-format counts of the last run, as JSON text.
+    pub last_run_detailed_metrics: String,
+    /// Why the last run failed.
+    pub failure_message: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// The settings of a cleanup policy, as created or updated.
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = cleanup_policies)]
+pub struct CleanupPolicySettings {
+    /// Runs only when enabled.
+    pub enabled: bool,
+    /// Days without download before an entry is removed.
+    pub keep_n_days_after_download: i32,
+    /// Days between runs.
+    pub cadence: i32,
+    /// Notify on success.
+    pub notify_on_success: bool,
+    /// Notify on failure.
+    pub notify_on_failure: bool,
+    /// When it runs next.
+    pub next_run_at: Option<NaiveDateTime>,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A stored blob: content addressed by its sha256.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = blobs)]
+pub struct Blob {
+    /// sha256 hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// The last time a writer published or committed it.
+    pub written_at: NaiveDateTime,
+    /// Since when collection has seen it unreferenced.
+    pub orphaned_at: Option<NaiveDateTime>,
+    /// Its object is being deleted.
+    pub deleting: bool,
+}

@@ -105,6 +105,9 @@ diesel::table! {
         sha256 -> Text,
         size -> BigInt,
         created_at -> Timestamp,
+        written_at -> Timestamp,
+        orphaned_at -> Nullable<Timestamp>,
+        deleting -> Bool,
     }
 }
 
@@ -129,6 +132,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        payload -> Text,
+        unique_key -> Nullable<Text>,
+        interval_secs -> Nullable<BigInt>,
+        status -> Text,
+        run_at -> Timestamp,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cleanup_policies (group_id) {
+        group_id -> BigInt,
+        enabled -> Bool,
+        keep_n_days_after_download -> Integer,
+        cadence -> Integer,
+        notify_on_success -> Bool,
+        notify_on_failure -> Bool,
+        status -> Text,
+        next_run_at -> Nullable<Timestamp>,
+        last_run_at -> Nullable<Timestamp>,
+        last_run_deleted_size -> BigInt,
+        last_run_deleted_entries_count -> BigInt,
+        last_run_detailed_metrics -> Text,
+        failure_message -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(group_members -> namespaces (group_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
@@ -147,4 +190,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_upstreams,
     blobs,
     cache_entries,
+    jobs,
+    cleanup_policies,
 );

@@ -31,6 +31,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order GitLab reports them (Maven, then container).
+    pub const ALL: [Format; 2] = [Format::Maven, Format::Container];
+
     /// The name stored in the database and used in URLs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -2,8 +2,10 @@
 //! PostgreSQL, and scripted fake upstreams.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
+mod cleanup;
 mod container;
 mod identity;
+mod jobs;
 mod management;
 mod pull;
 
@@ -26,8 +28,11 @@ pub struct TestApp {
     pub core: Core,
     /// An administrator's `api` token.
     pub admin_token: String,
+    /// The settings it runs with.
+    pub settings: Settings,
     handle: actix_web::dev::ServerHandle,
-    _db: TestDb,
+    workers: Option<packyard_core::JobWorkers>,
+    _db: Option<TestDb>,
     _dir: tempfile::TempDir,
 }
 
@@ -49,7 +54,22 @@ impl TestApp {
         settings.upstream.head_timeout_secs = 2;
         settings.upstream.idle_timeout_secs = 2;
         settings.upstream.first_byte_timeout_secs = 5;
+        settings.storage.url = Some(format!("file://{}", dir.path().join("blobs").display()));
+        settings.secrets.key = Some(packyard_core::SecretKey::generate().to_base64());
         tweak(&mut settings);
+        Some(Self::serve(settings, Some(db), dir).await)
+    }
+
+    /// Starts another instance of this app: its own server, services and job workers, on the same
+    /// database and storage with the same secret key, as a second server behind a load balancer.
+    pub async fn start_another_instance(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = self.settings.clone();
+        settings.server.data_dir = dir.path().to_path_buf();
+        Self::serve(settings, None, dir).await
+    }
+
+    async fn serve(settings: Settings, db: Option<TestDb>, dir: tempfile::TempDir) -> Self {
         let core = packyard::app::build_core(&settings).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -61,16 +81,19 @@ impl TestApp {
             .run();
         let handle = server.handle();
         tokio::spawn(server);
+        let workers = settings.jobs.worker.then(|| core.start_job_workers());
         let admin_token = core.bootstrap_admin("root").await.unwrap().token;
-        Some(Self {
+        Self {
             base,
             client: reqwest::Client::new(),
             core,
             admin_token,
+            settings,
             handle,
+            workers,
             _db: db,
             _dir: dir,
-        })
+        }
     }
 
     /// An absolute URL for a path.
@@ -199,6 +222,36 @@ impl TestApp {
             .unwrap();
     }
 
+    /// Every job row, oldest first.
+    pub async fn jobs(&self) -> Vec<packyard_db::rows::Job> {
+        self.core
+            .db()
+            .run(packyard_db::queries::jobs::list_jobs)
+            .await
+            .unwrap()
+    }
+
+    /// Runs every due job to its end (on this instance, or waiting for the others).
+    pub async fn run_jobs(&self) {
+        self.core.run_due_jobs().await.unwrap();
+    }
+
+    /// True when the blob's row exists.
+    pub async fn blob_row_exists(&self, sha256: &str) -> bool {
+        let sha256 = sha256.to_owned();
+        self.core
+            .db()
+            .run(move |conn| packyard_db::queries::cache::find_blob(conn, &sha256))
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    /// True when the blob's object is in storage.
+    pub async fn blob_stored(&self, sha256: &str) -> bool {
+        self.core.blobs().exists(sha256).await.unwrap()
+    }
+
     /// The live cache entries of an upstream.
     pub async fn entries(&self, upstream_id: i64) -> Vec<packyard_db::rows::CacheEntry> {
         self.core
@@ -214,6 +267,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        drop(self.workers.take());
         let handle = self.handle.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { handle.stop(false).await });

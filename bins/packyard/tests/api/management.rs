@@ -125,7 +125,7 @@ async fn create_upstream(app: &TestApp, token: &str, registry: i64, body: Value)
     answer.body
 }
 
-async fn add_member(app: &TestApp, group: i64, user: i64, level: i32) {
+pub(crate) async fn add_member(app: &TestApp, group: i64, user: i64, level: i32) {
     let answer = post(
         app,
         &app.admin_token,
@@ -136,7 +136,7 @@ async fn add_member(app: &TestApp, group: i64, user: i64, level: i32) {
     assert_eq!(answer.status, 201, "{}", answer.body);
 }
 
-async fn create_subgroup(app: &TestApp, parent: i64, path: &str) -> i64 {
+pub(crate) async fn create_subgroup(app: &TestApp, parent: i64, path: &str) -> i64 {
     let answer = post(
         app,
         &app.admin_token,
@@ -170,7 +170,7 @@ async fn order(app: &TestApp, registry: i64) -> Vec<i64> {
 }
 
 /// Pulls a file through the Maven client endpoint so that it becomes a cache entry.
-async fn pull(app: &TestApp, registry: i64, path: &str) {
+pub(crate) async fn pull(app: &TestApp, registry: i64, path: &str) {
     let response = app
         .client
         .get(app.url(&format!("{MAVEN}/{registry}/{path}")))

@@ -63,22 +63,18 @@ pub fn find_entry(
         .optional()?)
 }
 
-/// Commits a completely stored file: records its blob and creates the entry, or points the existing entry
-/// at the new blob. Returns the entry and the blob it replaced, if any. Run inside a transaction.
+/// Commits a completely stored file whose blob was pinned ([`pin_blob`]) and published: creates the entry,
+/// or points the existing entry at the new blob. Returns the entry and the blob it replaced, if any; or
+/// `None`, committing nothing, when the blob's row is gone or being deleted (its pin ran out, so the
+/// object may be gone too). Run inside a transaction.
 pub fn commit_entry(
     conn: &mut AnyConnection,
     new: &NewCacheEntry,
     now: NaiveDateTime,
-) -> DbResult<(CacheEntry, Option<String>)> {
-    per_backend!(conn, |c| diesel::insert_into(blobs::table)
-        .values((
-            blobs::sha256.eq(&new.blob_sha256),
-            blobs::size.eq(new.size),
-            blobs::created_at.eq(now),
-        ))
-        .on_conflict(blobs::sha256)
-        .do_nothing()
-        .execute(c))?;
+) -> DbResult<Option<(CacheEntry, Option<String>)>> {
+    if !refresh_pin(conn, &new.blob_sha256, now)? {
+        return Ok(None);
+    }
     let existing = find_entry(conn, new.upstream_id, &new.relative_path)?;
     let changes = (
         cache_entries::blob_sha256.eq(&new.blob_sha256),
@@ -92,12 +88,14 @@ pub fn commit_entry(
     );
     match existing {
         Some(old) => {
+            // A refetch serves a client, so it counts as a download for the cleanup policy: an entry
+            // that changes upstream on every use is in use.
             let entry = per_backend!(conn, |c| diesel::update(cache_entries::table.find(old.id))
-                .set(changes)
+                .set((changes, cache_entries::downloaded_at.eq(now)))
                 .returning(CacheEntry::as_returning())
                 .get_result(c))?;
             let replaced = (old.blob_sha256 != new.blob_sha256).then_some(old.blob_sha256);
-            Ok((entry, replaced))
+            Ok(Some((entry, replaced)))
         }
         None => {
             let entry = per_backend!(conn, |c| diesel::insert_into(cache_entries::table)
@@ -114,7 +112,7 @@ pub fn commit_entry(
                 ))
                 .returning(CacheEntry::as_returning())
                 .get_result(c))?;
-            Ok((entry, None))
+            Ok(Some((entry, None)))
         }
     }
 }
@@ -230,26 +228,205 @@ pub fn delete_entries_pending_destruction(conn: &mut AnyConnection, limit: i64) 
     Ok(diesel::delete(cache_entries::table.filter(cache_entries::id.eq_any(ids))).execute(conn)?)
 }
 
-/// Up to `limit` blobs that no row references any more.
-pub fn unreferenced_blobs(conn: &mut AnyConnection, limit: i64) -> DbResult<Vec<String>> {
-    Ok(blobs::table
-        .filter(diesel::dsl::not(diesel::dsl::exists(
-            cache_entries::table.filter(cache_entries::blob_sha256.eq(blobs::sha256)),
-        )))
-        .select(blobs::sha256)
+/// Hides up to `limit` live entries of an upstream last downloaded before `cutoff` (the cleanup policy's
+/// selection); returns the size of each entry hidden.
+pub fn mark_entries_downloaded_before(
+    conn: &mut AnyConnection,
+    upstream_id: i64,
+    cutoff: NaiveDateTime,
+    limit: i64,
+    now: NaiveDateTime,
+) -> DbResult<Vec<i64>> {
+    let ids: Vec<i64> = cache_entries::table
+        .filter(cache_entries::upstream_id.eq(upstream_id))
+        .filter(cache_entries::status.eq(LIVE))
+        .filter(cache_entries::downloaded_at.lt(cutoff))
+        .order(cache_entries::id.asc())
+        .select(cache_entries::id)
         .limit(limit)
-        .load(conn)?)
+        .load(conn)?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The status is checked again: an entry hidden meanwhile is not counted twice.
+    Ok(per_backend!(conn, |c| diesel::update(
+        cache_entries::table
+            .filter(cache_entries::id.eq_any(&ids))
+            .filter(cache_entries::status.eq(LIVE))
+    )
+    .set((
+        cache_entries::status.eq(PENDING_DESTRUCTION),
+        cache_entries::updated_at.eq(now),
+    ))
+    .returning(cache_entries::size)
+    .get_results(c))?)
 }
 
-/// Deletes a blob's row if nothing references it; returns whether it did (the object may then go).
-pub fn delete_blob_if_unreferenced(conn: &mut AnyConnection, sha256: &str) -> DbResult<bool> {
-    Ok(diesel::delete(
+/// True when some row references the blob of the `blobs` row at hand. This is the one definition of
+/// "referenced" that blob collection uses: a table that starts referencing blobs (hosted package files)
+/// joins in here with `.or(exists(...))`, and collection then spares its blobs too. Entries waiting for
+/// destruction still reference their blobs, so a hidden entry's blob stays until its row is deleted.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn blob_is_referenced() -> _ {
+    diesel::dsl::exists(cache_entries::table.filter(cache_entries::blob_sha256.eq(blobs::sha256)))
+}
+
+/// Records that a writer is about to publish the object of `sha256`: creates its row, or refreshes the
+/// `written_at` of the existing one (and clears an orphan mark). Collection leaves a blob written within
+/// its grace period alone. Returns false, changing nothing, when the blob is being deleted right now:
+/// the writer must wait for the deletion to end before it publishes the same content.
+pub fn pin_blob(
+    conn: &mut AnyConnection,
+    sha256: &str,
+    size: i64,
+    now: NaiveDateTime,
+) -> DbResult<bool> {
+    if refresh_pin(conn, sha256, now)? {
+        return Ok(true);
+    }
+    let inserted = per_backend!(conn, |c| diesel::insert_into(blobs::table)
+        .values((
+            blobs::sha256.eq(sha256),
+            blobs::size.eq(size),
+            blobs::created_at.eq(now),
+            blobs::written_at.eq(now),
+            blobs::deleting.eq(false),
+        ))
+        .on_conflict(blobs::sha256)
+        .do_nothing()
+        .execute(c))?;
+    Ok(inserted > 0)
+}
+
+/// Refreshes the pin of a blob whose row exists and is not being deleted; false otherwise.
+fn refresh_pin(conn: &mut AnyConnection, sha256: &str, now: NaiveDateTime) -> DbResult<bool> {
+    Ok(diesel::update(
         blobs::table
             .filter(blobs::sha256.eq(sha256))
-            .filter(diesel::dsl::not(diesel::dsl::exists(
-                cache_entries::table.filter(cache_entries::blob_sha256.eq(sha256)),
-            ))),
+            .filter(blobs::deleting.eq(false)),
     )
+    .set((
+        blobs::written_at.eq(now),
+        blobs::orphaned_at.eq(None::<NaiveDateTime>),
+    ))
     .execute(conn)?
         > 0)
+}
+
+/// Marks up to `limit` unreferenced blobs as orphaned since `now` (the start of their grace period);
+/// returns how many. Each blob is marked only if its `written_at` is still the one read: a commit that
+/// references the blob meanwhile refreshes `written_at`, so a blob never keeps a mark from before its
+/// last use (PostgreSQL re-checks the row a concurrent commit changed; SQLite runs one writer at a time).
+pub fn mark_orphaned_blobs(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> DbResult<usize> {
+    let candidates: Vec<(String, NaiveDateTime)> = blobs::table
+        .filter(blobs::orphaned_at.is_null())
+        .filter(blobs::deleting.eq(false))
+        .filter(diesel::dsl::not(blob_is_referenced()))
+        .select((blobs::sha256, blobs::written_at))
+        .limit(limit)
+        .load(conn)?;
+    let mut marked = 0;
+    for (sha256, written_at) in candidates {
+        marked += diesel::update(
+            blobs::table
+                .filter(blobs::sha256.eq(sha256))
+                .filter(blobs::written_at.eq(written_at))
+                .filter(blobs::orphaned_at.is_null())
+                .filter(blobs::deleting.eq(false))
+                .filter(diesel::dsl::not(blob_is_referenced())),
+        )
+        .set(blobs::orphaned_at.eq(now))
+        .execute(conn)?;
+    }
+    Ok(marked)
+}
+
+/// Up to `limit` blobs to delete: those whose deletion began (and was interrupted), then those orphaned
+/// and not written since `cutoff` and still unreferenced.
+pub fn collectable_blobs(
+    conn: &mut AnyConnection,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> DbResult<Vec<String>> {
+    let mut shas: Vec<String> = blobs::table
+        .filter(blobs::deleting.eq(true))
+        .select(blobs::sha256)
+        .limit(limit)
+        .load(conn)?;
+    let room = limit - shas.len() as i64;
+    if room > 0 {
+        shas.extend(
+            blobs::table
+                .filter(blobs::deleting.eq(false))
+                .filter(blobs::orphaned_at.le(cutoff))
+                .filter(blobs::written_at.le(cutoff))
+                .filter(diesel::dsl::not(blob_is_referenced()))
+                .select(blobs::sha256)
+                .limit(room)
+                .load::<String>(conn)?,
+        );
+    }
+    Ok(shas)
+}
+
+/// Starts deleting a blob: marks it `deleting` if it still qualifies (orphaned and not written since
+/// `cutoff`, unreferenced), or finds it already marked. While marked, writers of the same content wait
+/// ([`pin_blob`]) and no entry can be committed on it. Returns whether its object may now be deleted.
+pub fn begin_blob_deletion(
+    conn: &mut AnyConnection,
+    sha256: &str,
+    cutoff: NaiveDateTime,
+) -> DbResult<bool> {
+    let marked = diesel::update(
+        blobs::table
+            .filter(blobs::sha256.eq(sha256))
+            .filter(blobs::deleting.eq(false))
+            .filter(blobs::orphaned_at.le(cutoff))
+            .filter(blobs::written_at.le(cutoff))
+            .filter(diesel::dsl::not(blob_is_referenced())),
+    )
+    .set(blobs::deleting.eq(true))
+    .execute(conn)?;
+    if marked > 0 {
+        return Ok(true);
+    }
+    let resumed: i64 = blobs::table
+        .filter(blobs::sha256.eq(sha256))
+        .filter(blobs::deleting.eq(true))
+        .count()
+        .get_result(conn)?;
+    Ok(resumed > 0)
+}
+
+/// Ends a blob's deletion once its object is gone: deletes its row.
+pub fn finish_blob_deletion(conn: &mut AnyConnection, sha256: &str) -> DbResult<()> {
+    diesel::delete(
+        blobs::table
+            .filter(blobs::sha256.eq(sha256))
+            .filter(blobs::deleting.eq(true)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// The earliest orphan mark among blobs not being deleted, if any: when the next one becomes collectable
+/// (add the grace period).
+pub fn earliest_orphan(conn: &mut AnyConnection) -> DbResult<Option<NaiveDateTime>> {
+    Ok(blobs::table
+        .filter(blobs::deleting.eq(false))
+        .select(diesel::dsl::min(blobs::orphaned_at))
+        .first::<Option<NaiveDateTime>>(conn)?)
+}
+
+/// A blob's row, if it has one (operations and tests).
+pub fn find_blob(conn: &mut AnyConnection, sha256: &str) -> DbResult<Option<Blob>> {
+    Ok(blobs::table
+        .find(sha256)
+        .select(Blob::as_select())
+        .first(conn)
+        .optional()?)
 }

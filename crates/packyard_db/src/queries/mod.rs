@@ -2,7 +2,9 @@
 //! them through [`crate::Db::run`] or [`crate::Db::transaction`].
 
 pub mod cache;
+pub mod cleanup;
 pub mod identity;
+pub mod jobs;
 pub mod registries;
 
 diesel::define_sql_function! {
