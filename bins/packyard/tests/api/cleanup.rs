@@ -476,7 +476,62 @@ async fn a_failed_run_is_recorded_and_retried(backend: Backend) {
     assert!(app.entries(upstreams[0]).await.is_empty());
 }
 
+async fn container_entries_are_cleaned_up_too(backend: Backend) {
+    use crate::container::{Image, digest_of, pull as pull_image, pull_token, v2};
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let upstream = FakeUpstream::start().await;
+    let image = Image::new("cleanup", &[1000], "amd64");
+    image.serve(&upstream, "app", Some("v1"));
+    let group = app.create_group("acme").await;
+    let (registry, upstreams) = app
+        .virtual_registry(packyard_domain::Format::Container, group, &[&upstream.url])
+        .await;
+    let created = post(
+        &app,
+        &app.admin_token,
+        &policy_path(group),
+        json!({"enabled": true, "keep_n_days_after_download": 7, "cadence": 1}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let token = pull_token(&app, registry).await;
+    let layer = v2(
+        registry,
+        &format!("app/blobs/{}", digest_of(&image.layers[0])),
+    );
+    for path in [v2(registry, "app/manifests/v1"), layer] {
+        let response = pull_image(&app, &token, &path).await;
+        assert_eq!(response.status(), 200);
+        response.bytes().await.unwrap();
+    }
+    let entries: Vec<String> = app
+        .entries(upstreams[0])
+        .await
+        .into_iter()
+        .map(|e| e.relative_path)
+        .collect();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+
+    app.core.clock().advance(Duration::days(8));
+    app.run_jobs().await;
+    let run = policy(&app, group).await;
+    let size = (image.manifest.len() + image.layers[0].len()) as i64;
+    assert_eq!(run["last_run_deleted_entries_count"], 2);
+    assert_eq!(run["last_run_deleted_size"], size);
+    assert_eq!(
+        run["last_run_detailed_metrics"],
+        json!({
+            "container": {"deleted_entries_count": 2, "deleted_size": size},
+            "maven": {"deleted_entries_count": 0, "deleted_size": 0}
+        })
+    );
+    assert!(app.entries(upstreams[0]).await.is_empty());
+}
+
 both_backends!(
+    container_entries_are_cleaned_up_too,
     the_policy_api_follows_gitlab,
     entries_not_downloaded_for_n_days_are_removed_at_the_cadence,
     a_disabled_policy_never_runs,

@@ -14,20 +14,20 @@ const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 
-fn digest_of(bytes: &[u8]) -> String {
+pub(crate) fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
 /// An image as an upstream registry holds it: layers, config and manifest, with their digests.
-struct Image {
-    manifest: Vec<u8>,
-    manifest_digest: String,
-    config: Vec<u8>,
-    layers: Vec<Vec<u8>>,
+pub(crate) struct Image {
+    pub(crate) manifest: Vec<u8>,
+    pub(crate) manifest_digest: String,
+    pub(crate) config: Vec<u8>,
+    pub(crate) layers: Vec<Vec<u8>>,
 }
 
 impl Image {
-    fn new(seed: &str, layer_sizes: &[usize], architecture: &str) -> Self {
+    pub(crate) fn new(seed: &str, layer_sizes: &[usize], architecture: &str) -> Self {
         let layers: Vec<Vec<u8>> = layer_sizes
             .iter()
             .enumerate()
@@ -61,7 +61,7 @@ impl Image {
     }
 
     /// Scripts the fake to serve the image under `name`, its manifest also by `tag` when given.
-    fn serve(&self, upstream: &FakeUpstream, name: &str, tag: Option<&str>) {
+    pub(crate) fn serve(&self, upstream: &FakeUpstream, name: &str, tag: Option<&str>) {
         let manifest = Reply::file(self.manifest.clone(), OCI_MANIFEST)
             .with_header("Docker-Content-Digest", &self.manifest_digest);
         if let Some(tag) = tag {
@@ -87,7 +87,7 @@ fn basic(username: &str, token: &str) -> String {
     )
 }
 
-fn v2(registry: i64, rest: &str) -> String {
+pub(crate) fn v2(registry: i64, rest: &str) -> String {
     format!("/v2/virtual_registries/container/{registry}/{rest}")
 }
 
@@ -114,14 +114,14 @@ async fn jwt_auth(
 }
 
 /// A pull token for the administrator on `registry`.
-async fn pull_token(app: &TestApp, registry: i64) -> String {
+pub(crate) async fn pull_token(app: &TestApp, registry: i64) -> String {
     let answer = jwt_auth(app, "root", &app.admin_token, &[scope(registry, "any")]).await;
     assert_eq!(answer.status(), 200);
     let body: Value = answer.json().await.unwrap();
     body["token"].as_str().unwrap().to_owned()
 }
 
-async fn pull(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
+pub(crate) async fn pull(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
     app.client
         .get(app.url(path))
         .bearer_auth(token)
