@@ -1,0 +1,1 @@
+DROP INDEX cache_entries_live_etag;
