@@ -1,5 +1,6 @@
 //! packyard's services: identity and access, virtual registry management, and the pull-through cache
-//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill).
+//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill), and hosted
+//! packages (packages, versions and files that clients publish).
 //!
 //! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
 //! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
@@ -7,6 +8,7 @@
 mod clock;
 mod error;
 mod fill;
+pub mod hosted;
 pub mod identity;
 mod maintenance;
 pub mod pull;
@@ -21,6 +23,7 @@ pub use clock::Clock;
 pub use error::{CoreError, CoreResult};
 pub use packyard_blob::{BlobStore, ByteStream};
 pub use packyard_db::queries::Page;
+pub use packyard_db::queries::hosted::PackageFilter;
 pub use packyard_db::{Db, rows};
 pub use packyard_upstream::{UpstreamClient, UpstreamSettings};
 pub use secrets::SecretKey;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::{Page, contains_pattern, lower};
 use crate::rows::*;
-use crate::schema::{blobs, cache_entries, registry_upstreams, upstreams};
+use crate::schema::{blobs, cache_entries, package_files, registry_upstreams, upstreams};
 use crate::{AnyConnection, DbResult, per_backend};
 
 const LIVE: i32 = 0;
@@ -230,24 +230,30 @@ pub fn delete_entries_pending_destruction(conn: &mut AnyConnection, limit: i64) 
     Ok(diesel::delete(cache_entries::table.filter(cache_entries::id.eq_any(ids))).execute(conn)?)
 }
 
-/// Up to `limit` blobs that no row references any more.
+/// Up to `limit` blobs that no row (cache entry or hosted package file) references any more.
 pub fn unreferenced_blobs(conn: &mut AnyConnection, limit: i64) -> DbResult<Vec<String>> {
     Ok(blobs::table
         .filter(diesel::dsl::not(diesel::dsl::exists(
             cache_entries::table.filter(cache_entries::blob_sha256.eq(blobs::sha256)),
+        )))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            package_files::table.filter(package_files::blob_sha256.eq(blobs::sha256)),
         )))
         .select(blobs::sha256)
         .limit(limit)
         .load(conn)?)
 }
 
-/// Deletes a blob's row if nothing references it; returns whether it did (the object may then go).
+/// Deletes a blob's row if no cache entry or package file references it; returns whether it did (the object may then go).
 pub fn delete_blob_if_unreferenced(conn: &mut AnyConnection, sha256: &str) -> DbResult<bool> {
     Ok(diesel::delete(
         blobs::table
             .filter(blobs::sha256.eq(sha256))
             .filter(diesel::dsl::not(diesel::dsl::exists(
                 cache_entries::table.filter(cache_entries::blob_sha256.eq(sha256)),
+            )))
+            .filter(diesel::dsl::not(diesel::dsl::exists(
+                package_files::table.filter(package_files::blob_sha256.eq(sha256)),
             ))),
     )
     .execute(conn)?
