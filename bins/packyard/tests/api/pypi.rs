@@ -1,0 +1,1 @@
+//! PyPI on hosted repositories (filled in below).
