@@ -15,7 +15,7 @@ use packyard_domain::{
 };
 use packyard_http::CoreData;
 use packyard_http::hosted::{
-    HostedActor, HostedError, HostedResult, PackageFileModel, file_response, payload_stream,
+    HostedActor, HostedResult, PackageFileModel, file_response, payload_stream,
 };
 use serde_json::json;
 
@@ -342,13 +342,18 @@ async fn add_slash(req: HttpRequest) -> HttpResponse {
         .finish()
 }
 
-fn flavor(req: &HttpRequest) -> HostedResult<index::Flavor> {
-    let accept = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok());
-    negotiate(accept).ok_or_else(|| {
-        HostedError(CoreError::BadRequest(
-            "406 Not Acceptable: the simple index is served as application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html and text/html".into(),
-        ))
-    })
+fn flavor(req: &HttpRequest) -> Option<index::Flavor> {
+    negotiate(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()))
+}
+
+/// 406, naming what the index is served as.
+fn not_acceptable() -> HttpResponse {
+    HttpResponse::NotAcceptable().json(json!({
+        "status": 406,
+        "error": "Not Acceptable",
+        "message": "the simple index is served as application/vnd.pypi.simple.v1+json, \
+                    application/vnd.pypi.simple.v1+html and text/html",
+    }))
 }
 
 fn index_response(flavor: index::Flavor, body: String) -> HttpResponse {
@@ -367,7 +372,9 @@ async fn project_list(
     let group = core
         .company_for(&actor.0, &path.into_inner(), Need::Install)
         .await?;
-    let flavor = flavor(&req)?;
+    let Some(flavor) = flavor(&req) else {
+        return Ok(not_acceptable());
+    };
     let projects: Vec<(String, String)> = core
         .list_company_packages(&group, PackageType::Pypi)
         .await?
@@ -403,7 +410,9 @@ async fn project_page(
             ))
             .finish());
     }
-    let flavor = flavor(&req)?;
+    let Some(flavor) = flavor(&req) else {
+        return Ok(not_acceptable());
+    };
     let package = core
         .find_hosted_package_by_ref(&PackageRef::named(
             Owner::Company(group),
