@@ -8,8 +8,6 @@
 //! allows replacing; otherwise the blob is finished and the package, version and file rows are committed
 //! in one transaction. A body that fails half-way leaves nothing behind.
 
-use std::io::Write;
-
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, LocalBoxStream, StreamExt, TryStreamExt};
 use packyard_blob::BlobWriter;
@@ -18,6 +16,7 @@ use packyard_db::rows::{
     Group, NewPackage, NewPackageFile, NewPackageVersion, Package, PackageFile, PackageVersion,
 };
 use packyard_domain::{FileDigests, OwnerType, PackageType, UploadType};
+use tokio::io::AsyncWriteExt;
 
 use crate::identity::{Actor, Need};
 use crate::{Core, CoreError, CoreResult, Page};
@@ -238,10 +237,9 @@ impl Core {
         spool: bool,
     ) -> CoreResult<ReceivedFile> {
         let mut spool_file = if spool {
-            Some(
-                tempfile::tempfile_in(&self.settings.spool_dir)
-                    .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?,
-            )
+            let file = tempfile::tempfile_in(&self.settings.spool_dir)
+                .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
+            Some(tokio::fs::File::from_std(file))
         } else {
             None
         };
@@ -250,9 +248,9 @@ impl Core {
             let written = match chunk {
                 Ok(chunk) => match writer.write(&chunk).await {
                     Ok(()) => match spool_file.as_mut() {
-                        // Spool writes are small sequential appends to a local file.
                         Some(file) => file
                             .write_all(&chunk)
+                            .await
                             .map_err(|e| CoreError::Internal(format!("spool write: {e}"))),
                         None => Ok(()),
                     },
@@ -265,10 +263,17 @@ impl Core {
                 return Err(error);
             }
         }
-        Ok(ReceivedFile {
-            writer,
-            spool: spool_file,
-        })
+        let spool = match spool_file {
+            Some(mut file) => match file.flush().await {
+                Ok(()) => Some(file.into_std().await),
+                Err(e) => {
+                    writer.abort().await;
+                    return Err(CoreError::Internal(format!("spool write: {e}")));
+                }
+            },
+            None => None,
+        };
+        Ok(ReceivedFile { writer, spool })
     }
 
     /// Keeps a received file as `upload.file_name` of `upload.version` of the package, creating the
