@@ -21,6 +21,12 @@
 #     skopeo pushes images to it and pulls them back; htpasswd (apache2-utils)
 #     writes the bcrypt line its Basic auth needs; podman pulls as a client
 #     would (as root, no daemon, storage in a temporary folder).
+#   - python3-venv: a virtual environment for twine (below), so the system's
+#     Python packages stay as they are.
+#
+# Also twine (pinned, from the PyPI registry) in its own virtual environment,
+# $PACKYARD_TEST_VENV (default /opt/packyard-test-venv): the PyPI end-to-end
+# test uploads with it. pip comes with Python.
 set -euo pipefail
 
 PACKAGES=(
@@ -36,6 +42,7 @@ PACKAGES=(
   skopeo
   apache2-utils
   podman
+  python3-venv
 )
 
 missing=()
@@ -59,6 +66,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   "${SUDO[@]}" apt-get update -qq
   "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# twine for the PyPI end-to-end test, in a virtual environment of its own.
+TWINE_VERSION=7.0.0
+VENV="${PACKYARD_TEST_VENV:-/opt/packyard-test-venv}"
+if ! "$VENV/bin/twine" --version 2>/dev/null | grep -q "twine version $TWINE_VERSION "; then
+  echo "install-test-deps: installing twine $TWINE_VERSION into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "twine==$TWINE_VERSION"
 fi
 
 # The container tests run this binary by its path.

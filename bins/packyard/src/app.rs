@@ -24,6 +24,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_api_gitlab::configure(cfg);
     packyard_maven::configure(cfg);
     packyard_oci::configure(cfg);
+    // The format crates' content routes share `/registry/package` with the listing, which ends in
+    // catch-all routes: formats first.
+    packyard_generic::configure(cfg);
+    packyard_pypi::configure(cfg);
+    packyard_api_gitflic::configure(cfg);
 }
 
 async fn health() -> HttpResponse {

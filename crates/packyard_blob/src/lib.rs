@@ -1,6 +1,6 @@
 //! The only crate that uses object_store: content-addressed blobs. A write streams to a temporary object
-//! while md5, sha1 and sha256 are computed in one pass, and becomes visible under its sha256 only once it
-//! is complete and published; nothing half-written is ever readable under a digest.
+//! while md5, sha1, sha256 and sha512 are computed in one pass, and becomes visible under its sha256 only
+//! once it is complete and published; nothing half-written is ever readable under a digest.
 //!
 //! Depends on `packyard_domain` only.
 
@@ -13,7 +13,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, WriteMultipart};
 use packyard_domain::FileDigests;
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use thiserror::Error;
 
 /// Errors of the blob store.
@@ -50,12 +50,13 @@ pub type BlobResult<T> = Result<T, BlobError>;
 /// A stream of a blob's bytes.
 pub type ByteStream = BoxStream<'static, BlobResult<Bytes>>;
 
-/// md5, sha1 and sha256 of a byte stream, computed in one pass.
+/// md5, sha1, sha256 and sha512 of a byte stream, computed in one pass.
 #[derive(Clone, Default)]
 pub struct Hashers {
     md5: Md5,
     sha1: Sha1,
     sha256: Sha256,
+    sha512: Sha512,
     size: u64,
 }
 
@@ -65,6 +66,7 @@ impl Hashers {
         self.md5.update(chunk);
         self.sha1.update(chunk);
         self.sha256.update(chunk);
+        self.sha512.update(chunk);
         self.size += chunk.len() as u64;
     }
 
@@ -79,6 +81,7 @@ impl Hashers {
             sha256: hex::encode(self.sha256.finalize()),
             sha1: hex::encode(self.sha1.finalize()),
             md5: hex::encode(self.md5.finalize()),
+            sha512: hex::encode(self.sha512.finalize()),
             size: self.size as i64,
         }
     }
@@ -194,6 +197,12 @@ impl BlobWriter {
         self.hashers.size()
     }
 
+    /// The digests of everything written so far, without finishing the write (to decide whether to keep
+    /// it before it becomes visible).
+    pub fn digests(&self) -> FileDigests {
+        self.hashers.clone().finish()
+    }
+
     /// Completes the write. The result is staged: stored, hashed, but not yet readable under its digest
     /// until [`StagedBlob::publish`].
     pub async fn finish(self) -> BlobResult<StagedBlob> {
@@ -274,6 +283,7 @@ mod tests {
         let mut writer = store.writer(1024).await.unwrap();
         writer.write(b"hello ").await.unwrap();
         writer.write(b"world").await.unwrap();
+        assert_eq!(writer.digests().size, 11);
         let staged = writer.finish().await.unwrap();
         let sha256 = staged.digests().sha256.clone();
         assert!(
@@ -287,6 +297,11 @@ mod tests {
         );
         assert_eq!(digests.sha1, "2aae6c35c94fcfb415dbe95f408b9ce91ee846ed");
         assert_eq!(digests.md5, "5eb63bbbe01eeed093cb22bb8f5acdc3");
+        assert_eq!(
+            digests.sha512,
+            "309ecc489c12d6eb4cc40f50c902f2b4d0ed77ee511a7c7a9bcd3ca86d4cd86f\
+             989dd35bc5ff499670da34255b45b0cfd830e81f605dcf7dc5542e93ae9cd76f"
+        );
         assert_eq!(digests.size, 11);
         let bytes: Vec<Bytes> = store
             .read(&digests.sha256)

@@ -52,6 +52,11 @@ pub enum Need {
     Own,
     /// Pull through a virtual registry (Guest, `read_virtual_registry` or `api`); deploy tokens allowed.
     Pull,
+    /// Install hosted packages (Guest, `read_package_registry`, `read_api` or `api`); deploy tokens
+    /// allowed.
+    Install,
+    /// Publish hosted packages (Developer, `write_package_registry` or `api`); deploy tokens allowed.
+    Publish,
 }
 
 impl Actor {
@@ -81,6 +86,10 @@ impl Actor {
             Need::Read => has(Scope::Api) || has(Scope::ReadApi),
             Need::Write | Need::Own => has(Scope::Api),
             Need::Pull => has(Scope::Api) || has(Scope::ReadVirtualRegistry),
+            Need::Install => {
+                has(Scope::Api) || has(Scope::ReadApi) || has(Scope::ReadPackageRegistry)
+            }
+            Need::Publish => has(Scope::Api) || has(Scope::WritePackageRegistry),
         }
     }
 }
@@ -225,13 +234,16 @@ impl Core {
                     .await?
                     .and_then(|m| AccessLevel::from_i32(m.access_level));
                 let needed = match need {
-                    Need::Read | Need::Pull => AccessLevel::Guest,
+                    Need::Read | Need::Pull | Need::Install => AccessLevel::Guest,
+                    Need::Publish => AccessLevel::Developer,
                     Need::Write => AccessLevel::Maintainer,
                     Need::Own => AccessLevel::Owner,
                 };
                 level.is_some_and(|level| level >= needed)
             }
-            Actor::DeployToken { token, .. } => need == Need::Pull && token.group_id == root,
+            Actor::DeployToken { token, .. } => {
+                matches!(need, Need::Pull | Need::Install | Need::Publish) && token.group_id == root
+            }
         };
         if allowed {
             Ok(())

@@ -1,7 +1,7 @@
 //! packyard's services: identity and access, virtual registry management, the pull-through cache
-//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill), the group
-//! cleanup policy, and the durable job system that runs all background work (entry destruction, blob
-//! collection, cleanup runs).
+//! (lookup, staleness, revalidation, resolution across upstreams and the single-flight fill), hosted
+//! packages (packages, versions and files that clients publish), the group cleanup policy, and the
+//! durable job system that runs all background work (entry destruction, blob collection, cleanup runs).
 //!
 //! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
 //! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
@@ -10,6 +10,7 @@ pub mod cleanup;
 mod clock;
 mod error;
 mod fill;
+pub mod hosted;
 pub mod identity;
 pub mod jobs;
 mod maintenance;
@@ -26,6 +27,7 @@ pub use error::{CoreError, CoreResult};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream};
 pub use packyard_db::queries::Page;
+pub use packyard_db::queries::hosted::PackageFilter;
 pub use packyard_db::{Db, rows};
 pub use packyard_upstream::{UpstreamClient, UpstreamSettings};
 pub use secrets::SecretKey;

@@ -142,6 +142,16 @@ impl Core {
         Ok(None)
     }
 
+    /// Wakes blob collection now: a blob may have lost its last reference.
+    pub(crate) async fn collect_blobs_soon(&self) -> CoreResult<()> {
+        let now = self.now();
+        self.db
+            .transaction(move |conn| wake(conn, JobKind::CollectBlobs, now, now))
+            .await?;
+        self.wake_job_workers();
+        Ok(())
+    }
+
     /// Commits a published blob as the cache entry `new` describes; a blob it replaces goes to collection.
     /// `None` when the blob's pin ran out and it is being collected: nothing was committed.
     pub(crate) async fn commit_entry(&self, new: NewCacheEntry) -> CoreResult<Option<CacheEntry>> {

@@ -470,3 +470,166 @@ pub struct Blob {
     /// Its object is being deleted.
     pub deleting: bool,
 }
+
+/// A hosted package.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = packages)]
+pub struct Package {
+    /// Row id.
+    pub id: i64,
+    /// Public identifier.
+    pub uuid: String,
+    /// The owning top-level group; `None` for a service-level (GLOBAL) package.
+    pub owner_group_id: Option<i64>,
+    /// [`packyard_domain::PackageType`] name.
+    pub package_type: String,
+    /// The name as first published.
+    pub name: String,
+    /// The name lookups compare (PyPI: PEP 503 normalised).
+    pub normalized_name: String,
+    /// Maven groupId or npm scope; empty when the format has none.
+    pub group_name: String,
+    /// Maven artifactId; empty when the format has none.
+    pub artifact_id: String,
+    /// The version published last.
+    pub latest_version: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new hosted package.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = packages)]
+pub struct NewPackage {
+    /// Public identifier.
+    pub uuid: String,
+    /// Owning top-level group, or `None` (GLOBAL).
+    pub owner_group_id: Option<i64>,
+    /// Type name.
+    pub package_type: String,
+    /// Name.
+    pub name: String,
+    /// Normalised name.
+    pub normalized_name: String,
+    /// Maven groupId or npm scope, or empty.
+    pub group_name: String,
+    /// Maven artifactId, or empty.
+    pub artifact_id: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A version of a hosted package.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = package_versions)]
+pub struct PackageVersion {
+    /// Row id.
+    pub id: i64,
+    /// Public identifier.
+    pub uuid: String,
+    /// The package.
+    pub package_id: i64,
+    /// The version as published.
+    pub version: String,
+    /// The version without a SNAPSHOT timestamp (equal to `version` elsewhere).
+    pub base_version: String,
+    /// The version lowercased.
+    pub lower_version: String,
+    /// The language version it targets (CRAN's R version), if any.
+    pub language_version: Option<String>,
+    /// Files of this version served to clients.
+    pub download_count: i64,
+    /// [`packyard_domain::UploadType`] of its first file.
+    pub upload_type: String,
+    /// Format metadata as JSON text.
+    pub metadata: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new version.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = package_versions)]
+pub struct NewPackageVersion {
+    /// Public identifier.
+    pub uuid: String,
+    /// The package.
+    pub package_id: i64,
+    /// Version.
+    pub version: String,
+    /// Base version.
+    pub base_version: String,
+    /// Lowercased version.
+    pub lower_version: String,
+    /// Language version.
+    pub language_version: Option<String>,
+    /// Upload type.
+    pub upload_type: String,
+    /// Format metadata as JSON text.
+    pub metadata: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A file of a hosted package version.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = package_files)]
+pub struct PackageFile {
+    /// Row id.
+    pub id: i64,
+    /// Public identifier.
+    pub uuid: String,
+    /// The version.
+    pub version_id: i64,
+    /// File name.
+    pub name: String,
+    /// sha256 hex of the content: its blob.
+    pub blob_sha256: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// md5 hex.
+    pub file_md5: String,
+    /// sha1 hex.
+    pub file_sha1: String,
+    /// sha512 hex.
+    pub file_sha512: String,
+    /// [`packyard_domain::UploadType`] name.
+    pub upload_type: String,
+    /// Format metadata as JSON text.
+    pub metadata: Option<String>,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change (a replaced file).
+    pub updated_at: NaiveDateTime,
+}
+
+/// The content of a file being committed.
+#[derive(Debug, Clone)]
+pub struct NewPackageFile {
+    /// Public identifier, used when the file is new.
+    pub uuid: String,
+    /// File name.
+    pub name: String,
+    /// sha256 hex: its blob.
+    pub blob_sha256: String,
+    /// Size.
+    pub size: i64,
+    /// md5 hex.
+    pub file_md5: String,
+    /// sha1 hex.
+    pub file_sha1: String,
+    /// sha512 hex.
+    pub file_sha512: String,
+    /// Upload type name.
+    pub upload_type: String,
+    /// Format metadata as JSON text.
+    pub metadata: Option<String>,
+}

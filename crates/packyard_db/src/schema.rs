@@ -21,6 +21,7 @@ diesel::table! {
         root_id -> Nullable<BigInt>,
         description -> Text,
         created_at -> Timestamp,
+        uuid -> Text,
     }
 }
 
@@ -172,12 +173,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    packages (id) {
+        id -> BigInt,
+        uuid -> Text,
+        owner_group_id -> Nullable<BigInt>,
+        package_type -> Text,
+        name -> Text,
+        normalized_name -> Text,
+        group_name -> Text,
+        artifact_id -> Text,
+        latest_version -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    package_versions (id) {
+        id -> BigInt,
+        uuid -> Text,
+        package_id -> BigInt,
+        version -> Text,
+        base_version -> Text,
+        lower_version -> Text,
+        language_version -> Nullable<Text>,
+        download_count -> BigInt,
+        upload_type -> Text,
+        metadata -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    package_files (id) {
+        id -> BigInt,
+        uuid -> Text,
+        version_id -> BigInt,
+        name -> Text,
+        blob_sha256 -> Text,
+        size -> BigInt,
+        file_md5 -> Text,
+        file_sha1 -> Text,
+        file_sha512 -> Text,
+        upload_type -> Text,
+        metadata -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(group_members -> users (user_id));
 diesel::joinable!(group_members -> namespaces (group_id));
 diesel::joinable!(personal_access_tokens -> users (user_id));
 diesel::joinable!(registry_upstreams -> upstreams (upstream_id));
 diesel::joinable!(registry_upstreams -> virtual_registries (registry_id));
 diesel::joinable!(cache_entries -> upstreams (upstream_id));
+diesel::joinable!(packages -> namespaces (owner_group_id));
+diesel::joinable!(package_versions -> packages (package_id));
+diesel::joinable!(package_files -> package_versions (version_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -192,4 +247,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cache_entries,
     jobs,
     cleanup_policies,
+    packages,
+    package_versions,
+    package_files,
 );

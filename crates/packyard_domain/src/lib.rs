@@ -4,12 +4,17 @@
 //! This crate does no I/O and is not async; every other crate may depend on it, it depends on none of them.
 
 mod cache_entry_id;
+mod hosted;
 mod ids;
 mod path;
 mod upstream_url;
 mod validation;
 
 pub use cache_entry_id::CacheEntryId;
+pub use hosted::{
+    OwnerType, PackageType, UploadType, is_valid_generic_name, is_valid_generic_version,
+    is_valid_pypi_name, is_valid_pypi_version, normalize_pypi_name,
+};
 pub use ids::{
     CacheEntryRowId, DeployTokenId, GroupId, RegistryId, RegistryUpstreamId, TokenId, UpstreamId,
     UserId,
@@ -117,6 +122,10 @@ pub enum Scope {
     ReadApi,
     /// Pulling through virtual registries.
     ReadVirtualRegistry,
+    /// Installing hosted packages.
+    ReadPackageRegistry,
+    /// Publishing hosted packages.
+    WritePackageRegistry,
 }
 
 impl Scope {
@@ -126,6 +135,8 @@ impl Scope {
             Scope::Api => "api",
             Scope::ReadApi => "read_api",
             Scope::ReadVirtualRegistry => "read_virtual_registry",
+            Scope::ReadPackageRegistry => "read_package_registry",
+            Scope::WritePackageRegistry => "write_package_registry",
         }
     }
 
@@ -135,6 +146,8 @@ impl Scope {
             "api" => Some(Scope::Api),
             "read_api" => Some(Scope::ReadApi),
             "read_virtual_registry" => Some(Scope::ReadVirtualRegistry),
+            "read_package_registry" => Some(Scope::ReadPackageRegistry),
+            "write_package_registry" => Some(Scope::WritePackageRegistry),
             _ => None,
         }
     }
@@ -169,6 +182,8 @@ pub struct FileDigests {
     pub sha1: String,
     /// Lowercase hex md5.
     pub md5: String,
+    /// Lowercase hex sha512.
+    pub sha512: String,
     /// Size in bytes.
     pub size: i64,
 }

@@ -1,10 +1,13 @@
 //! actix plumbing shared by every surface: core errors to GitLab-style responses, credential extraction
-//! and authentication, request parameters (query, JSON or form), pagination headers and streaming bodies.
+//! and authentication, request parameters (query, JSON or form), pagination headers and streaming bodies,
+//! and what the hosted package surfaces share (their error body, Basic challenge, GitFlic page and file
+//! models).
 //!
 //! Depends on `packyard_core`; knows nothing of any one format.
 
 mod auth;
 mod error;
+pub mod hosted;
 mod pagination;
 mod params;
 mod stream;

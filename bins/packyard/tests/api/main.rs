@@ -4,10 +4,12 @@
 
 mod cleanup;
 mod container;
+mod hosted;
 mod identity;
 mod jobs;
 mod management;
 mod pull;
+mod pypi;
 
 use std::net::TcpListener;
 
@@ -15,7 +17,7 @@ use packyard::settings::Settings;
 use packyard_core::Core;
 use packyard_core::identity::{Actor, IssuedToken};
 use packyard_db::rows::NewUpstream;
-use packyard_domain::{Format, Scope};
+use packyard_domain::{AccessLevel, Format, Scope};
 pub use packyard_test_support::{Backend, FakeUpstream, Reply, TestDb, both_backends};
 
 /// A running server with its own database and storage.
@@ -114,6 +116,17 @@ impl TestApp {
             .await
             .unwrap();
         (user.id, token.token)
+    }
+
+    /// Creates a user who is a member of the group at `level`; returns their `api` token.
+    pub async fn member_token(&self, group_id: i64, username: &str, level: AccessLevel) -> String {
+        let (user_id, token) = self.create_user_with_token(username).await;
+        let group = self.core.find_group(&group_id.to_string()).await.unwrap();
+        self.core
+            .add_member(&self.admin().await, &group, user_id, level.as_i32())
+            .await
+            .unwrap();
+        token
     }
 
     /// The administrator as an actor.

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::{Page, contains_pattern, lower};
 use crate::rows::*;
-use crate::schema::{blobs, cache_entries, registry_upstreams, upstreams};
+use crate::schema::{blobs, cache_entries, package_files, registry_upstreams, upstreams};
 use crate::{AnyConnection, DbResult, per_backend};
 
 const LIVE: i32 = 0;
@@ -264,11 +264,14 @@ pub fn mark_entries_downloaded_before(
 
 /// True when some row references the blob of the `blobs` row at hand. This is the one definition of
 /// "referenced" that blob collection uses: a table that starts referencing blobs (hosted package files)
-/// joins in here with `.or(exists(...))`, and collection then spares its blobs too. Entries waiting for
+/// (hosted package files) joins in here with `.or(exists(...))`, and collection then spares its blobs too. Entries waiting for
 /// destruction still reference their blobs, so a hidden entry's blob stays until its row is deleted.
 #[diesel::dsl::auto_type(no_type_alias)]
 fn blob_is_referenced() -> _ {
     diesel::dsl::exists(cache_entries::table.filter(cache_entries::blob_sha256.eq(blobs::sha256)))
+        .or(diesel::dsl::exists(
+            package_files::table.filter(package_files::blob_sha256.eq(blobs::sha256)),
+        ))
 }
 
 /// Records that a writer is about to publish the object of `sha256`: creates its row, or refreshes the
@@ -298,8 +301,9 @@ pub fn pin_blob(
     Ok(inserted > 0)
 }
 
-/// Refreshes the pin of a blob whose row exists and is not being deleted; false otherwise.
-fn refresh_pin(conn: &mut AnyConnection, sha256: &str, now: NaiveDateTime) -> DbResult<bool> {
+/// Refreshes the pin of a blob whose row exists and is not being deleted; false otherwise. A commit that
+/// references a blob calls it in the same transaction, so it never references a blob being deleted.
+pub fn refresh_pin(conn: &mut AnyConnection, sha256: &str, now: NaiveDateTime) -> DbResult<bool> {
     Ok(diesel::update(
         blobs::table
             .filter(blobs::sha256.eq(sha256))

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod cleanup;
+pub mod hosted;
 pub mod identity;
 pub mod jobs;
 pub mod registries;

@@ -1,0 +1,349 @@
+//! Hosted packages, their versions and files.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::{Page, contains_pattern, lower};
+use crate::rows::*;
+use crate::schema::{namespaces, package_files, package_versions, packages};
+use crate::{AnyConnection, DbResult, per_backend};
+
+/// The group's owner uuid, assigning `candidate` when it has none yet.
+pub fn ensure_group_uuid(
+    conn: &mut AnyConnection,
+    group_id: i64,
+    candidate: &str,
+) -> DbResult<String> {
+    diesel::update(
+        namespaces::table
+            .filter(namespaces::id.eq(group_id))
+            .filter(namespaces::uuid.eq("")),
+    )
+    .set(namespaces::uuid.eq(candidate))
+    .execute(conn)?;
+    Ok(namespaces::table
+        .find(group_id)
+        .select(namespaces::uuid)
+        .first(conn)?)
+}
+
+/// Which package a lookup means: its owner, type and identity within them.
+#[derive(Debug, Clone, Copy)]
+pub struct PackageIdentity<'a> {
+    /// Owning top-level group, or `None` (GLOBAL).
+    pub owner_group_id: Option<i64>,
+    /// Type name.
+    pub package_type: &'a str,
+    /// Normalised name.
+    pub normalized_name: &'a str,
+    /// Maven groupId or npm scope, or empty.
+    pub group_name: &'a str,
+    /// Maven artifactId, or empty.
+    pub artifact_id: &'a str,
+}
+
+/// Finds a package by its identity.
+pub fn find_package(
+    conn: &mut AnyConnection,
+    identity: PackageIdentity<'_>,
+) -> DbResult<Option<Package>> {
+    let mut query = packages::table
+        .filter(packages::package_type.eq(identity.package_type))
+        .filter(packages::normalized_name.eq(identity.normalized_name))
+        .filter(packages::group_name.eq(identity.group_name))
+        .filter(packages::artifact_id.eq(identity.artifact_id))
+        .select(Package::as_select())
+        .into_boxed();
+    query = match identity.owner_group_id {
+        Some(owner) => query.filter(packages::owner_group_id.eq(owner)),
+        None => query.filter(packages::owner_group_id.is_null()),
+    };
+    Ok(query.first(conn).optional()?)
+}
+
+/// Finds a package by uuid, with its owner group's uuid.
+pub fn find_package_by_uuid(
+    conn: &mut AnyConnection,
+    uuid: &str,
+) -> DbResult<Option<(Package, Option<String>)>> {
+    Ok(packages::table
+        .left_join(namespaces::table)
+        .filter(packages::uuid.eq(uuid))
+        .select((Package::as_select(), namespaces::uuid.nullable()))
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a package.
+pub fn insert_package(conn: &mut AnyConnection, new: &NewPackage) -> DbResult<Package> {
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        packages::table
+    )
+    .values(new)
+    .returning(Package::as_returning())
+    .get_result(c))?)
+}
+
+/// Records the version published last.
+pub fn set_latest_version(
+    conn: &mut AnyConnection,
+    package_id: i64,
+    version: &str,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::update(packages::table.find(package_id))
+        .set((
+            packages::latest_version.eq(version),
+            packages::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Finds a version of a package.
+pub fn find_version(
+    conn: &mut AnyConnection,
+    package_id: i64,
+    version: &str,
+) -> DbResult<Option<PackageVersion>> {
+    Ok(package_versions::table
+        .filter(package_versions::package_id.eq(package_id))
+        .filter(package_versions::version.eq(version))
+        .select(PackageVersion::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a version.
+pub fn insert_version(
+    conn: &mut AnyConnection,
+    new: &NewPackageVersion,
+) -> DbResult<PackageVersion> {
+    Ok(per_backend!(conn, |c| diesel::insert_into(
+        package_versions::table
+    )
+    .values(new)
+    .returning(PackageVersion::as_returning())
+    .get_result(c))?)
+}
+
+/// Replaces a version's format metadata.
+pub fn set_version_metadata(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    metadata: &str,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::update(package_versions::table.find(version_id))
+        .set((
+            package_versions::metadata.eq(metadata),
+            package_versions::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Finds a file of a version by name.
+pub fn find_file(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    name: &str,
+) -> DbResult<Option<PackageFile>> {
+    Ok(package_files::table
+        .filter(package_files::version_id.eq(version_id))
+        .filter(package_files::name.eq(name))
+        .select(PackageFile::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Finds a file of a version by uuid.
+pub fn find_file_by_uuid(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    uuid: &str,
+) -> DbResult<Option<PackageFile>> {
+    Ok(package_files::table
+        .filter(package_files::version_id.eq(version_id))
+        .filter(package_files::uuid.eq(uuid))
+        .select(PackageFile::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Commits a completely stored file whose blob is published and pinned: creates the file or points the
+/// existing one at the new content. Returns the file and the blob it replaced, if any. Run inside a
+/// transaction.
+pub fn commit_file(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    new: &NewPackageFile,
+    now: NaiveDateTime,
+) -> DbResult<(PackageFile, Option<String>)> {
+    let changes = (
+        package_files::blob_sha256.eq(&new.blob_sha256),
+        package_files::size.eq(new.size),
+        package_files::file_md5.eq(&new.file_md5),
+        package_files::file_sha1.eq(&new.file_sha1),
+        package_files::file_sha512.eq(&new.file_sha512),
+        package_files::upload_type.eq(&new.upload_type),
+        package_files::metadata.eq(&new.metadata),
+        package_files::updated_at.eq(now),
+    );
+    match find_file(conn, version_id, &new.name)? {
+        Some(old) => {
+            let file = per_backend!(conn, |c| diesel::update(package_files::table.find(old.id))
+                .set(changes)
+                .returning(PackageFile::as_returning())
+                .get_result(c))?;
+            let replaced = (old.blob_sha256 != new.blob_sha256).then_some(old.blob_sha256);
+            Ok((file, replaced))
+        }
+        None => {
+            let file = per_backend!(conn, |c| diesel::insert_into(package_files::table)
+                .values((
+                    package_files::uuid.eq(&new.uuid),
+                    package_files::version_id.eq(version_id),
+                    package_files::name.eq(&new.name),
+                    changes,
+                    package_files::created_at.eq(now),
+                ))
+                .returning(PackageFile::as_returning())
+                .get_result(c))?;
+            Ok((file, None))
+        }
+    }
+}
+
+/// Counts a download of one of the version's files.
+pub fn record_version_download(conn: &mut AnyConnection, version_id: i64) -> DbResult<()> {
+    diesel::update(package_versions::table.find(version_id))
+        .set(package_versions::download_count.eq(package_versions::download_count + 1))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What a package listing selects.
+#[derive(Debug, Clone, Default)]
+pub struct PackageFilter {
+    /// Only this type.
+    pub package_type: Option<String>,
+    /// Only names containing this (case-insensitive).
+    pub search: Option<String>,
+}
+
+/// One page of packages (oldest first), each with its owner group's uuid.
+pub fn list_packages(
+    conn: &mut AnyConnection,
+    filter: &PackageFilter,
+    offset: i64,
+    limit: i64,
+) -> DbResult<Page<(Package, Option<String>)>> {
+    let filtered = || {
+        let mut query = packages::table.left_join(namespaces::table).into_boxed();
+        if let Some(package_type) = &filter.package_type {
+            query = query.filter(packages::package_type.eq(package_type.clone()));
+        }
+        if let Some(term) = &filter.search {
+            query = query.filter(
+                lower(packages::name)
+                    .like(contains_pattern(term))
+                    .escape('\\'),
+            );
+        }
+        query
+    };
+    let total = filtered().count().get_result(conn)?;
+    let items = filtered()
+        .order((packages::created_at.asc(), packages::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select((Package::as_select(), namespaces::uuid.nullable()))
+        .load(conn)?;
+    Ok(Page { items, total })
+}
+
+/// Every package of one type that a group owns, by normalised name.
+pub fn list_owner_packages(
+    conn: &mut AnyConnection,
+    owner_group_id: i64,
+    package_type: &str,
+) -> DbResult<Vec<Package>> {
+    Ok(packages::table
+        .filter(packages::owner_group_id.eq(owner_group_id))
+        .filter(packages::package_type.eq(package_type))
+        .order(packages::normalized_name.asc())
+        .select(Package::as_select())
+        .load(conn)?)
+}
+
+/// One page of a package's versions, oldest first.
+pub fn list_versions(
+    conn: &mut AnyConnection,
+    package_id: i64,
+    offset: i64,
+    limit: i64,
+) -> DbResult<Page<PackageVersion>> {
+    let total = package_versions::table
+        .filter(package_versions::package_id.eq(package_id))
+        .count()
+        .get_result(conn)?;
+    let items = package_versions::table
+        .filter(package_versions::package_id.eq(package_id))
+        .order((
+            package_versions::created_at.asc(),
+            package_versions::id.asc(),
+        ))
+        .offset(offset)
+        .limit(limit)
+        .select(PackageVersion::as_select())
+        .load(conn)?;
+    Ok(Page { items, total })
+}
+
+/// The files of these versions, oldest first.
+pub fn list_files_of_versions(
+    conn: &mut AnyConnection,
+    version_ids: &[i64],
+) -> DbResult<Vec<PackageFile>> {
+    Ok(package_files::table
+        .filter(package_files::version_id.eq_any(version_ids))
+        .order((package_files::created_at.asc(), package_files::id.asc()))
+        .select(PackageFile::as_select())
+        .load(conn)?)
+}
+
+/// One page of the files of every version of a package, oldest first.
+pub fn list_package_files(
+    conn: &mut AnyConnection,
+    package_id: i64,
+    offset: i64,
+    limit: i64,
+) -> DbResult<Page<PackageFile>> {
+    let filtered = || {
+        package_files::table
+            .inner_join(package_versions::table)
+            .filter(package_versions::package_id.eq(package_id))
+    };
+    let total = filtered().count().get_result(conn)?;
+    let items = filtered()
+        .order((package_files::created_at.asc(), package_files::id.asc()))
+        .offset(offset)
+        .limit(limit)
+        .select(PackageFile::as_select())
+        .load(conn)?;
+    Ok(Page { items, total })
+}
+
+/// Every file of a package with its version, oldest first (index pages).
+pub fn list_package_files_with_versions(
+    conn: &mut AnyConnection,
+    package_id: i64,
+) -> DbResult<Vec<(PackageVersion, PackageFile)>> {
+    Ok(package_files::table
+        .inner_join(package_versions::table)
+        .filter(package_versions::package_id.eq(package_id))
+        .order((package_files::created_at.asc(), package_files::id.asc()))
+        .select((PackageVersion::as_select(), PackageFile::as_select()))
+        .load(conn)?)
+}

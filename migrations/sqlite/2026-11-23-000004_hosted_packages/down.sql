@@ -1,0 +1,4 @@
+DROP TABLE package_files;
+DROP TABLE package_versions;
+DROP TABLE packages;
+ALTER TABLE namespaces DROP COLUMN uuid;
