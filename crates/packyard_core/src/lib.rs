@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub use clock::Clock;
 pub use error::{CoreError, CoreResult};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
-pub use packyard_blob::{BlobStore, ByteStream};
+pub use packyard_blob::{BlobStore, ByteStream, Hashers};
 pub use packyard_db::queries::Page;
 pub use packyard_db::queries::hosted::PackageFilter;
 pub use packyard_db::{Db, rows};

@@ -1,10 +1,21 @@
-//! Maven: what a repository path is (artifact, `maven-metadata.xml`, checksum sidecar) and the GitLab
-//! virtual registry client endpoint that `mvn`, Gradle and sbt pull through.
+//! Maven: what a repository path is (artifact, `maven-metadata.xml`, checksum sidecar), the GitLab
+//! virtual registry client endpoint that `mvn`, Gradle and sbt pull through, and hosted repositories
+//! (`mvn deploy` to a group's repository and GitFlic's Maven content routes).
 //!
 //! Depends on `packyard_http` and `packyard_core`; never on another format.
 
+mod hosted;
+mod layout;
+mod metadata;
 mod path;
+mod pom;
 mod routes;
 
+pub use layout::{LayoutPath, parse_layout};
 pub use path::{MavenPath, classify};
-pub use routes::configure;
+
+/// Registers the Maven endpoints: the virtual registry's and the hosted repositories'.
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    routes::configure(cfg);
+    hosted::configure(cfg);
+}
