@@ -63,8 +63,12 @@ pub fn read_coordinates(source: impl BufRead) -> Result<PomCoordinates, String> 
                 path.push(name);
                 text.clear();
             }
-            Event::Empty(_) if path.is_empty() => {
-                return Err("the <project> element is empty".into());
+            Event::Empty(start) if path.is_empty() => {
+                return Err(if start.local_name().as_ref() == b"project" && !saw_root {
+                    "the <project> element is empty".into()
+                } else {
+                    "the root element is not <project>".into()
+                });
             }
             Event::Text(t) => {
                 text.push_str(&t.decode().map_err(|e| format!("malformed XML: {e}"))?);
