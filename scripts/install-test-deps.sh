@@ -10,6 +10,9 @@
 #   - libmaven-{resources,compiler,jar}-plugin-java: the plugins the default
 #     lifecycle runs up to `package`; they land in /usr/share/maven-repo, which
 #     the tests serve over HTTP as the "upstream" Maven repositories.
+#   - libmaven-{install,deploy}-plugin-java: maven-install-plugin 3.1.0 and
+#     maven-deploy-plugin 3.0.0, which `mvn deploy` runs in the hosted Maven
+#     end-to-end test (tests/fixtures/maven-lib).
 #   - junit5: ships org.junit:junit-bom:debian, which the plexus-compiler POM
 #     (a dependency of maven-compiler-plugin) imports but does not depend on.
 #   - libcommons-lang3-java: the third-party jar the fixture app depends on
@@ -35,6 +38,8 @@ PACKAGES=(
   libmaven-resources-plugin-java
   libmaven-compiler-plugin-java
   libmaven-jar-plugin-java
+  libmaven-install-plugin-java
+  libmaven-deploy-plugin-java
   junit5
   libcommons-lang3-java
   wrk
@@ -83,12 +88,14 @@ if [ ! -x /usr/bin/docker-registry ]; then
   exit 1
 fi
 
-# Sanity check: the plugin versions pinned in tests/fixtures/maven-app/pom.xml.
+# Sanity check: the plugin versions pinned in tests/fixtures/maven-{app,lib,consumer}/pom.xml.
 repo=/usr/share/maven-repo/org/apache/maven/plugins
 for f in \
   "$repo/maven-resources-plugin/3.3.0/maven-resources-plugin-3.3.0.jar" \
   "$repo/maven-compiler-plugin/3.10.1/maven-compiler-plugin-3.10.1.jar" \
   "$repo/maven-jar-plugin/3.3.0/maven-jar-plugin-3.3.0.jar" \
+  "$repo/maven-install-plugin/3.1.0/maven-install-plugin-3.1.0.jar" \
+  "$repo/maven-deploy-plugin/3.0.0/maven-deploy-plugin-3.0.0.jar" \
   /usr/share/maven-repo/org/junit/junit-bom/debian/junit-bom-debian.pom \
   /usr/share/maven-repo/org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.jar; do
   if [ ! -e "$f" ]; then
