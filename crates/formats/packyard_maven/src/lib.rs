@@ -11,7 +11,6 @@ mod path;
 mod pom;
 mod routes;
 
-pub use layout::{LayoutPath, parse_layout};
 pub use path::{MavenPath, classify};
 
 /// Registers the Maven endpoints: the virtual registry's and the hosted repositories'.
