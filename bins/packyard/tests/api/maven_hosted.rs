@@ -3,7 +3,7 @@
 //! content routes, permissions and the listing.
 
 use packyard_core::hosted::{Owner, PackageRef};
-use packyard_domain::{AccessLevel, PackageType};
+use packyard_domain::{AccessLevel, PackageType, Scope};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
@@ -539,6 +539,30 @@ async fn permissions_follow_the_group(backend: Backend) {
             404
         );
     }
+
+    // The group's deploy tokens: read_package_registry resolves, write_package_registry deploys.
+    let admin = app.admin().await;
+    let acme = app.core.find_group("acme").await.unwrap();
+    let deploy_token = |name: &'static str, scope: Scope| {
+        let (core, admin, acme) = (app.core.clone(), admin.clone(), acme.clone());
+        async move {
+            core.create_deploy_token(&admin, &acme, name.into(), None, vec![scope], None)
+                .await
+                .unwrap()
+                .token
+        }
+    };
+    let reader = deploy_token("ci", Scope::ReadPackageRegistry).await;
+    let writer = deploy_token("publisher", Scope::WritePackageRegistry).await;
+    assert_eq!(text(&app, &reader, &path).await, "jar");
+    let second = format!("{DIR}/1.0.1/lib-1.0.1.jar");
+    assert_eq!(
+        maven(&app, Method::PUT, Some(&reader), &second, Some(b"jar"))
+            .await
+            .status(),
+        403
+    );
+    put_ok(&app, &writer, &second, b"jar").await;
 }
 
 async fn gitflic_maven_content_routes_store_global_packages(backend: Backend) {
