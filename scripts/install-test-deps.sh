@@ -48,6 +48,7 @@ PACKAGES=(
   apache2-utils
   podman
   python3-venv
+  curl
 )
 
 missing=()

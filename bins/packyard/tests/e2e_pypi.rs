@@ -282,27 +282,51 @@ async fn twine_publishes_and_pip_installs_through_packyard() {
         assert_eq!(file["packageUploadType"], "TRANSPORT");
     }
 
-    // A generic file, as curl --upload-file and a plain GET send it.
+    // A generic file, with the real curl: --upload-file, then a plain GET.
     let generic = format!(
         "{}/company/acme/package/-/generic/tool/1.0/tool.bin",
         server.base
     );
-    let put = client
-        .put(&generic)
-        .basic_auth("dev", Some(&developer_token))
-        .body(vec![42u8; 100_000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
-    let got = client
-        .get(&generic)
-        .basic_auth(&deploy_user, Some(&deploy_token))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(got.status(), 200);
-    assert_eq!(got.bytes().await.unwrap().as_ref(), vec![42u8; 100_000]);
+    let upload = work.path().join("tool.bin");
+    std::fs::write(&upload, vec![42u8; 100_000]).unwrap();
+    let download = work.path().join("tool.downloaded");
+    let curl = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let output = std::process::Command::new("curl")
+                .args(["--fail-with-body", "--silent", "--show-error"])
+                .args(&args)
+                .output()
+                .expect("curl must be installed");
+            assert!(
+                output.status.success(),
+                "curl {args:?}: {}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            String::from_utf8(output.stdout).unwrap()
+        })
+    };
+    let answer = curl(vec![
+        "--user".into(),
+        format!("dev:{developer_token}"),
+        "--upload-file".into(),
+        upload.display().to_string(),
+        generic.clone(),
+    ])
+    .await
+    .unwrap();
+    let stored: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(stored["size"], 100_000);
+    curl(vec![
+        "--user".into(),
+        format!("{deploy_user}:{deploy_token}"),
+        "--output".into(),
+        download.display().to_string(),
+        generic.clone(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&download).unwrap(), vec![42u8; 100_000]);
     let service = format!(
         "{}/registry/package/generic/notes/2.0/notes.txt",
         server.base
