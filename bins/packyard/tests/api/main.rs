@@ -8,6 +8,7 @@ mod hosted;
 mod identity;
 mod jobs;
 mod management;
+mod npm;
 mod pull;
 mod pypi;
 
