@@ -61,7 +61,8 @@ fn integrity(bytes: &[u8]) -> String {
 
 /// The body `npm publish` sends for one version.
 fn publish_body(name: &str, version: &str, tarball: &[u8], tag: &str) -> Value {
-    let file = format!("{}-{version}.tgz", bare(name));
+    // npm names the attachment after the full name, scope included.
+    let file = format!("{name}-{version}.tgz");
     let mut document = manifest(name, version);
     document["_id"] = json!(format!("{name}@{version}"));
     document["dist"] = json!({

@@ -549,11 +549,14 @@ async fn publish(
     }
     let version = publication.version.clone();
     check_version(&version)?;
-    if publication.file_name != name.tarball_name(&version) {
+    // npm names the attachment after the full name (`@scope/name-1.0.0.tgz`); the file is kept under
+    // the name its tarball URL has (`name-1.0.0.tgz`).
+    let file_name = name.tarball_name(&version);
+    let attachment_names = [format!("{}-{version}.tgz", name.full()), file_name.clone()];
+    if !attachment_names.contains(&publication.file_name) {
         return Err(bad_request(format!(
             "the attachment is named {:?}, not {:?}",
-            publication.file_name,
-            name.tarball_name(&version)
+            publication.file_name, attachment_names[0]
         ))
         .into());
     }
@@ -587,7 +590,7 @@ async fn publish(
     let (_, received) = checked_manifest(received, &name, &version).await?;
     let upload = FileUpload {
         version_metadata: Some(Value::Object(publication.manifest.clone())),
-        ..FileUpload::new(&version, &publication.file_name, UploadType::Transport)
+        ..FileUpload::new(&version, &file_name, UploadType::Transport)
     };
     let stored: StoredFile = core.store_hosted_file(&package, upload, received).await?;
     if !stored.created {
