@@ -1,9 +1,10 @@
 //! End to end: the real binary with the machine's real npm. `npm pack` builds an unscoped and a scoped
 //! package, `npm publish` sends them to a group's npm registry with a developer's token from an
 //! `.npmrc`, `npm whoami` names the developer, and `npm install` in a fresh project (with a fresh cache
-//! and a group deploy token) installs both from packyard alone; then a second version under a dist-tag
-//! and `npm dist-tag`. GitFlic's service-level listing finally shows exactly those packages, versions,
-//! tarballs, digests and downloads. npm never reaches the internet: every registry is packyard.
+//! and a group deploy token) installs both from packyard alone; then a second version under a dist-tag,
+//! `npm dist-tag` and `npm deprecate`. GitFlic's service-level listing finally shows exactly those
+//! packages, versions, tarballs, digests and downloads. npm never reaches the internet: every registry
+//! is packyard.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -284,6 +285,23 @@ async fn npm_publishes_and_installs_through_packyard() {
             .unwrap(),
     );
     assert_eq!(view.trim(), "1.0.0");
+
+    // npm deprecate: the message shows on that version only.
+    succeed(
+        "npm deprecate",
+        publisher()
+            .args(["deprecate", "packyard-demo@2.0.0-beta.1", "try 1.0.0"])
+            .output()
+            .unwrap(),
+    );
+    let deprecated = succeed(
+        "npm view deprecated",
+        publisher()
+            .args(["view", "packyard-demo@2.0.0-beta.1", "deprecated"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(deprecated.trim(), "try 1.0.0");
 
     // GitFlic's listing shows exactly what npm published, with the digests of npm's tarballs and the
     // installs counted.

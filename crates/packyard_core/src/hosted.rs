@@ -692,6 +692,19 @@ impl Core {
             .await?)
     }
 
+    /// Replaces the format metadata of a version (npm deprecations).
+    pub async fn set_hosted_version_metadata(
+        &self,
+        version: &PackageVersion,
+        metadata: &serde_json::Value,
+    ) -> CoreResult<()> {
+        let (version_id, metadata, now) = (version.id, metadata.to_string(), self.now());
+        Ok(self
+            .db
+            .run(move |conn| q::set_version_metadata(conn, version_id, &metadata, now))
+            .await?)
+    }
+
     /// The dist-tags of an npm package (tag, version), by tag.
     pub async fn list_dist_tags(&self, package: &Package) -> CoreResult<Vec<(String, String)>> {
         let package_id = package.id;

@@ -338,6 +338,81 @@ async fn npm_publishes_and_installs_scoped_and_unscoped_packages(backend: Backen
                 .collect::<Vec<_>>(),
             ["1.0.0", "1.1.0", "2.0.0-beta.1"]
         );
+
+        // npm deprecate sends the whole document back without attachments.
+        let mut deprecation = doc.clone();
+        deprecation["versions"]["1.0.0"]["deprecated"] = json!("use 1.1.0");
+        let path = format!("{BASE}/{}", escaped(name));
+        let deprecated = npm(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&developer),
+            Some(deprecation.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(deprecated.status(), 200);
+        let as_guest = npm(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&guest),
+            Some(deprecation.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(as_guest.status(), 403);
+        let corgi = json_of(
+            npm(
+                &app,
+                Method::GET,
+                &path,
+                Some(&guest),
+                None,
+                Some(ABBREVIATED),
+            )
+            .await,
+            200,
+        )
+        .await;
+        assert_eq!(corgi["versions"]["1.0.0"]["deprecated"], "use 1.1.0");
+        assert!(corgi["versions"]["1.1.0"].get("deprecated").is_none());
+        // Lifting it: an empty message.
+        deprecation["versions"]["1.0.0"]["deprecated"] = json!("");
+        let lifted = npm(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&developer),
+            Some(deprecation.clone()),
+            None,
+        )
+        .await;
+        assert_eq!(lifted.status(), 200);
+        let full = json_of(
+            npm(&app, Method::GET, &path, Some(&guest), None, None).await,
+            200,
+        )
+        .await;
+        assert!(full["versions"]["1.0.0"].get("deprecated").is_none());
+        assert_eq!(
+            full["versions"]["1.0.0"]["dist"],
+            doc["versions"]["1.0.0"]["dist"]
+        );
+        // A version that was never published is not created this way.
+        deprecation["versions"]["9.0.0"] =
+            json!({"name": name, "version": "9.0.0", "deprecated": "x"});
+        let unknown = npm(
+            &app,
+            Method::PUT,
+            &path,
+            Some(&developer),
+            Some(deprecation),
+            None,
+        )
+        .await;
+        assert_eq!(unknown.status(), 400);
     }
 
     // GitFlic's listing reflects npm: TRANSPORT uploads, digests and download counts.
@@ -437,11 +512,15 @@ async fn npm_publishes_are_checked_before_anything_is_kept(backend: Backend) {
     ));
     let mut no_attachments = publish_body(name, "1.0.0", &good, "latest");
     no_attachments["_attachments"] = json!({});
+    no_attachments["versions"] = json!({});
     cases.push((no_attachments, "no _attachments"));
     let mut renamed = publish_body(name, "1.0.0", &good, "latest");
     let attachment = renamed["_attachments"]["demo-1.0.0.tgz"].take();
     renamed["_attachments"] = json!({"evil.tgz": attachment});
     cases.push((renamed, "the attachment is named"));
+    let mut wrong_length = publish_body(name, "1.0.0", &good, "latest");
+    wrong_length["_attachments"]["demo-1.0.0.tgz"]["length"] = json!(3);
+    cases.push((wrong_length, "length 3 does not match"));
     for (body, expected) in cases {
         let answer = json_of(publish(&app, &developer, name, body).await, 400).await;
         assert!(
@@ -527,6 +606,17 @@ async fn npm_authenticates_with_bearer_tokens(backend: Backend) {
     )
     .await;
     assert_eq!(bad.status(), 401);
+    // No web login: npm falls back to the CouchDB login on this 404.
+    let web = npm(
+        &app,
+        Method::POST,
+        &format!("{BASE}/-/v1/login"),
+        None,
+        Some(json!({})),
+        None,
+    )
+    .await;
+    assert_eq!(web.status(), 404);
     for path in [format!("{BASE}/-/ping"), format!("{BASE}/")] {
         assert_eq!(
             npm(&app, Method::GET, &path, None, None, None)

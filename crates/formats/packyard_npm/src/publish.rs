@@ -31,6 +31,8 @@ fn fail(message: impl Into<String>) -> PublishError {
 #[derive(Deserialize)]
 struct Attachment {
     data: String,
+    #[serde(default)]
+    length: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -42,6 +44,53 @@ struct Document {
     dist_tags: BTreeMap<String, String>,
     #[serde(default, rename = "_attachments")]
     attachments: BTreeMap<String, Attachment>,
+}
+
+/// What a `PUT` of a package document asks for.
+#[derive(Debug)]
+pub enum PackageUpdate {
+    /// `npm publish`: a new version with its tarball.
+    Publish(Publication),
+    /// `npm deprecate`: the whole document sent back without attachments; for each version it lists,
+    /// its deprecation message (`None` to lift one).
+    Deprecate {
+        /// The package name the body names.
+        name: String,
+        /// Version → message.
+        messages: BTreeMap<String, Option<String>>,
+    },
+}
+
+impl PackageUpdate {
+    /// Reads the body of a `PUT /{name}`.
+    pub fn read(reader: impl Read) -> Result<Self, PublishError> {
+        let document: Document = serde_json::from_reader(reader)
+            .map_err(|e| fail(format!("the publish document is not valid: {e}")))?;
+        if !document.attachments.is_empty() {
+            return Publication::from_document(document).map(PackageUpdate::Publish);
+        }
+        if document.versions.is_empty() {
+            return Err(fail(
+                "the document has no _attachments and no versions: nothing to publish or deprecate",
+            ));
+        }
+        let messages = document
+            .versions
+            .iter()
+            .map(|(version, manifest)| {
+                let message = manifest
+                    .get("deprecated")
+                    .and_then(Value::as_str)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_owned);
+                (version.clone(), message)
+            })
+            .collect();
+        Ok(PackageUpdate::Deprecate {
+            name: document.name,
+            messages,
+        })
+    }
 }
 
 /// A checked publish body: one version with its tarball.
@@ -59,6 +108,8 @@ pub struct Publication {
     pub file_name: String,
     /// The tarball, base64.
     data: String,
+    /// The tarball's length the client declared.
+    length: Option<u64>,
 }
 
 impl Publication {
@@ -66,11 +117,12 @@ impl Publication {
     pub fn read(reader: impl Read) -> Result<Self, PublishError> {
         let document: Document = serde_json::from_reader(reader)
             .map_err(|e| fail(format!("the publish document is not valid: {e}")))?;
+        Self::from_document(document)
+    }
+
+    fn from_document(document: Document) -> Result<Self, PublishError> {
         if document.attachments.is_empty() {
-            return Err(fail(
-                "the document has no _attachments: only publishing new versions is supported \
-                 (not unpublishing or deprecating)",
-            ));
+            return Err(fail("the document has no _attachments: nothing to publish"));
         }
         if document.versions.len() != 1 || document.attachments.len() != 1 {
             return Err(fail(
@@ -107,6 +159,7 @@ impl Publication {
             dist_tags: document.dist_tags,
             file_name,
             data: attachment.data,
+            length: attachment.length,
         })
     }
 
@@ -124,6 +177,14 @@ impl Publication {
     /// Checks the tarball's digests against what the version's `dist` declares (`integrity` and
     /// `shasum`); a missing declaration passes.
     pub fn check_dist(&self, digests: &FileDigests) -> Result<(), PublishError> {
+        if let Some(length) = self.length
+            && i64::try_from(length).ok() != Some(digests.size)
+        {
+            return Err(fail(format!(
+                "the attachment's length {length} does not match its data ({} bytes)",
+                digests.size
+            )));
+        }
         let dist = self.manifest.get("dist");
         if let Some(shasum) = dist.and_then(|d| d.get("shasum")).and_then(Value::as_str)
             && !shasum.eq_ignore_ascii_case(&digests.sha1)
@@ -199,6 +260,32 @@ mod tests {
         );
         let publication = Publication::read(body("!!!!", "x").as_bytes()).unwrap();
         assert!(publication.tarball().any(|chunk| chunk.is_err()));
+    }
+
+    #[test]
+    fn documents_without_attachments_deprecate() {
+        let document = json!({
+            "name": "demo",
+            "versions": {
+                "1.0.0": {"name": "demo", "version": "1.0.0", "deprecated": "use 2"},
+                "2.0.0": {"name": "demo", "version": "2.0.0", "deprecated": ""},
+            },
+        })
+        .to_string();
+        let PackageUpdate::Deprecate { name, messages } =
+            PackageUpdate::read(document.as_bytes()).unwrap()
+        else {
+            panic!("a deprecation");
+        };
+        assert_eq!(name, "demo");
+        assert_eq!(messages["1.0.0"].as_deref(), Some("use 2"));
+        assert_eq!(messages["2.0.0"], None);
+        assert!(matches!(
+            PackageUpdate::read(body("aGVsbG8=", "x").as_bytes()).unwrap(),
+            PackageUpdate::Publish(_)
+        ));
+        let empty = json!({"name": "demo"}).to_string();
+        assert!(PackageUpdate::read(empty.as_bytes()).is_err());
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio::io::AsyncWriteExt;
 use crate::manifest::{Manifest, read_tarball_manifest};
 use crate::name::{NpmName, is_valid_tag, is_valid_version};
 use crate::packument::{ABBREVIATED, Packument, PackumentVersion};
-use crate::publish::Publication;
+use crate::publish::PackageUpdate;
 
 /// The registry URL users configure.
 const BASE: &str = "/company/{group}/package/-/npm";
@@ -63,6 +63,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource(format!("{BASE}/-/whoami")).route(web::get().to(whoami)))
     .service(web::resource(format!("{BASE}/-/user/{{user}}")).route(web::put().to(login)))
+    // No web login: npm falls back to the CouchDB login on a 4xx.
+    .service(web::resource(format!("{BASE}/-/v1/login")).to(no_web_login))
     .service(
         web::resource([
             format!("{BASE}/-/package/{{name}}/dist-tags"),
@@ -351,6 +353,10 @@ async fn login(req: HttpRequest, core: CoreData, body: web::Payload) -> NpmResul
     })))
 }
 
+async fn no_web_login() -> NpmResult<HttpResponse> {
+    Err(CoreError::not_found("Web login").into())
+}
+
 /// The group a registry request names and its package, if the actor may `need` there.
 async fn find_package(
     req: &HttpRequest,
@@ -531,14 +537,21 @@ async fn publish(
         .div_ceil(3)
         .saturating_add(PUBLISH_SLACK);
     let mut spooled = spool_body(&core, body, cap).await?;
-    let publication = tokio::task::spawn_blocking(move || {
+    let update = tokio::task::spawn_blocking(move || {
         spooled
             .seek(SeekFrom::Start(0))
             .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        Publication::read(BufReader::new(spooled)).map_err(|e| bad_request(e.0))
+        PackageUpdate::read(BufReader::new(spooled)).map_err(|e| bad_request(e.0))
     })
     .await
     .map_err(|e| CoreError::Internal(format!("reading a publish document: {e}")))??;
+    let publication = match update {
+        PackageUpdate::Publish(publication) => publication,
+        PackageUpdate::Deprecate {
+            name: named,
+            messages,
+        } => return deprecate(&core, group, &name, &named, messages).await,
+    };
     if NpmName::parse(&publication.name).map(|n| n.normalized()) != Some(name.normalized()) {
         return Err(bad_request(format!(
             "the document publishes {:?}, not {:?}",
@@ -603,6 +616,58 @@ async fn publish(
     };
     for (tag, tagged) in &tags {
         core.set_dist_tag(&stored.package, tag, tagged).await?;
+    }
+    Ok(HttpResponse::Ok().json(json!({ "ok": true, "id": name.full() })))
+}
+
+/// `npm deprecate`: sets or lifts the deprecation message of each version the document lists.
+async fn deprecate(
+    core: &Core,
+    group: Group,
+    name: &NpmName,
+    named: &str,
+    messages: BTreeMap<String, Option<String>>,
+) -> NpmResult<HttpResponse> {
+    if NpmName::parse(named).map(|n| n.normalized()) != Some(name.normalized()) {
+        return Err(bad_request(format!(
+            "the document is about {named:?}, not {:?}",
+            name.full()
+        ))
+        .into());
+    }
+    let package = core
+        .find_hosted_package_by_ref(&package_ref(Owner::Company(group), name))
+        .await?;
+    // Every version first, so that a document naming an unknown version changes nothing.
+    let mut found = Vec::with_capacity(messages.len());
+    for (version, message) in messages {
+        match core.find_hosted_version(&package, &version).await {
+            Ok(info) => found.push((info.version, message)),
+            Err(CoreError::NotFound(_)) => {
+                return Err(bad_request(format!(
+                    "version {version} is not published; publish it with its tarball"
+                ))
+                .into());
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    for (found, message) in found {
+        let mut manifest = found
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok())
+            .unwrap_or_default();
+        let current = manifest.get("deprecated").and_then(Value::as_str);
+        if current == message.as_deref() {
+            continue;
+        }
+        match message {
+            Some(message) => manifest.insert("deprecated".into(), json!(message)),
+            None => manifest.remove("deprecated"),
+        };
+        core.set_hosted_version_metadata(&found, &Value::Object(manifest))
+            .await?;
     }
     Ok(HttpResponse::Ok().json(json!({ "ok": true, "id": name.full() })))
 }
