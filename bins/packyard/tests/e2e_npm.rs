@@ -2,9 +2,9 @@
 //! package, `npm publish` sends them to a group's npm registry with a developer's token from an
 //! `.npmrc`, `npm whoami` names the developer, and `npm install` in a fresh project (with a fresh cache
 //! and a group deploy token) installs both from packyard alone; then a second version under a dist-tag,
-//! `npm dist-tag` and `npm deprecate`. GitFlic's service-level listing finally shows exactly those
-//! packages, versions, tarballs, digests and downloads. npm never reaches the internet: every registry
-//! is packyard.
+//! `npm dist-tag`, `npm deprecate` and `npm unpublish` (of a version and of a package). GitFlic's
+//! service-level listing finally shows exactly the packages, versions, tarballs, digests and downloads
+//! that remain. npm never reaches the internet: every registry is packyard.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -302,6 +302,69 @@ async fn npm_publishes_and_installs_through_packyard() {
             .unwrap(),
     );
     assert_eq!(deprecated.trim(), "try 1.0.0");
+
+    // npm unpublish: one version of a package, then a whole package.
+    std::fs::write(
+        demo_dir.join("package.json"),
+        json!({"name": "packyard-demo", "version": "3.0.0-rc.1", "main": "index.js", "license": "MIT"})
+            .to_string(),
+    )
+    .unwrap();
+    let demo_rc = pack(publisher, &demo_dir, &tarballs);
+    succeed(
+        "npm publish --tag rc",
+        publisher()
+            .arg("publish")
+            .arg(&demo_rc)
+            .args(["--tag", "rc"])
+            .output()
+            .unwrap(),
+    );
+    succeed(
+        "npm unpublish of a version",
+        publisher()
+            .args(["unpublish", "packyard-demo@3.0.0-rc.1"])
+            .output()
+            .unwrap(),
+    );
+    let versions = succeed(
+        "npm view versions",
+        publisher()
+            .args(["view", "packyard-demo", "versions", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(&versions).unwrap(),
+        json!(["1.0.0", "2.0.0-beta.1"])
+    );
+    let gone_dir = work.path().join("packyard-gone");
+    package(
+        &gone_dir,
+        json!({"name": "packyard-gone", "version": "1.0.0", "main": "index.js", "license": "MIT"}),
+        "module.exports = 0;\n",
+    );
+    succeed(
+        "npm publish",
+        publisher()
+            .arg("publish")
+            .current_dir(&gone_dir)
+            .output()
+            .unwrap(),
+    );
+    succeed(
+        "npm unpublish --force",
+        publisher()
+            .args(["unpublish", "packyard-gone", "--force"])
+            .output()
+            .unwrap(),
+    );
+    let view_gone = publisher()
+        .args(["view", "packyard-gone"])
+        .output()
+        .unwrap();
+    assert!(!view_gone.status.success());
+    assert!(String::from_utf8_lossy(&view_gone.stderr).contains("E404"));
 
     // GitFlic's listing shows exactly what npm published, with the digests of npm's tarballs and the
     // installs counted.

@@ -705,6 +705,38 @@ impl Core {
             .await?)
     }
 
+    /// Deletes versions of a package with their files and the dist-tags pointing at them (npm
+    /// unpublish); their blobs go to collection when nothing else references them. Unknown versions
+    /// are skipped.
+    pub async fn delete_hosted_versions(
+        &self,
+        package: &Package,
+        versions: Vec<String>,
+    ) -> CoreResult<()> {
+        let (package_id, now) = (package.id, self.now());
+        self.db
+            .transaction(move |conn| {
+                for version in &versions {
+                    if let Some(found) = q::find_version(conn, package_id, version)? {
+                        q::delete_version(conn, &found, now)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        self.collect_blobs_soon().await
+    }
+
+    /// Deletes a package with every version, file and dist-tag (npm unpublish of a whole package);
+    /// its blobs go to collection when nothing else references them.
+    pub async fn delete_hosted_package(&self, package: &Package) -> CoreResult<()> {
+        let package_id = package.id;
+        self.db
+            .run(move |conn| q::delete_package(conn, package_id))
+            .await?;
+        self.collect_blobs_soon().await
+    }
+
     /// The dist-tags of an npm package (tag, version), by tag.
     pub async fn list_dist_tags(&self, package: &Package) -> CoreResult<Vec<(String, String)>> {
         let package_id = package.id;

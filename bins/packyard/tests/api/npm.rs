@@ -898,7 +898,113 @@ async fn gitflic_npm_content_routes_store_global_packages(backend: Backend) {
     assert_eq!(version["downloadCount"], 2);
 }
 
+async fn npm_unpublishes_versions_and_packages(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let group = app.create_group("acme").await;
+    let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
+    let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
+    let name = "@acme/widget";
+    let path = format!("{BASE}/{}", escaped(name));
+    publish_ok(&app, &developer, name, "1.0.0", "latest").await;
+    publish_ok(&app, &developer, name, "1.1.0", "latest").await;
+    publish_ok(&app, &developer, name, "2.0.0-rc.1", "next").await;
+
+    // npm unpublish @acme/widget@1.1.0: the document back without 1.1.0 and with latest moved, then the
+    // tarball.
+    let mut doc = json_of(
+        npm(&app, Method::GET, &path, Some(&developer), None, None).await,
+        200,
+    )
+    .await;
+    let rev = doc["_rev"].as_str().unwrap().to_owned();
+    assert!(rev.starts_with("1-"));
+    doc["versions"].as_object_mut().unwrap().remove("1.1.0");
+    doc["dist-tags"]["latest"] = json!("1.0.0");
+    let rewrite = format!("{path}/-rev/{rev}");
+    let as_guest = npm(
+        &app,
+        Method::PUT,
+        &rewrite,
+        Some(&guest),
+        Some(doc.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(as_guest.status(), 403);
+    let rewritten = npm(
+        &app,
+        Method::PUT,
+        &rewrite,
+        Some(&developer),
+        Some(doc.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(rewritten.status(), 200);
+    let tarball = format!("{BASE}/{name}/-/widget-1.1.0.tgz/-rev/{rev}");
+    let deleted = npm(&app, Method::DELETE, &tarball, Some(&developer), None, None).await;
+    assert_eq!(deleted.status(), 200);
+    let after = json_of(
+        npm(&app, Method::GET, &path, Some(&guest), None, None).await,
+        200,
+    )
+    .await;
+    assert_eq!(
+        after["versions"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["1.0.0", "2.0.0-rc.1"]
+    );
+    assert_eq!(
+        after["dist-tags"],
+        json!({"latest": "1.0.0", "next": "2.0.0-rc.1"})
+    );
+    let gone = npm(
+        &app,
+        Method::GET,
+        &format!("{BASE}/{name}/-/widget-1.1.0.tgz"),
+        Some(&guest),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(gone.status(), 404);
+    // The version can be published again, with other content.
+    publish_ok(&app, &developer, name, "1.1.0", "latest").await;
+
+    // A document that keeps no version is refused; the whole package goes with DELETE.
+    let mut empty = doc.clone();
+    empty["versions"] = json!({"9.9.9": {"name": name, "version": "9.9.9"}});
+    let refused = npm(
+        &app,
+        Method::PUT,
+        &rewrite,
+        Some(&developer),
+        Some(empty),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status(), 400);
+    let as_guest = npm(&app, Method::DELETE, &rewrite, Some(&guest), None, None).await;
+    assert_eq!(as_guest.status(), 403);
+    let removed = npm(&app, Method::DELETE, &rewrite, Some(&developer), None, None).await;
+    assert_eq!(removed.status(), 200);
+    let missing = json_of(
+        npm(&app, Method::GET, &path, Some(&guest), None, None).await,
+        404,
+    )
+    .await;
+    assert_eq!(missing, json!({"error": "Not found"}));
+    let list = admin_json(&app, "/registry/package?type=npm").await;
+    assert_eq!(list["page"]["totalElements"], 0);
+}
+
 both_backends!(
+    npm_unpublishes_versions_and_packages,
     npm_publishes_and_installs_scoped_and_unscoped_packages,
     npm_publishes_are_checked_before_anything_is_kept,
     npm_authenticates_with_bearer_tokens,

@@ -70,6 +70,8 @@ pub struct Packument {
     pub created: NaiveDateTime,
     /// When it last changed.
     pub modified: NaiveDateTime,
+    /// The revision npm sends back when it unpublishes (`_rev`); packyard does not check it.
+    pub revision: String,
 }
 
 /// npm's timestamps: ISO 8601 in UTC with milliseconds.
@@ -133,6 +135,7 @@ impl Packument {
             .and_then(|v| self.versions.iter().find(|pv| &pv.version == v));
         let mut doc = json!({
             "_id": self.name,
+            "_rev": self.revision,
             "name": self.name,
             "dist-tags": self.dist_tags,
             "versions": versions,
@@ -215,6 +218,7 @@ mod tests {
             dist_tags: BTreeMap::from([("latest".into(), "1.0.0".into())]),
             created: at(5),
             modified: at(7),
+            revision: "1-abc".into(),
         }
     }
 
@@ -223,6 +227,7 @@ mod tests {
         let doc = packument().full();
         let version = &doc["versions"]["1.0.0"];
         assert_eq!(doc["name"], "@acme/widget");
+        assert_eq!(doc["_rev"], "1-abc");
         assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
         assert_eq!(doc["description"], "A widget");
         assert_eq!(doc["time"]["1.0.0"], "2026-11-23T14:00:05.250Z");

@@ -51,13 +51,16 @@ struct Document {
 pub enum PackageUpdate {
     /// `npm publish`: a new version with its tarball.
     Publish(Publication),
-    /// `npm deprecate`: the whole document sent back without attachments; for each version it lists,
-    /// its deprecation message (`None` to lift one).
-    Deprecate {
+    /// The whole document sent back without attachments (`npm deprecate`, and `npm unpublish` of one
+    /// version): the versions it keeps, each with its deprecation message (`None` for none), and its
+    /// dist-tags.
+    Document {
         /// The package name the body names.
         name: String,
-        /// Version → message.
+        /// Version → deprecation message.
         messages: BTreeMap<String, Option<String>>,
+        /// The dist-tags.
+        dist_tags: BTreeMap<String, String>,
     },
 }
 
@@ -86,9 +89,10 @@ impl PackageUpdate {
                 (version.clone(), message)
             })
             .collect();
-        Ok(PackageUpdate::Deprecate {
+        Ok(PackageUpdate::Document {
             name: document.name,
             messages,
+            dist_tags: document.dist_tags,
         })
     }
 }
@@ -272,7 +276,7 @@ mod tests {
             },
         })
         .to_string();
-        let PackageUpdate::Deprecate { name, messages } =
+        let PackageUpdate::Document { name, messages, .. } =
             PackageUpdate::read(document.as_bytes()).unwrap()
         else {
             panic!("a deprecation");

@@ -80,6 +80,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route(web::put().to(set_tag))
         .route(web::delete().to(delete_tag)),
     )
+    // npm unpublish: the document without a version, the tarball, the whole package.
+    .service(
+        web::resource([
+            format!("{BASE}/{{name}}/-rev/{{rev}}"),
+            format!("{BASE}/@{{scope}}/{{name}}/-rev/{{rev}}"),
+        ])
+        .route(web::put().to(rewrite))
+        .route(web::delete().to(unpublish_package)),
+    )
+    .service(
+        web::resource([
+            format!("{BASE}/{{name}}/-/{{file}}/-rev/{{rev}}"),
+            format!("{BASE}/@{{scope}}/{{name}}/-/{{file}}/-rev/{{rev}}"),
+        ])
+        .route(web::delete().to(unpublish_tarball)),
+    )
     .service(
         web::resource([
             format!("{BASE}/{{name}}/-/{{file}}"),
@@ -457,6 +473,7 @@ async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResu
         dist_tags: dist_tags(&core, &package).await?,
         created: package.created_at,
         modified: package.updated_at,
+        revision: format!("1-{}", package.uuid.replace('-', "")),
     };
     let abbreviated = req
         .headers()
@@ -517,6 +534,26 @@ async fn spool_body(core: &Core, mut body: web::Payload, cap: u64) -> CoreResult
     Ok(file.into_std().await)
 }
 
+/// Spools and reads the body of a `PUT` of a package document, under a cap: the largest file in base64,
+/// plus room for the version documents.
+async fn read_update(core: &Core, body: web::Payload) -> CoreResult<PackageUpdate> {
+    let cap = core
+        .settings()
+        .max_file_size
+        .saturating_mul(4)
+        .div_ceil(3)
+        .saturating_add(PUBLISH_SLACK);
+    let mut spooled = spool_body(core, body, cap).await?;
+    tokio::task::spawn_blocking(move || {
+        spooled
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
+        PackageUpdate::read(BufReader::new(spooled)).map_err(|e| bad_request(e.0))
+    })
+    .await
+    .map_err(|e| CoreError::Internal(format!("reading a publish document: {e}")))?
+}
+
 /// `npm publish`: a JSON document with the version and its tarball as a base64 attachment. The
 /// document is spooled under a cap (the largest file in base64, plus room for the version document),
 /// then read; the tarball is decoded a chunk at a time into storage.
@@ -530,26 +567,12 @@ async fn publish(
         .company_for(&actor.0, &group_path(&req), Need::Publish)
         .await?;
     let name = requested_name(&req)?;
-    let cap = core
-        .settings()
-        .max_file_size
-        .saturating_mul(4)
-        .div_ceil(3)
-        .saturating_add(PUBLISH_SLACK);
-    let mut spooled = spool_body(&core, body, cap).await?;
-    let update = tokio::task::spawn_blocking(move || {
-        spooled
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        PackageUpdate::read(BufReader::new(spooled)).map_err(|e| bad_request(e.0))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("reading a publish document: {e}")))??;
-    let publication = match update {
+    let publication = match read_update(&core, body).await? {
         PackageUpdate::Publish(publication) => publication,
-        PackageUpdate::Deprecate {
+        PackageUpdate::Document {
             name: named,
             messages,
+            ..
         } => return deprecate(&core, group, &name, &named, messages).await,
     };
     if NpmName::parse(&publication.name).map(|n| n.normalized()) != Some(name.normalized()) {
@@ -618,6 +641,87 @@ async fn publish(
         core.set_dist_tag(&stored.package, tag, tagged).await?;
     }
     Ok(HttpResponse::Ok().json(json!({ "ok": true, "id": name.full() })))
+}
+
+/// `npm unpublish` of one version: the document comes back without it. Versions it no longer lists are
+/// deleted, the deprecations it carries are kept, and its dist-tags are applied.
+async fn rewrite(
+    req: HttpRequest,
+    core: CoreData,
+    actor: NpmActor,
+    body: web::Payload,
+) -> NpmResult<HttpResponse> {
+    let (group, name, package) = find_package(&req, &core, &actor.0, Need::Publish).await?;
+    let PackageUpdate::Document {
+        name: named,
+        messages,
+        dist_tags,
+    } = read_update(&core, body).await?
+    else {
+        return Err(
+            bad_request("a document sent back to the registry carries no attachments").into(),
+        );
+    };
+    let stored: std::collections::BTreeSet<String> = core
+        .list_hosted_files_with_versions(&package)
+        .await?
+        .into_iter()
+        .map(|(version, _)| version.version)
+        .collect();
+    let removed: Vec<String> = stored
+        .iter()
+        .filter(|v| !messages.contains_key(*v))
+        .cloned()
+        .collect();
+    if removed.len() == stored.len() {
+        return Err(bad_request(
+            "the document keeps no version; unpublish the whole package instead",
+        )
+        .into());
+    }
+    let kept: BTreeMap<String, Option<String>> = messages
+        .into_iter()
+        .filter(|(version, _)| stored.contains(version))
+        .collect();
+    deprecate(&core, group, &name, &named, kept).await?;
+    core.delete_hosted_versions(&package, removed).await?;
+    for (tag, version) in &dist_tags {
+        if is_valid_tag(tag) && stored.contains(version) {
+            match core.set_dist_tag(&package, tag, version).await {
+                Ok(()) | Err(CoreError::NotFound(_)) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "ok": true, "id": name.full() })))
+}
+
+/// `npm unpublish` of a version's tarball, after the document lost the version: deletes the version if
+/// it is still there.
+async fn unpublish_tarball(
+    req: HttpRequest,
+    core: CoreData,
+    actor: NpmActor,
+) -> NpmResult<HttpResponse> {
+    let (_, name, package) = find_package(&req, &core, &actor.0, Need::Publish).await?;
+    let file_name = req.match_info().get("file").unwrap_or_default();
+    let version = name
+        .version_of_tarball(file_name)
+        .ok_or_else(|| CoreError::not_found("Package file"))?;
+    core.delete_hosted_versions(&package, vec![version.to_owned()])
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "ok": true })))
+}
+
+/// `npm unpublish` of a whole package (or of its only version).
+async fn unpublish_package(
+    req: HttpRequest,
+    core: CoreData,
+    actor: NpmActor,
+) -> NpmResult<HttpResponse> {
+    let (_, _, package) = find_package(&req, &core, &actor.0, Need::Publish).await?;
+    core.delete_hosted_package(&package).await?;
+    Ok(HttpResponse::Ok().json(json!({ "ok": true })))
 }
 
 /// `npm deprecate`: sets or lifts the deprecation message of each version the document lists.

@@ -399,3 +399,41 @@ pub fn delete_dist_tag(conn: &mut AnyConnection, package_id: i64, tag: &str) -> 
     .execute(conn)?;
     Ok(deleted > 0)
 }
+
+/// Deletes a version with its files (by cascade) and the dist-tags pointing at it, then records the
+/// newest remaining version as the package's latest.
+pub fn delete_version(
+    conn: &mut AnyConnection,
+    version: &PackageVersion,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::delete(
+        npm_dist_tags::table
+            .filter(npm_dist_tags::package_id.eq(version.package_id))
+            .filter(npm_dist_tags::version.eq(&version.version)),
+    )
+    .execute(conn)?;
+    diesel::delete(package_versions::table.find(version.id)).execute(conn)?;
+    let newest: Option<String> = package_versions::table
+        .filter(package_versions::package_id.eq(version.package_id))
+        .order((
+            package_versions::created_at.desc(),
+            package_versions::id.desc(),
+        ))
+        .select(package_versions::version)
+        .first(conn)
+        .optional()?;
+    diesel::update(packages::table.find(version.package_id))
+        .set((
+            packages::latest_version.eq(newest),
+            packages::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes a package with its versions, files and dist-tags (by cascade).
+pub fn delete_package(conn: &mut AnyConnection, package_id: i64) -> DbResult<()> {
+    diesel::delete(packages::table.find(package_id)).execute(conn)?;
+    Ok(())
+}
