@@ -9,6 +9,7 @@
 //!
 //! Depends on `packyard_http` and `packyard_core`; never on another format.
 
+pub mod attachment;
 pub mod manifest;
 pub mod name;
 pub mod packument;

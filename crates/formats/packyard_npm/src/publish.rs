@@ -1,18 +1,15 @@
 //! The JSON body of `npm publish`: the package name, one version document, its dist-tags and the
-//! tarball as a base64 attachment.
+//! tarball as a base64 attachment (read here without its data, which [`crate::attachment`] decodes).
 
 use std::collections::BTreeMap;
 use std::io::Read;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bytes::Bytes;
 use packyard_domain::FileDigests;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::{Map, Value};
-
-/// Base64 characters decoded per chunk of the attachment (a multiple of 4).
-const DECODE_CHUNK: usize = 64 * 1024;
 
 /// Why a publish body was refused; the message is shown to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +27,9 @@ fn fail(message: impl Into<String>) -> PublishError {
 
 #[derive(Deserialize)]
 struct Attachment {
-    data: String,
+    /// Skipped without being kept: [`crate::attachment`] decodes it out of the spooled document.
+    #[serde(default)]
+    data: Option<IgnoredAny>,
     #[serde(default)]
     length: Option<u64>,
 }
@@ -110,8 +109,6 @@ pub struct Publication {
     pub dist_tags: BTreeMap<String, String>,
     /// The attachment's file name.
     pub file_name: String,
-    /// The tarball, base64.
-    data: String,
     /// The tarball's length the client declared.
     length: Option<u64>,
 }
@@ -139,6 +136,9 @@ impl Publication {
         let Some((file_name, attachment)) = document.attachments.into_iter().next() else {
             return Err(fail("the attachment is missing"));
         };
+        if attachment.data.is_none() {
+            return Err(fail(format!("the attachment {file_name} has no data")));
+        }
         if manifest.get("version").and_then(Value::as_str) != Some(version.as_str()) {
             return Err(fail(format!(
                 "the version document of {version} declares another version"
@@ -162,19 +162,7 @@ impl Publication {
             manifest,
             dist_tags: document.dist_tags,
             file_name,
-            data: attachment.data,
             length: attachment.length,
-        })
-    }
-
-    /// The tarball's bytes, decoded a chunk at a time.
-    pub fn tarball(&self) -> impl Iterator<Item = std::io::Result<Bytes>> + '_ {
-        let data = self.data.trim().as_bytes();
-        data.chunks(DECODE_CHUNK).map(|chunk| {
-            STANDARD
-                .decode(chunk)
-                .map(Bytes::from)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
         })
     }
 
@@ -245,10 +233,12 @@ mod tests {
         assert_eq!(publication.name, "demo");
         assert_eq!(publication.version, "1.0.0");
         assert_eq!(publication.file_name, "demo-1.0.0.tgz");
-        let bytes: Vec<u8> = publication
-            .tarball()
-            .flat_map(|chunk| chunk.unwrap().to_vec())
-            .collect();
+        let mut bytes = Vec::new();
+        crate::attachment::decode_attachment(body("aGVsbG8=", "x").as_bytes(), |chunk| {
+            bytes.extend_from_slice(&chunk);
+            true
+        })
+        .unwrap();
         assert_eq!(bytes, b"hello");
     }
 
@@ -262,8 +252,17 @@ mod tests {
                 .0
                 .contains("_attachments")
         );
-        let publication = Publication::read(body("!!!!", "x").as_bytes()).unwrap();
-        assert!(publication.tarball().any(|chunk| chunk.is_err()));
+        let mut no_data: Value = serde_json::from_str(&body("aGVsbG8=", "x")).unwrap();
+        no_data["_attachments"]["demo-1.0.0.tgz"]
+            .as_object_mut()
+            .unwrap()
+            .remove("data");
+        assert!(
+            Publication::read(no_data.to_string().as_bytes())
+                .unwrap_err()
+                .0
+                .contains("has no data")
+        );
     }
 
     #[test]

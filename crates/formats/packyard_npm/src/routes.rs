@@ -24,6 +24,7 @@ use packyard_http::hosted::{
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWriteExt;
 
+use crate::attachment::decode_attachment;
 use crate::manifest::{Manifest, read_tarball_manifest};
 use crate::name::{NpmName, is_valid_tag, is_valid_version};
 use crate::packument::{ABBREVIATED, Packument, PackumentVersion};
@@ -536,22 +537,60 @@ async fn spool_body(core: &Core, mut body: web::Payload, cap: u64) -> CoreResult
 
 /// Spools and reads the body of a `PUT` of a package document, under a cap: the largest file in base64,
 /// plus room for the version documents.
-async fn read_update(core: &Core, body: web::Payload) -> CoreResult<PackageUpdate> {
+async fn read_update(
+    core: &Core,
+    body: web::Payload,
+) -> CoreResult<(PackageUpdate, std::fs::File)> {
     let cap = core
         .settings()
         .max_file_size
         .saturating_mul(4)
         .div_ceil(3)
         .saturating_add(PUBLISH_SLACK);
-    let mut spooled = spool_body(core, body, cap).await?;
+    let spooled = spool_body(core, body, cap).await?;
     tokio::task::spawn_blocking(move || {
-        spooled
+        let mut reader = spooled
+            .try_clone()
+            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
+        reader
             .seek(SeekFrom::Start(0))
             .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        PackageUpdate::read(BufReader::new(spooled)).map_err(|e| bad_request(e.0))
+        let update = PackageUpdate::read(BufReader::new(reader)).map_err(|e| bad_request(e.0))?;
+        Ok((update, spooled))
     })
     .await
     .map_err(|e| CoreError::Internal(format!("reading a publish document: {e}")))?
+}
+
+/// The tarball of a spooled publish document, decoded on the blocking pool and handed over through a
+/// small channel: at most a few chunks are in memory.
+fn attachment_stream(
+    spooled: std::fs::File,
+) -> futures_util::stream::LocalBoxStream<'static, std::io::Result<bytes::Bytes>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut spooled = spooled;
+        let decoded = spooled
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                decode_attachment(BufReader::new(spooled), |chunk| {
+                    sender.blocking_send(Ok(chunk)).is_ok()
+                })
+                .map_err(|e| e.0)
+            });
+        if let Err(message) = decoded {
+            // The receiver may be gone already; then nobody needs the reason.
+            let _ = sender.blocking_send(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                message,
+            )));
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+    .boxed_local()
 }
 
 /// `npm publish`: a JSON document with the version and its tarball as a base64 attachment. The
@@ -567,7 +606,8 @@ async fn publish(
         .company_for(&actor.0, &group_path(&req), Need::Publish)
         .await?;
     let name = requested_name(&req)?;
-    let publication = match read_update(&core, body).await? {
+    let (update, spooled) = read_update(&core, body).await?;
+    let publication = match update {
         PackageUpdate::Publish(publication) => publication,
         PackageUpdate::Document {
             name: named,
@@ -608,15 +648,15 @@ async fn publish(
         return Err(version_exists(&name, &version).into());
     }
     let received = core
-        .receive_file(
-            futures_util::stream::iter(publication.tarball()).boxed_local(),
-            true,
-        )
+        .receive_file(attachment_stream(spooled), true)
         .await
         .map_err(|error| match error {
-            CoreError::BadRequest(message) => {
-                bad_request(format!("the attachment is not valid base64: {message}"))
-            }
+            CoreError::BadRequest(message) => bad_request(
+                message
+                    .strip_prefix("upload interrupted: ")
+                    .unwrap_or(&message)
+                    .to_owned(),
+            ),
             other => other,
         })?;
     if let Err(error) = publication.check_dist(&received.digests()) {
@@ -656,7 +696,7 @@ async fn rewrite(
         name: named,
         messages,
         dist_tags,
-    } = read_update(&core, body).await?
+    } = read_update(&core, body).await?.0
     else {
         return Err(
             bad_request("a document sent back to the registry carries no attachments").into(),
