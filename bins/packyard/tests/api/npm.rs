@@ -1003,7 +1003,57 @@ async fn npm_unpublishes_versions_and_packages(backend: Backend) {
     assert_eq!(list["page"]["totalElements"], 0);
 }
 
+/// npm sends deploy tokens as `Bearer`: every hosted surface takes them so, the management API still
+/// does not.
+async fn bearer_deploy_tokens_work_on_every_hosted_surface(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    app.create_group("acme").await;
+    let admin = app.admin().await;
+    let acme = app.core.find_group("acme").await.unwrap();
+    let writer = app
+        .core
+        .create_deploy_token(
+            &admin,
+            &acme,
+            "ci".into(),
+            None,
+            vec![Scope::WritePackageRegistry, Scope::ReadPackageRegistry],
+            None,
+        )
+        .await
+        .unwrap()
+        .token;
+    let generic = app
+        .client
+        .put(app.url("/company/acme/package/-/generic/tool/1.0/tool.bin"))
+        .bearer_auth(&writer)
+        .body("bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(generic.status(), 200);
+    let simple = app
+        .client
+        .get(app.url("/company/acme/package/-/pypi/simple/"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(simple.status(), 200);
+    let management = app
+        .client
+        .get(app.url("/api/v4/groups/acme"))
+        .bearer_auth(&writer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(management.status(), 401);
+}
+
 both_backends!(
+    bearer_deploy_tokens_work_on_every_hosted_surface,
     npm_unpublishes_versions_and_packages,
     npm_publishes_and_installs_scoped_and_unscoped_packages,
     npm_publishes_are_checked_before_anything_is_kept,
