@@ -692,6 +692,99 @@ impl Core {
             .await?)
     }
 
+    /// Replaces the format metadata of a version (npm deprecations).
+    pub async fn set_hosted_version_metadata(
+        &self,
+        version: &PackageVersion,
+        metadata: &serde_json::Value,
+    ) -> CoreResult<()> {
+        let (version_id, metadata, now) = (version.id, metadata.to_string(), self.now());
+        Ok(self
+            .db
+            .run(move |conn| q::set_version_metadata(conn, version_id, &metadata, now))
+            .await?)
+    }
+
+    /// Deletes versions of a package with their files and the dist-tags pointing at them (npm
+    /// unpublish); their blobs go to collection when nothing else references them. Unknown versions
+    /// are skipped.
+    pub async fn delete_hosted_versions(
+        &self,
+        package: &Package,
+        versions: Vec<String>,
+    ) -> CoreResult<()> {
+        let (package_id, now) = (package.id, self.now());
+        self.db
+            .transaction(move |conn| {
+                for version in &versions {
+                    if let Some(found) = q::find_version(conn, package_id, version)? {
+                        q::delete_version(conn, &found, now)?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        self.collect_blobs_soon().await
+    }
+
+    /// Deletes a package with every version, file and dist-tag (npm unpublish of a whole package);
+    /// its blobs go to collection when nothing else references them.
+    pub async fn delete_hosted_package(&self, package: &Package) -> CoreResult<()> {
+        let package_id = package.id;
+        self.db
+            .run(move |conn| q::delete_package(conn, package_id))
+            .await?;
+        self.collect_blobs_soon().await
+    }
+
+    /// The dist-tags of an npm package (tag, version), by tag.
+    pub async fn list_dist_tags(&self, package: &Package) -> CoreResult<Vec<(String, String)>> {
+        let package_id = package.id;
+        Ok(self
+            .db
+            .run(move |conn| q::list_dist_tags(conn, package_id))
+            .await?
+            .into_iter()
+            .map(|tag| (tag.tag, tag.version))
+            .collect())
+    }
+
+    /// Points a dist-tag of an npm package at one of its versions (404 when the version is missing).
+    pub async fn set_dist_tag(
+        &self,
+        package: &Package,
+        tag: &str,
+        version: &str,
+    ) -> CoreResult<()> {
+        let (package_id, tag, version, now) =
+            (package.id, tag.to_owned(), version.to_owned(), self.now());
+        let found = self
+            .db
+            .transaction(move |conn| {
+                if q::find_version(conn, package_id, &version)?.is_none() {
+                    return Ok(false);
+                }
+                q::set_dist_tag(conn, package_id, &tag, &version, now)?;
+                Ok(true)
+            })
+            .await?;
+        found
+            .then_some(())
+            .ok_or_else(|| CoreError::not_found("Package version"))
+    }
+
+    /// Removes a dist-tag of an npm package (404 when it does not exist).
+    pub async fn delete_dist_tag(&self, package: &Package, tag: &str) -> CoreResult<()> {
+        let (package_id, tag) = (package.id, tag.to_owned());
+        let deleted = self
+            .db
+            .run(move |conn| q::delete_dist_tag(conn, package_id, &tag))
+            .await?;
+        deleted
+            .then_some(())
+            .ok_or_else(|| CoreError::not_found("Dist-tag"))
+    }
+
     /// The top-level group behind a `/company/<path>` URL, if the actor may `need` there. A group the
     /// actor may neither install from nor publish to is hidden behind a 404, as GitLab hides private
     /// groups; one it can see but not `need` on is a 403.

@@ -633,3 +633,37 @@ pub struct NewPackageFile {
     /// Format metadata as JSON text.
     pub metadata: Option<String>,
 }
+
+/// A dist-tag of a hosted npm package.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = npm_dist_tags)]
+pub struct NpmDistTag {
+    /// Row id.
+    pub id: i64,
+    /// The package.
+    pub package_id: i64,
+    /// The tag (`latest`, `next` ...).
+    pub tag: String,
+    /// The version it points at.
+    pub version: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}
+
+/// A new dist-tag.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = npm_dist_tags)]
+pub struct NewNpmDistTag {
+    /// The package.
+    pub package_id: i64,
+    /// The tag.
+    pub tag: String,
+    /// The version it points at.
+    pub version: String,
+    /// Creation time.
+    pub created_at: NaiveDateTime,
+    /// Last change.
+    pub updated_at: NaiveDateTime,
+}

@@ -230,9 +230,21 @@ diesel::joinable!(personal_access_tokens -> users (user_id));
 diesel::joinable!(registry_upstreams -> upstreams (upstream_id));
 diesel::joinable!(registry_upstreams -> virtual_registries (registry_id));
 diesel::joinable!(cache_entries -> upstreams (upstream_id));
+diesel::table! {
+    npm_dist_tags (id) {
+        id -> BigInt,
+        package_id -> BigInt,
+        tag -> Text,
+        version -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(packages -> namespaces (owner_group_id));
 diesel::joinable!(package_versions -> packages (package_id));
 diesel::joinable!(package_files -> package_versions (version_id));
+diesel::joinable!(npm_dist_tags -> packages (package_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -250,4 +262,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     packages,
     package_versions,
     package_files,
+    npm_dist_tags,
 );

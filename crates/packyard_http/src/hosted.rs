@@ -14,7 +14,7 @@ use chrono::NaiveDateTime;
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
 use packyard_core::hosted::HostedDownload;
-use packyard_core::identity::Actor;
+use packyard_core::identity::{Actor, Credential};
 use packyard_core::rows::PackageFile;
 use packyard_core::{CoreError, Page};
 use serde::Serialize;
@@ -90,7 +90,8 @@ impl ResponseError for HostedError {
 }
 
 /// An authenticated caller of a hosted surface; extracting it answers 401 with a Basic challenge when the
-/// request has no valid credential.
+/// request has no valid credential. Every form of credential may carry a personal or a deploy token here
+/// (npm sends either as `Authorization: Bearer`).
 pub struct HostedActor(pub Actor);
 
 impl FromRequest for HostedActor {
@@ -104,7 +105,11 @@ impl FromRequest for HostedActor {
             let core = core.ok_or_else(|| {
                 HostedError(CoreError::Internal("core missing from app data".into()))
             })?;
-            let credential = credential.ok_or(HostedError(CoreError::Unauthorized))?;
+            let credential = match credential.ok_or(HostedError(CoreError::Unauthorized))? {
+                Credential::Token(secret) | Credential::DeployOrPersonal(secret) => {
+                    Credential::DeployOrPersonal(secret)
+                }
+            };
             Ok(HostedActor(core.authenticate(credential).await?))
         })
     }

@@ -9,6 +9,7 @@ mod identity;
 mod jobs;
 mod management;
 mod maven_hosted;
+mod npm;
 mod pull;
 mod pypi;
 

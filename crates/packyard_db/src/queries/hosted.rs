@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::{Page, contains_pattern, lower};
 use crate::rows::*;
-use crate::schema::{namespaces, package_files, package_versions, packages};
+use crate::schema::{namespaces, npm_dist_tags, package_files, package_versions, packages};
 use crate::{AnyConnection, DbResult, per_backend};
 
 /// The group's owner uuid, assigning `candidate` when it has none yet.
@@ -346,4 +346,94 @@ pub fn list_package_files_with_versions(
         .order((package_files::created_at.asc(), package_files::id.asc()))
         .select((PackageVersion::as_select(), PackageFile::as_select()))
         .load(conn)?)
+}
+
+/// The dist-tags of an npm package, by tag.
+pub fn list_dist_tags(conn: &mut AnyConnection, package_id: i64) -> DbResult<Vec<NpmDistTag>> {
+    Ok(npm_dist_tags::table
+        .filter(npm_dist_tags::package_id.eq(package_id))
+        .order(npm_dist_tags::tag.asc())
+        .select(NpmDistTag::as_select())
+        .load(conn)?)
+}
+
+/// Points a dist-tag of an npm package at a version, creating the tag when missing.
+pub fn set_dist_tag(
+    conn: &mut AnyConnection,
+    package_id: i64,
+    tag: &str,
+    version: &str,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    let updated = diesel::update(
+        npm_dist_tags::table
+            .filter(npm_dist_tags::package_id.eq(package_id))
+            .filter(npm_dist_tags::tag.eq(tag)),
+    )
+    .set((
+        npm_dist_tags::version.eq(version),
+        npm_dist_tags::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(npm_dist_tags::table)
+            .values(&NewNpmDistTag {
+                package_id,
+                tag: tag.to_owned(),
+                version: version.to_owned(),
+                created_at: now,
+                updated_at: now,
+            })
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Removes a dist-tag of an npm package; false when it did not exist.
+pub fn delete_dist_tag(conn: &mut AnyConnection, package_id: i64, tag: &str) -> DbResult<bool> {
+    let deleted = diesel::delete(
+        npm_dist_tags::table
+            .filter(npm_dist_tags::package_id.eq(package_id))
+            .filter(npm_dist_tags::tag.eq(tag)),
+    )
+    .execute(conn)?;
+    Ok(deleted > 0)
+}
+
+/// Deletes a version with its files (by cascade) and the dist-tags pointing at it, then records the
+/// newest remaining version as the package's latest.
+pub fn delete_version(
+    conn: &mut AnyConnection,
+    version: &PackageVersion,
+    now: NaiveDateTime,
+) -> DbResult<()> {
+    diesel::delete(
+        npm_dist_tags::table
+            .filter(npm_dist_tags::package_id.eq(version.package_id))
+            .filter(npm_dist_tags::version.eq(&version.version)),
+    )
+    .execute(conn)?;
+    diesel::delete(package_versions::table.find(version.id)).execute(conn)?;
+    let newest: Option<String> = package_versions::table
+        .filter(package_versions::package_id.eq(version.package_id))
+        .order((
+            package_versions::created_at.desc(),
+            package_versions::id.desc(),
+        ))
+        .select(package_versions::version)
+        .first(conn)
+        .optional()?;
+    diesel::update(packages::table.find(version.package_id))
+        .set((
+            packages::latest_version.eq(newest),
+            packages::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Deletes a package with its versions, files and dist-tags (by cascade).
+pub fn delete_package(conn: &mut AnyConnection, package_id: i64) -> DbResult<()> {
+    diesel::delete(packages::table.find(package_id)).execute(conn)?;
+    Ok(())
 }

@@ -1,0 +1,19 @@
+//! npm: packages for Node.js on hosted repositories.
+//!
+//! Pure modules, unit-tested in place: package names and versions ([`name`]), the `package.json`
+//! manifest inside a tarball ([`manifest`]), the registry's package documents, full and abbreviated
+//! ([`packument`]), and the JSON body of `npm publish` ([`publish`]). The routes ([`configure`]) are
+//! GitFlic's service-level content routes `GET`/`PUT /registry/package/npm/{packageName}[/{packageScope}]
+//! /{packageVersion}/{fileName}` and, under `/company/{group}/package/-/npm/`, the registry protocol the
+//! npm client speaks: packuments, tarballs, publish, dist-tags, whoami, login and ping.
+//!
+//! Depends on `packyard_http` and `packyard_core`; never on another format.
+
+pub mod attachment;
+pub mod manifest;
+pub mod name;
+pub mod packument;
+pub mod publish;
+mod routes;
+
+pub use routes::configure;

@@ -1,0 +1,1 @@
+DROP TABLE npm_dist_tags;
