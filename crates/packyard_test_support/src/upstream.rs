@@ -120,6 +120,9 @@ pub struct FakeUpstream {
     pub url: String,
     state: Arc<State>,
     handle: actix_web::dev::ServerHandle,
+    /// After [`FakeUpstream::stop`]: holds the port and closes every connection, so no other test's
+    /// server can take the port and answer in the stopped fake's place.
+    squatter: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl FakeUpstream {
@@ -155,7 +158,12 @@ impl FakeUpstream {
         .run();
         let handle = server.handle();
         tokio::spawn(server);
-        Self { url, state, handle }
+        Self {
+            url,
+            state,
+            handle,
+            squatter: Mutex::new(None),
+        }
     }
 
     /// Scripts the answer for a path (with or without its leading slash).
@@ -194,14 +202,36 @@ impl FakeUpstream {
             .count()
     }
 
-    /// Stops the server now (later requests fail to connect).
+    /// Stops the server now: later requests fail (their connections are closed without an answer).
     pub async fn stop(&self) {
         self.handle.stop(false).await;
+        let address = self.url.trim_start_matches("http://").to_owned();
+        let mut listener = None;
+        for _ in 0..100 {
+            match tokio::net::TcpListener::bind(&address).await {
+                Ok(bound) => {
+                    listener = Some(bound);
+                    break;
+                }
+                // The server's socket may take a moment to close.
+                Err(_) => tokio::task::yield_now().await,
+            }
+        }
+        let listener = listener.expect("the stopped fake's port could not be held");
+        let squatter = tokio::spawn(async move {
+            while let Ok((connection, _)) = listener.accept().await {
+                drop(connection);
+            }
+        });
+        *self.squatter.lock().unwrap() = Some(squatter);
     }
 }
 
 impl Drop for FakeUpstream {
     fn drop(&mut self) {
+        if let Some(squatter) = self.squatter.lock().unwrap().take() {
+            squatter.abort();
+        }
         let handle = self.handle.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move { handle.stop(false).await });
