@@ -28,6 +28,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // catch-all routes: formats first.
     packyard_generic::configure(cfg);
     packyard_pypi::configure(cfg);
+    packyard_composer::configure(cfg);
     packyard_npm::configure(cfg);
     packyard_api_gitflic::configure(cfg);
 }

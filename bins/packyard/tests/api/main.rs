@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod cleanup;
+mod composer;
 mod container;
 mod hosted;
 mod identity;
