@@ -24,6 +24,9 @@
 #     skopeo pushes images to it and pulls them back; htpasswd (apache2-utils)
 #     writes the bcrypt line its Basic auth needs; podman pulls as a client
 #     would (as root, no daemon, storage in a temporary folder).
+#   - composer, php-cli, php-zip, unzip: the Composer end-to-end test runs
+#     `composer require` against a hosted Composer repository; composer
+#     extracts dist zips with php-zip (unzip as its fallback).
 #   - python3-venv: a virtual environment for twine (below), so the system's
 #     Python packages stay as they are.
 #
@@ -49,6 +52,10 @@ PACKAGES=(
   podman
   python3-venv
   curl
+  composer
+  php-cli
+  php-zip
+  unzip
 )
 
 missing=()
