@@ -200,6 +200,32 @@ async fn uploads_fill_the_composer_repository(backend: Backend) {
     assert_eq!(file["name"], "demo-1.0.0.zip");
     assert_eq!(file["hashSHA256"], digests(&first).sha256);
     assert_eq!(file["hashMd5"], digests(&first).md5);
+
+    // Composer's cache: Last-Modified (once a second has passed), 304 until a version is added.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let document_path = format!("{BASE}/p2/acme/demo.json");
+    let dated = get(&app, &guest, &document_path).await;
+    let last_modified = dated.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let conditional = |since: String| {
+        app.client
+            .get(app.url(&document_path))
+            .basic_auth("composer", Some(&guest))
+            .header("If-Modified-Since", since)
+            .send()
+    };
+    let unchanged = conditional(last_modified.clone()).await.unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_eq!(
+        upload(&app, &developer, "1.2.0", &first).await.status(),
+        200
+    );
+    let changed = conditional(last_modified).await.unwrap();
+    assert_eq!(changed.status(), 200);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["packages"]["acme/demo"][0]["version"], "1.2.0");
 }
 
 async fn malformed_packages_and_permissions_are_refused(backend: Backend) {

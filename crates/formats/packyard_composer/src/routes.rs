@@ -2,6 +2,9 @@
 
 use std::io::{BufReader, Seek, SeekFrom};
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::header::{Header, HttpDate, IfModifiedSince, LastModified};
 use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_core::hosted::{FileUpload, Owner, PackageRef, ReceivedFile, StoredFile};
 use packyard_core::identity::Need;
@@ -239,9 +242,30 @@ async fn p2(
         .find_hosted_package_by_ref(&package_ref(Owner::Company(group), &name))
         .await?;
     let base = repository_url(&req, &core, &group_path);
-    let versions: Vec<DistVersion> = core
-        .list_hosted_files_with_versions(&package)
-        .await?
+    let files = core.list_hosted_files_with_versions(&package).await?;
+    // Composer caches the document and asks again with If-Modified-Since. HTTP dates have whole
+    // seconds: a change within the current second is not dated, so a later one in the same second
+    // cannot hide behind a 304.
+    let changed = files
+        .iter()
+        .flat_map(|(version, file)| [version.updated_at, file.updated_at])
+        .chain([package.updated_at])
+        .max()
+        .map_or(0, |at| at.and_utc().timestamp().max(0).unsigned_abs());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let last_modified = (changed < now)
+        .then(|| LastModified(HttpDate::from(UNIX_EPOCH + Duration::from_secs(changed))));
+    if let Some(last_modified) = &last_modified
+        && let Ok(IfModifiedSince(since)) = IfModifiedSince::parse(&req)
+        && SystemTime::from(since) >= UNIX_EPOCH + Duration::from_secs(changed)
+    {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(last_modified.clone())
+            .finish());
+    }
+    let versions: Vec<DistVersion> = files
         .into_iter()
         .filter(|(version, _)| {
             normalize_version(&version.version).is_some_and(|n| is_dev_version(&n)) == dev
@@ -261,7 +285,11 @@ async fn p2(
             version: version.version,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(render_package_document(&package.name, &versions)))
+    let mut response = HttpResponse::Ok();
+    if let Some(last_modified) = last_modified {
+        response.insert_header(last_modified);
+    }
+    Ok(response.json(render_package_document(&package.name, &versions)))
 }
 
 async fn company_download(
