@@ -117,6 +117,10 @@ async fn store_package(
         }
     };
     let package = package_ref(owner, &manifest.name);
+    if let Err(error) = check_spelling(core, &package, version).await {
+        received.discard().await;
+        return Err(error);
+    }
     let upload = FileUpload {
         version_metadata: Some(manifest.package_metadata()),
         file_metadata: Some(json!({
@@ -129,6 +133,29 @@ async fn store_package(
         )
     };
     core.store_hosted_file(&package, upload, received).await
+}
+
+/// One version per normalised version: `1.0` after `1.0.0` would list the same version twice.
+async fn check_spelling(core: &Core, package: &PackageRef, version: &str) -> CoreResult<()> {
+    let existing = match core.find_hosted_package_by_ref(package).await {
+        Ok(existing) => existing,
+        Err(CoreError::NotFound(_)) => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    let normalized = normalize_version(version);
+    let clash = core
+        .list_hosted_files_with_versions(&existing)
+        .await?
+        .into_iter()
+        .map(|(v, _)| v.version)
+        .find(|v| v != version && normalize_version(v) == normalized);
+    match clash {
+        Some(other) => Err(CoreError::Conflict(format!(
+            "version {version:?} of {} exists already as {other:?}",
+            package.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 async fn global_upload(
