@@ -202,7 +202,7 @@ async fn uploads_fill_the_composer_repository(backend: Backend) {
     assert_eq!(file["hashMd5"], digests(&first).md5);
 
     // Composer's cache: Last-Modified (once a second has passed), 304 until a version is added.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.core.clock().advance(chrono::Duration::seconds(2));
     let document_path = format!("{BASE}/p2/acme/demo.json");
     let dated = get(&app, &guest, &document_path).await;
     let last_modified = dated.headers()["last-modified"]

@@ -279,9 +279,7 @@ async fn p2(
         .chain([package.updated_at])
         .max()
         .map_or(0, |at| at.and_utc().timestamp().max(0).unsigned_abs());
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = core.now().and_utc().timestamp().max(0).unsigned_abs();
     let last_modified = (changed < now)
         .then(|| LastModified(HttpDate::from(UNIX_EPOCH + Duration::from_secs(changed))));
     if let Some(last_modified) = &last_modified
