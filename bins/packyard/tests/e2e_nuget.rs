@@ -1,7 +1,7 @@
 //! End to end: the real binary with the real NuGet.exe 5.8 under mono. `nuget push` publishes two
 //! versions of a package built here to a group's NuGet v3 repository with the API key (a developer's
 //! token); `nuget install` then installs each of them from the service index with Basic credentials from
-//! the config's `packageSourceCredentials` (a group deploy token); `nuget search` finds the package; a
+//! the config's `packageSourceCredentials` (a group deploy token); `nuget search` finds the package; `nuget delete` unlists a version; a
 //! push of the same package again succeeds and of other bytes for a version answers 409, which
 //! `-SkipDuplicate` accepts; GitFlic's service-level listing
 //! shows the versions, files, digests and downloads. mono and NuGet.exe come from
@@ -309,6 +309,41 @@ async fn nuget_pushes_and_installs_through_packyard() {
         ),
     );
     assert!(found.contains(ID) && found.contains("1.1.0"), "{found}");
+
+    // `nuget delete` unlists: the version stays installable, and its registration leaf says so.
+    succeed(
+        "nuget delete",
+        nuget(
+            &exe,
+            &home,
+            &config,
+            &[
+                "delete",
+                ID,
+                "1.0.0",
+                "-Source",
+                &source,
+                "-ApiKey",
+                &developer_token,
+            ],
+        ),
+    );
+    let registration: Value = client
+        .get(format!(
+            "{}/company/acme/package/-/nuget/registration/packyard.demo/index.json",
+            server.base
+        ))
+        .basic_auth(&deploy_user, Some(&deploy_token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let leaves = registration["items"][0]["items"].as_array().unwrap();
+    assert_eq!(leaves[0]["catalogEntry"]["version"], "1.0.0");
+    assert_eq!(leaves[0]["catalogEntry"]["listed"], false);
+    assert_eq!(leaves[1]["catalogEntry"]["listed"], true);
 
     // The service-level listing shows what the client did.
     let packages = admin_get(

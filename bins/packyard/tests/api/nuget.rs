@@ -205,6 +205,14 @@ async fn nuget_pushes_and_reads_every_resource(backend: Backend) {
     .await;
     assert_eq!(package.status(), 200);
     assert_eq!(package.bytes().await.unwrap(), first);
+    let head = app
+        .client
+        .head(app.url(&format!("{flat}/packyard.demo/index.json")))
+        .basic_auth("nuget", Some(&guest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
     let nuspec_text = get(
         &app,
         &guest,
