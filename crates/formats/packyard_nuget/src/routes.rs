@@ -343,12 +343,12 @@ async fn push(
         UploadType::Transport,
     )
     .await?;
-    let status = if stored.created {
+    // 201 for a new version, 200 for the same bytes again (a retried push).
+    let mut response = if stored.created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    let mut response = status;
     Ok(response.json(PackageFileModel::from(&stored.file)))
 }
 
