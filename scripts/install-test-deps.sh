@@ -30,6 +30,10 @@
 #   - python3-venv: a virtual environment for twine (below), so the system's
 #     Python packages stay as they are.
 #
+#   - mono-runtime and the libmono-*4.0-cil assemblies NuGet.exe 5.8 loads (found by running it:
+#     each missing one is reported as "Could not load file or assembly …"), plus ca-certificates-mono:
+#     the NuGet end-to-end test runs NuGet.exe under mono. This is the part of mono-complete it needs.
+#
 # Also twine (pinned, from the PyPI registry) in its own virtual environment,
 # $PACKYARD_TEST_VENV (default /opt/packyard-test-venv): the PyPI end-to-end
 # test uploads with it. pip comes with Python.
@@ -56,6 +60,34 @@ PACKAGES=(
   php-cli
   php-zip
   unzip
+  mono-runtime
+  ca-certificates-mono
+  libmono-system-core4.0-cil
+  libmono-system-net-http4.0-cil
+  libmono-system-net-http-webrequest4.0-cil
+  libmono-system-xml-linq4.0-cil
+  libmono-system-io-compression4.0-cil
+  libmono-system-io-compression-filesystem4.0-cil
+  libmono-system-runtime-serialization4.0-cil
+  libmono-system-componentmodel-composition4.0-cil
+  libmono-system-componentmodel-dataannotations4.0-cil
+  libmono-microsoft-csharp4.0-cil
+  libmono-system-data4.0-cil
+  libmono-system-data-services-client4.0-cil
+  libmono-system-security4.0-cil
+  libmono-microsoft-build-framework4.0-cil
+  libmono-microsoft-build-utilities-v4.0-4.0-cil
+  libmono-microsoft-build-tasks-v4.0-4.0-cil
+  libmono-windowsbase4.0-cil
+  libmono-system-configuration4.0-cil
+  libmono-system-numerics4.0-cil
+  libmono-system-runtime4.0-cil
+  libmono-system-transactions4.0-cil
+  libmono-system-xaml4.0-cil
+  libmono-system-net4.0-cil
+  libmono-system-identitymodel4.0-cil
+  libmono-system-servicemodel4.0a-cil
+  libmono-system-web4.0-cil
 )
 
 missing=()
@@ -88,6 +120,24 @@ if ! "$VENV/bin/twine" --version 2>/dev/null | grep -q "twine version $TWINE_VER
   echo "install-test-deps: installing twine $TWINE_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "twine==$TWINE_VERSION"
+fi
+
+# NuGet.exe for the NuGet end-to-end test: the npm registry package nuget-exe carries it (no install
+# script runs; `npm pack` only fetches the tarball). Kept as $PACKYARD_NUGET_EXE.
+NUGET_EXE_VERSION=5.8.0
+NUGET_EXE="${PACKYARD_NUGET_EXE:-/opt/packyard-nuget/nuget.exe}"
+if [ ! -s "$NUGET_EXE" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-test-deps: npm is needed to fetch NuGet.exe (the npm package nuget-exe)" >&2
+    exit 1
+  fi
+  echo "install-test-deps: fetching NuGet.exe $NUGET_EXE_VERSION into $NUGET_EXE"
+  work="$(mktemp -d)"
+  (cd "$work" && npm pack --silent "nuget-exe@$NUGET_EXE_VERSION" >/dev/null \
+    && tar xzf "nuget-exe-$NUGET_EXE_VERSION.tgz" "package/nuget-$NUGET_EXE_VERSION.exe")
+  mkdir -p "$(dirname "$NUGET_EXE")"
+  mv "$work/package/nuget-$NUGET_EXE_VERSION.exe" "$NUGET_EXE"
+  rm -rf "$work"
 fi
 
 # The container tests run this binary by its path.

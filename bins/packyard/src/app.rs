@@ -30,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_pypi::configure(cfg);
     packyard_composer::configure(cfg);
     packyard_npm::configure(cfg);
+    packyard_nuget::configure(cfg);
     packyard_api_gitflic::configure(cfg);
 }
 

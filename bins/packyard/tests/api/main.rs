@@ -11,6 +11,7 @@ mod jobs;
 mod management;
 mod maven_hosted;
 mod npm;
+mod nuget;
 mod pull;
 mod pypi;
 
