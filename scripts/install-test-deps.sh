@@ -24,6 +24,8 @@
 #     skopeo pushes images to it and pulls them back; htpasswd (apache2-utils)
 #     writes the bcrypt line its Basic auth needs; podman pulls as a client
 #     would (as root, no daemon, storage in a temporary folder).
+#   - r-base-core: R 4.2 (`R CMD build`, `Rscript`) for the hosted CRAN
+#     end-to-end test, which builds a source package and installs it.
 #   - python3-venv: a virtual environment for twine (below), so the system's
 #     Python packages stay as they are.
 #
@@ -48,6 +50,7 @@ PACKAGES=(
   apache2-utils
   podman
   python3-venv
+  r-base-core
   curl
 )
 

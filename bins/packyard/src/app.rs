@@ -29,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_generic::configure(cfg);
     packyard_pypi::configure(cfg);
     packyard_npm::configure(cfg);
+    packyard_cran::configure(cfg);
     packyard_api_gitflic::configure(cfg);
 }
 

@@ -4,6 +4,7 @@
 
 mod cleanup;
 mod container;
+mod cran;
 mod hosted;
 mod identity;
 mod jobs;
