@@ -277,5 +277,59 @@ async fn r_installs_source_packages_uploaded_with_curl() {
         assert_eq!(files[0]["hashSHA1"], expected.sha1);
         assert_eq!(files[0]["hashSHA256"], expected.sha256);
     }
+
+    // A Windows binary goes into its own tree, and R reads that tree's index.
+    let zip = work.path().join("packyardhello_0.10.0.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&zip).unwrap());
+    writer
+        .start_file(
+            "packyardhello/DESCRIPTION",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+    std::io::Write::write_all(
+        &mut writer,
+        b"Package: packyardhello\nVersion: 0.10.0\nDepends: R (>= 3.5.0)\nLicense: MIT\n\
+          NeedsCompilation: no\nBuilt: R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows\n",
+    )
+    .unwrap();
+    writer.finish().unwrap();
+    let uploaded = succeed(
+        "curl --upload-file of a binary",
+        Command::new("curl")
+            .args([
+                "-sS",
+                "-f",
+                "-u",
+                &format!("dev:{developer_token}"),
+                "--upload-file",
+            ])
+            .arg(&zip)
+            .arg(format!(
+                "{repository}/bin/windows/contrib/4.2/packyardhello_0.10.0.zip"
+            ))
+            .output()
+            .unwrap(),
+    );
+    assert!(uploaded.contains("\"hashSHA256\""), "{uploaded}");
+    let available = succeed(
+        "available.packages of the Windows tree",
+        r_tool("Rscript", &home)
+            .args([
+                "-e",
+                &format!(
+                    "options(warn = 2); \
+                     a <- available.packages(contriburl = contrib.url(\"{repos}\", \"win.binary\"), \
+                     filters = list()); \
+                     cat(\"BINARY\", a[\"packyardhello\", \"Version\"], a[\"packyardhello\", \"MD5sum\"], \"\\n\")"
+                ),
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        available.contains(&format!("BINARY 0.10.0 {}", digests(&zip).md5)),
+        "{available}"
+    );
     drop(server);
 }

@@ -267,7 +267,7 @@ async fn packages_are_checked_before_anything_is_kept(backend: Backend) {
         (
             "hello_1.0.tar.gz",
             tarball("hello", Some(&description("other", "1.0"))),
-            "invalid package: DESCRIPTION's Package \"other\" is not the tarball's folder \"hello\"",
+            "invalid package: DESCRIPTION's Package \"other\" is not the archive's folder \"hello\"",
         ),
         (
             "hello_1.0.tar.gz",
@@ -359,8 +359,229 @@ async fn gitflic_cran_content_routes_store_global_packages(backend: Backend) {
     assert_eq!(group_index.text().await.unwrap(), "");
 }
 
+/// A binary package: `<name>/DESCRIPTION` with `Built` for R `r` on `os_type`, in a zip or a tgz.
+fn binary(name: &str, version: &str, r: &str, os_type: &str, zip: bool) -> Vec<u8> {
+    let description = format!(
+        "{}Built: R {r}; ; 2026-11-23 10:00:00 UTC; {os_type}\n",
+        description(name, version)
+    );
+    if !zip {
+        return tarball(name, Some(&description));
+    }
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (path, text) in [
+        (format!("{name}/DESCRIPTION"), description.as_str()),
+        (format!("{name}/NAMESPACE"), "export(hello)\n"),
+    ] {
+        writer
+            .start_file(path, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut writer, text.as_bytes()).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+async fn binary_trees_have_their_own_packages(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let group = app.create_group("acme").await;
+    let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
+    let windows = binary("hello", "1.0", "4.2.2", "windows", true);
+    let macos = binary("hello", "1.0", "4.2.1", "unix", false);
+    let arm = binary("hello", "1.0", "4.3.1", "unix", false);
+    for (path, body) in [
+        ("bin/windows/contrib/4.2/hello_1.0.zip", &windows),
+        ("bin/macosx/contrib/4.2/hello_1.0.tgz", &macos),
+        ("bin/macosx/big-sur-arm64/contrib/4.3/hello_1.0.tgz", &arm),
+    ] {
+        let response = put(&app, &developer, &format!("{BASE}/{path}"), body).await;
+        let status = response.status();
+        assert_eq!(status, 200, "{path}: {}", response.text().await.unwrap());
+    }
+    put_ok(
+        &app,
+        &developer,
+        "hello_1.0.tar.gz",
+        &source("hello", "1.0"),
+    )
+    .await;
+
+    // Each tree has its own index, with Built and the binary's md5.
+    let index = get(
+        &app,
+        &developer,
+        &format!("{BASE}/bin/windows/contrib/4.2/PACKAGES"),
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(
+        index.starts_with("Package: hello\nVersion: 1.0\n"),
+        "{index}"
+    );
+    assert!(
+        index.contains(&format!("MD5sum: {}\n", digests(&windows).md5)),
+        "{index}"
+    );
+    assert!(
+        index.ends_with("Built: R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows\n"),
+        "{index}"
+    );
+    let arm_index = get(
+        &app,
+        &developer,
+        &format!("{BASE}/bin/macosx/big-sur-arm64/contrib/4.3/PACKAGES.gz"),
+    )
+    .await;
+    assert_eq!(arm_index.status(), 200);
+    let mut unzipped = String::new();
+    flate2::read::GzDecoder::new(&arm_index.bytes().await.unwrap()[..])
+        .read_to_string(&mut unzipped)
+        .unwrap();
+    assert!(unzipped.contains(&format!("MD5sum: {}\n", digests(&arm).md5)));
+    let source_index = get(&app, &developer, &format!("{BASE}/src/contrib/PACKAGES"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!source_index.contains("Built"), "{source_index}");
+    let empty = get(
+        &app,
+        &developer,
+        &format!("{BASE}/bin/windows/contrib/4.3/PACKAGES"),
+    )
+    .await;
+    assert_eq!(empty.text().await.unwrap(), "");
+
+    let zip = get(
+        &app,
+        &developer,
+        &format!("{BASE}/bin/windows/contrib/4.2/hello_1.0.zip"),
+    )
+    .await;
+    assert_eq!(zip.status(), 200);
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    assert_eq!(
+        zip.headers()["content-disposition"],
+        "attachment; filename=\"hello_1.0.zip\""
+    );
+    assert_eq!(zip.bytes().await.unwrap(), windows);
+    for missing in [
+        "bin/windows/contrib/4.3/hello_1.0.zip",
+        "bin/macosx/big-sur-x86_64/contrib/4.3/hello_1.0.tgz",
+        "bin/macosx/other/contrib/4.2/PACKAGES",
+        "bin/windows/contrib/latest/PACKAGES",
+    ] {
+        let response = get(&app, &developer, &format!("{BASE}/{missing}")).await;
+        assert_eq!(response.status(), 404, "{missing}");
+    }
+
+    // Binaries are checked against their tree.
+    for (path, body, message) in [
+        (
+            "bin/windows/contrib/4.3/hello_1.1.zip",
+            binary("hello", "1.1", "4.2.2", "windows", true),
+            "invalid package: DESCRIPTION's Built \"R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows\" is not for R 4.3",
+        ),
+        (
+            "bin/macosx/contrib/4.2/hello_1.1.tgz",
+            binary("hello", "1.1", "4.2.2", "windows", false),
+            "invalid package: DESCRIPTION's Built \"R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows\" is not for OS type unix",
+        ),
+        (
+            "bin/windows/contrib/4.2/hello_1.1.zip",
+            source("hello", "1.1"),
+            "invalid package: the package is not a zip archive",
+        ),
+        (
+            "bin/windows/contrib/4.2/hello_1.1.tgz",
+            binary("hello", "1.1", "4.2.2", "windows", true),
+            "\"hello_1.1.tgz\" is not a binary package name for bin/windows/contrib/4.2",
+        ),
+        (
+            "bin/macosx/other/contrib/4.2/hello_1.1.tgz",
+            binary("hello", "1.1", "4.2.2", "unix", false),
+            "\"4.2\" is not an R version such as 4.2, or the tree is not one of CRAN's",
+        ),
+    ] {
+        let response = put(&app, &developer, &format!("{BASE}/{path}"), &body).await;
+        let got = error_message(response, 400).await;
+        assert!(got.starts_with(message), "{path}: {got}");
+    }
+
+    // The listing: the version's languageVersion is its first file's tree, the files are named by
+    // their place in the repository.
+    let list = admin_json(&app, "/registry/package?type=cran").await;
+    let package = &list["_embedded"]["simplePackageInfoModelList"][0];
+    let version = admin_json(
+        &app,
+        &format!("/registry/package/{}/1.0", package["id"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(version["languageVersion"], "4.2");
+    let names: Vec<&str> = version["packageFiles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bin/windows/contrib/4.2/hello_1.0.zip",
+            "bin/macosx/contrib/4.2/hello_1.0.tgz",
+            "bin/macosx/big-sur-arm64/contrib/4.3/hello_1.0.tgz",
+            "hello_1.0.tar.gz",
+        ]
+    );
+
+    // GitFlic's service-level routes: a binary goes to the tree of its R version and platform.
+    let global = binary("hello", "2.0", "4.2.2", "windows", true);
+    let stored = call(
+        &app,
+        Method::PUT,
+        "/registry/package/cran/4.2.2/hello_2.0.zip",
+        Some(&app.admin_token),
+        Some(&global),
+    )
+    .await;
+    assert_eq!(stored.status(), 200);
+    let stored: Value = stored.json().await.unwrap();
+    assert_eq!(stored["name"], "bin/windows/contrib/4.2/hello_2.0.zip");
+    let download = call(
+        &app,
+        Method::GET,
+        "/registry/package/cran/hello_2.0.zip?languageVersion=4.2.2&platform=windows",
+        Some(&app.admin_token),
+        None,
+    )
+    .await;
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.bytes().await.unwrap(), global);
+    for (query, status) in [
+        ("", 400),
+        ("?platform=windows", 400),
+        ("?platform=macosx&languageVersion=4.2", 400),
+        ("?platform=linux&languageVersion=4.2", 400),
+        ("?platform=windows&languageVersion=4.3", 404),
+    ] {
+        let response = call(
+            &app,
+            Method::GET,
+            &format!("/registry/package/cran/hello_2.0.zip{query}"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+        assert_eq!(response.status(), status, "{query}");
+    }
+}
+
 both_backends!(
     uploads_and_the_repository_layout,
+    binary_trees_have_their_own_packages,
     packages_are_checked_before_anything_is_kept,
     gitflic_cran_content_routes_store_global_packages,
 );

@@ -13,7 +13,7 @@ const MAX_ENTRIES: usize = 100_000;
 
 /// The fields a `PACKAGES` stanza carries, in the order `tools::write_PACKAGES` writes them, then
 /// the two CRAN adds (`MD5sum` is the file's, not the DESCRIPTION's).
-const INDEX_FIELDS: [&str; 14] = [
+const INDEX_FIELDS: [&str; 15] = [
     "Package",
     "Version",
     "Priority",
@@ -28,6 +28,7 @@ const INDEX_FIELDS: [&str; 14] = [
     "OS_type",
     "Archs",
     "NeedsCompilation",
+    "Built",
 ];
 
 /// Why a package was refused; the message is shown to the client.
@@ -185,9 +186,86 @@ fn decode(bytes: Vec<u8>) -> String {
     }
 }
 
-/// Reads and parses `<pkg>/DESCRIPTION` out of a gzipped source tarball (the top-level folder is the
-/// package's name), and checks it is a source package (no `Built` field).
-pub fn read_source_description(reader: impl Read) -> Result<Description, DescriptionError> {
+/// What kind of package an archive is expected to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind<'a> {
+    /// A source package (`R CMD build`): no `Built` field.
+    Source,
+    /// A binary package (`R CMD INSTALL --build`) for an R version `x.y` and an OS type (`windows`
+    /// or `unix`, the last part of its `Built` field).
+    Binary {
+        /// `x.y`.
+        r_version: &'a str,
+        /// `windows` or `unix`.
+        os_type: &'a str,
+    },
+}
+
+/// Parses `<folder>/DESCRIPTION` and checks it against the folder and the kind of package.
+fn check_description(
+    folder: &str,
+    bytes: Vec<u8>,
+    kind: Kind<'_>,
+) -> Result<Description, DescriptionError> {
+    let description = Description::parse(&decode(bytes))?;
+    if description.package() != folder {
+        return Err(fail(format!(
+            "DESCRIPTION's Package {:?} is not the archive's folder {folder:?}",
+            description.package()
+        )));
+    }
+    match (kind, description.get("Built")) {
+        (Kind::Source, None) => {}
+        (Kind::Source, Some(_)) => {
+            return Err(fail(
+                "DESCRIPTION has a Built field: this is a binary package, not a source package",
+            ));
+        }
+        (Kind::Binary { .. }, None) => {
+            return Err(fail(
+                "DESCRIPTION has no Built field: this is a source package, not a binary package",
+            ));
+        }
+        (Kind::Binary { r_version, os_type }, Some(built)) => {
+            // `R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows`
+            let parts: Vec<&str> = built.split(';').map(str::trim).collect();
+            let built_r = parts
+                .first()
+                .and_then(|r| r.strip_prefix("R "))
+                .map(str::trim)
+                .unwrap_or_default();
+            let major_minor: Vec<&str> = built_r.split('.').take(2).collect();
+            if major_minor.join(".") != r_version {
+                return Err(fail(format!(
+                    "DESCRIPTION's Built {built:?} is not for R {r_version}"
+                )));
+            }
+            if parts.len() < 4 || parts[3] != os_type {
+                return Err(fail(format!(
+                    "DESCRIPTION's Built {built:?} is not for OS type {os_type}"
+                )));
+            }
+        }
+    }
+    Ok(description)
+}
+
+/// Whether a path inside an archive is `<folder>/DESCRIPTION`; gives the folder.
+fn description_folder(path: &std::path::Path) -> Option<String> {
+    let parts: Vec<_> = path
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
+    (parts.len() == 2 && parts[1].as_os_str() == "DESCRIPTION")
+        .then(|| parts[0].as_os_str().to_string_lossy().into_owned())
+}
+
+/// Reads and parses `<pkg>/DESCRIPTION` out of a gzipped tarball (a source package, or a macOS
+/// binary) whose top-level folder is the package's name, and checks it is of the expected kind.
+pub fn read_tarball_description(
+    reader: impl Read,
+    kind: Kind<'_>,
+) -> Result<Description, DescriptionError> {
     let gz = flate2::read::GzDecoder::new(reader);
     let mut archive = tar::Archive::new(gz);
     let entries = archive
@@ -202,14 +280,9 @@ pub fn read_source_description(reader: impl Read) -> Result<Description, Descrip
             .path()
             .map_err(|e| fail(format!("the tarball has an unreadable path: {e}")))?
             .into_owned();
-        let parts: Vec<_> = path
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect();
-        if parts.len() != 2 || parts[1].as_os_str() != "DESCRIPTION" {
+        let Some(folder) = description_folder(&path) else {
             continue;
-        }
-        let folder = parts[0].as_os_str().to_string_lossy().into_owned();
+        };
         if entry.size() > MAX_DESCRIPTION {
             return Err(fail(format!(
                 "{folder}/DESCRIPTION is larger than {MAX_DESCRIPTION} bytes"
@@ -220,21 +293,54 @@ pub fn read_source_description(reader: impl Read) -> Result<Description, Descrip
             .take(MAX_DESCRIPTION)
             .read_to_end(&mut bytes)
             .map_err(|e| fail(format!("{folder}/DESCRIPTION could not be read: {e}")))?;
-        let description = Description::parse(&decode(bytes))?;
-        if description.package() != folder {
-            return Err(fail(format!(
-                "DESCRIPTION's Package {:?} is not the tarball's folder {folder:?}",
-                description.package()
-            )));
-        }
-        if description.get("Built").is_some() {
-            return Err(fail(
-                "DESCRIPTION has a Built field: this is a binary package, not a source package",
-            ));
-        }
-        return Ok(description);
+        return check_description(&folder, bytes, kind);
     }
     Err(fail("the tarball has no <package>/DESCRIPTION"))
+}
+
+/// [`read_tarball_description`] of a source package.
+pub fn read_source_description(reader: impl Read) -> Result<Description, DescriptionError> {
+    read_tarball_description(reader, Kind::Source)
+}
+
+/// Reads and parses `<pkg>/DESCRIPTION` out of a Windows binary package (a zip).
+pub fn read_zip_description(
+    reader: impl Read + std::io::Seek,
+    kind: Kind<'_>,
+) -> Result<Description, DescriptionError> {
+    let mut archive = zip::ZipArchive::new(reader)
+        .map_err(|e| fail(format!("the package is not a zip archive: {e}")))?;
+    let name = archive
+        .file_names()
+        .filter_map(Result::ok)
+        .map(|name| name.into_owned())
+        .find(|name| description_folder(std::path::Path::new(name)).is_some())
+        .ok_or_else(|| fail("the zip has no <package>/DESCRIPTION"))?;
+    let folder = description_folder(std::path::Path::new(&name)).unwrap_or_default();
+    let entry = archive
+        .by_name(&name)
+        .map_err(|e| fail(format!("{name} could not be read: {e}")))?;
+    if entry.size() > MAX_DESCRIPTION {
+        return Err(fail(format!(
+            "{name} is larger than {MAX_DESCRIPTION} bytes"
+        )));
+    }
+    let mut bytes = Vec::new();
+    entry
+        .take(MAX_DESCRIPTION)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("{name} could not be read: {e}")))?;
+    check_description(&folder, bytes, kind)
+}
+
+/// The name and version a binary package's file name gives: `<pkg>_<version>.zip` or `.tgz`.
+pub fn parse_binary_file_name<'a>(
+    file_name: &'a str,
+    extension: &str,
+) -> Option<(&'a str, &'a str)> {
+    let stem = file_name.strip_suffix(extension)?;
+    let (name, version) = stem.split_once('_')?;
+    (is_valid_package_name(name) && is_valid_version(version)).then_some((name, version))
 }
 
 /// One package of a `PACKAGES` index: its DESCRIPTION fields and the file's md5.
@@ -255,22 +361,19 @@ pub fn render_packages(entries: &[IndexEntry]) -> String {
             out.push('\n');
         }
         for field in INDEX_FIELDS {
+            if field == "NeedsCompilation" {
+                out.push_str(&format!("MD5sum: {}\n", entry.md5));
+            }
             let Some(value) = entry.fields.get(field).and_then(Value::as_str) else {
                 continue;
             };
             if value.is_empty() {
                 continue;
             }
-            if field == "NeedsCompilation" {
-                out.push_str(&format!("MD5sum: {}\n", entry.md5));
-            }
             out.push_str(field);
             out.push_str(": ");
             out.push_str(&value.replace('\n', "\n        "));
             out.push('\n');
-        }
-        if !entry.fields.contains_key("NeedsCompilation") {
-            out.push_str(&format!("MD5sum: {}\n", entry.md5));
         }
     }
     out
@@ -377,7 +480,7 @@ Depends: R (>= 3.5),\n    utils\nImports: stats\nLicense: MIT\nNeedsCompilation:
             read_source_description(&other[..])
                 .unwrap_err()
                 .0
-                .contains("not the tarball's folder")
+                .contains("not the archive's folder")
         );
         let binary = format!("{DESCRIPTION}Built: R 4.2.2; ; 2026-11-23; unix\n");
         let built = tarball(&[("hello.pkg/DESCRIPTION", &binary)]);
@@ -397,6 +500,83 @@ Depends: R (>= 3.5),\n    utils\nImports: stats\nLicense: MIT\nNeedsCompilation:
                     .0
                     .starts_with("the tarball could not be read")
         );
+    }
+
+    fn zip(entries: &[(&str, &str)]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (path, content) in entries {
+            writer
+                .start_file(*path, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            writer.write_all(content.as_bytes()).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn reads_binary_descriptions() {
+        let windows = Kind::Binary {
+            r_version: "4.2",
+            os_type: "windows",
+        };
+        let built = format!("{DESCRIPTION}Built: R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows\n");
+        let bytes = zip(&[
+            ("hello.pkg/NAMESPACE", ""),
+            ("hello.pkg/DESCRIPTION", &built),
+        ]);
+        let d = read_zip_description(std::io::Cursor::new(bytes), windows).unwrap();
+        assert_eq!(
+            d.get("Built"),
+            Some("R 4.2.2; ; 2026-11-23 10:00:00 UTC; windows")
+        );
+
+        let other_r = Kind::Binary {
+            r_version: "4.3",
+            os_type: "windows",
+        };
+        let bytes = zip(&[("hello.pkg/DESCRIPTION", &built)]);
+        assert!(
+            read_zip_description(std::io::Cursor::new(bytes.clone()), other_r)
+                .unwrap_err()
+                .0
+                .contains("is not for R 4.3")
+        );
+        let unix = Kind::Binary {
+            r_version: "4.2",
+            os_type: "unix",
+        };
+        let tgz = tarball(&[("hello.pkg/DESCRIPTION", &built)]);
+        assert!(
+            read_tarball_description(&tgz[..], unix)
+                .unwrap_err()
+                .0
+                .contains("is not for OS type unix")
+        );
+        let source = zip(&[("hello.pkg/DESCRIPTION", DESCRIPTION)]);
+        assert!(
+            read_zip_description(std::io::Cursor::new(source), windows)
+                .unwrap_err()
+                .0
+                .contains("this is a source package")
+        );
+        let empty = zip(&[("hello.pkg/NAMESPACE", "")]);
+        assert_eq!(
+            read_zip_description(std::io::Cursor::new(empty), windows)
+                .unwrap_err()
+                .0,
+            "the zip has no <package>/DESCRIPTION"
+        );
+        assert!(
+            read_zip_description(std::io::Cursor::new(b"no zip".to_vec()), windows)
+                .unwrap_err()
+                .0
+                .starts_with("the package is not a zip archive")
+        );
+        assert_eq!(
+            parse_binary_file_name("hello.pkg_1.0-2.zip", ".zip"),
+            Some(("hello.pkg", "1.0-2"))
+        );
+        assert_eq!(parse_binary_file_name("hello.pkg_1.0-2.zip", ".tgz"), None);
     }
 
     #[test]
