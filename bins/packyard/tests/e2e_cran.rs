@@ -3,7 +3,8 @@
 //! (`curl --upload-file … /cran/src/<file>`), and `install.packages(…, type = "source")` installs it from
 //! the repository with a group deploy token in the URL; `library()` loads it and its function answers.
 //! A second version moves the first to `src/contrib/Archive/`, and R then installs the second. GitFlic's
-//! service-level listing shows the versions, files and digests. R comes from
+//! service-level listing shows the versions, files and digests. Last, curl uploads a Windows binary and
+//! R's `available.packages` reads it from the `bin/windows/contrib/4.2` tree. R comes from
 //! `scripts/install-test-deps.sh` (Debian's `r-base-core`).
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
