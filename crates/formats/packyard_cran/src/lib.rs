@@ -1,8 +1,8 @@
 //! CRAN: R packages (sources, Windows and macOS binaries) on hosted repositories.
 //!
 //! Pure code, unit-tested in place: the DCF format of `DESCRIPTION` and `PACKAGES`, reading
-//! `<pkg>/DESCRIPTION` out of a tarball or a zip and checking it against the kind of package, R's version order and the `PACKAGES` index
-//! ([`description`]). The routes ([`configure`]) are GitFlic's service-level content routes
+//! `<pkg>/DESCRIPTION` out of a tarball or a zip and checking it against the kind of package, R's
+//! version order and the `PACKAGES` index ([`description`]). The routes ([`configure`]) are GitFlic's service-level content routes
 //! `PUT /registry/package/cran/{languageVersion}/{fileName}` and
 //! `GET /registry/package/cran/{fileName}`, and, under `/company/{group}/package/-/cran`, GitFlic's
 //! upload (`PUT src/<file>`) and the repository layout `install.packages` reads (`src/contrib/PACKAGES`,
