@@ -27,6 +27,8 @@
 #   - composer, php-cli, php-zip, unzip: the Composer end-to-end test runs
 #     `composer require` against a hosted Composer repository; composer
 #     extracts dist zips with php-zip (unzip as its fallback).
+#   - r-base-core: R 4.2 (`R CMD build`, `Rscript`) for the hosted CRAN
+#     end-to-end test, which builds a source package and installs it.
 #   - python3-venv: a virtual environment for twine (below), so the system's
 #     Python packages stay as they are.
 #
@@ -55,6 +57,7 @@ PACKAGES=(
   apache2-utils
   podman
   python3-venv
+  r-base-core
   curl
   composer
   php-cli

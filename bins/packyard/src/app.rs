@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_composer::configure(cfg);
     packyard_npm::configure(cfg);
     packyard_nuget::configure(cfg);
+    packyard_cran::configure(cfg);
     packyard_api_gitflic::configure(cfg);
 }
 

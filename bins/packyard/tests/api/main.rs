@@ -5,6 +5,7 @@
 mod cleanup;
 mod composer;
 mod container;
+mod cran;
 mod hosted;
 mod identity;
 mod jobs;
