@@ -325,6 +325,25 @@ async fn malformed_packages_are_refused(backend: Backend) {
             .unwrap(),
         ""
     );
+
+    // Without opm-metadata.xml, the packagedef in content.zip gives the name and version.
+    let content = zip(&[(
+        "packagedef",
+        "Описание.Имя(\"old-style\")\n    .Версия(\"0.3.0\");".as_bytes(),
+    )]);
+    let old_style = zip(&[("content.zip", &content)]);
+    let pushed = push(&app, Some(&publisher), "old-style-0.3.0.ospx", &old_style).await;
+    assert_eq!(pushed.status(), 200);
+    assert_eq!(
+        get(&app, &publisher, "list.txt")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "old-style\n"
+    );
+    let latest = get(&app, &publisher, "old-style/old-style.ospx").await;
+    assert_eq!(latest.bytes().await.unwrap(), old_style);
 }
 
 async fn gitflic_opm_content_routes_store_global_packages(backend: Backend) {

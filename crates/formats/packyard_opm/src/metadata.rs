@@ -195,41 +195,137 @@ pub fn parse_metadata(source: impl BufRead) -> Result<Metadata, String> {
     if !path.is_empty() {
         return Err("malformed XML: the document ends inside an element".into());
     }
+    check_metadata(metadata, "opm-metadata.xml")
+}
+
+/// The metadata of a `packagedef` script: the string arguments of `.Имя(…)`, `.Версия(…)` and
+/// `.ЗависитОт(…)` (OneScript is case-insensitive; the English `Name`, `Version`, `DependsOn` too).
+pub fn parse_packagedef(script: &str) -> Result<Metadata, String> {
+    let chars: Vec<char> = script.chars().collect();
+    let mut metadata = Metadata::default();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] != '.' {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < chars.len() && (chars[j].is_alphanumeric() || chars[j] == '_') {
+            j += 1;
+        }
+        let method: String = chars[i + 1..j].iter().collect::<String>().to_lowercase();
+        while j < chars.len() && chars[j].is_whitespace() {
+            j += 1;
+        }
+        if j >= chars.len() || chars[j] != '(' {
+            i = j.max(i + 1);
+            continue;
+        }
+        // The call's string literals, up to its closing parenthesis.
+        let mut arguments = Vec::new();
+        j += 1;
+        while j < chars.len() && chars[j] != ')' {
+            if chars[j] == '"' {
+                let mut literal = String::new();
+                j += 1;
+                while j < chars.len() {
+                    if chars[j] == '"' {
+                        if chars.get(j + 1) == Some(&'"') {
+                            literal.push('"');
+                            j += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    literal.push(chars[j]);
+                    j += 1;
+                }
+                arguments.push(literal.trim().to_owned());
+            }
+            j += 1;
+        }
+        let first = arguments.first().cloned().unwrap_or_default();
+        match method.as_str() {
+            "имя" | "name" => metadata.name = first,
+            "версия" | "version" => metadata.version = first,
+            "описание" | "description" => metadata.description = first,
+            "автор" | "author" => metadata.author = first,
+            "версиядвижка" | "engineversion" => metadata.engine_version = first,
+            "зависитот" | "dependson" if !first.is_empty() => {
+                metadata.dependencies.push(Dependency {
+                    name: first,
+                    version: arguments.get(1).cloned().unwrap_or_default(),
+                    version_max: arguments.get(2).cloned().unwrap_or_default(),
+                });
+            }
+            _ => {}
+        }
+        i = j;
+    }
+    check_metadata(metadata, "packagedef")
+}
+
+fn check_metadata(metadata: Metadata, source: &str) -> Result<Metadata, String> {
     if metadata.name.is_empty() {
-        return Err("opm-metadata.xml has no <name>".into());
+        return Err(format!("{source} has no name"));
     }
     if !is_valid_name(&metadata.name) {
         return Err(format!(
-            "opm-metadata.xml's name {:?} is not a valid package name",
+            "{source}'s name {:?} is not a valid package name",
             metadata.name
         ));
     }
     if metadata.version.is_empty() {
-        return Err("opm-metadata.xml has no <version>".into());
+        return Err(format!("{source} has no version"));
     }
     if !is_valid_version(&metadata.version) {
         return Err(format!(
-            "opm-metadata.xml's version {:?} is not a valid version",
+            "{source}'s version {:?} is not a valid version",
             metadata.version
         ));
     }
     Ok(metadata)
 }
 
-/// Reads `opm-metadata.xml` at the root of an `.ospx` zip.
+fn read_entry<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    name: &str,
+) -> Option<Result<Vec<u8>, String>> {
+    let entry = archive.by_name(name).ok()?;
+    // Metadata is small: refuse absurd files instead of reading them.
+    let mut bytes = Vec::new();
+    Some(
+        entry
+            .take(1 << 20)
+            .read_to_end(&mut bytes)
+            .map(|_| bytes)
+            .map_err(|e| format!("{name} cannot be read: {e}")),
+    )
+}
+
+fn read_packagedef(bytes: &[u8]) -> Result<Metadata, String> {
+    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
+        .map_err(|_| "packagedef is not UTF-8".to_owned())?;
+    parse_packagedef(text)
+}
+
+/// Reads `opm-metadata.xml` at the root of an `.ospx` zip or, without one, its `packagedef` (at the
+/// root or in `content.zip`).
 pub fn read_ospx<R: Read + Seek>(reader: R) -> Result<Metadata, String> {
     let mut archive =
         zip::ZipArchive::new(reader).map_err(|_| "the package is not a zip archive".to_owned())?;
-    let entry = archive
-        .by_name(METADATA_FILE)
-        .map_err(|_| format!("the .ospx has no {METADATA_FILE}"))?;
-    // A metadata file is small: refuse absurd ones instead of reading them.
-    let mut bytes = Vec::new();
-    entry
-        .take(1 << 20)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{METADATA_FILE} cannot be read: {e}"))?;
-    parse_metadata(bytes.as_slice()).map_err(|e| format!("{METADATA_FILE}: {e}"))
+    if let Some(bytes) = read_entry(&mut archive, METADATA_FILE) {
+        return parse_metadata(bytes?.as_slice()).map_err(|e| format!("{METADATA_FILE}: {e}"));
+    }
+    if let Some(bytes) = read_entry(&mut archive, "packagedef") {
+        return read_packagedef(&bytes?);
+    }
+    let missing = || format!("the .ospx has no {METADATA_FILE} (nor a packagedef)");
+    let content = read_entry(&mut archive, "content.zip").ok_or_else(missing)?;
+    let content = content.map_err(|_| missing())?;
+    let mut content = zip::ZipArchive::new(std::io::Cursor::new(content)).map_err(|_| missing())?;
+    let bytes = read_entry(&mut content, "packagedef").ok_or_else(missing)??;
+    read_packagedef(&bytes)
 }
 
 #[cfg(test)]
@@ -309,7 +405,7 @@ mod tests {
         let no_metadata = ospx(&[("content.zip", b"PK")]);
         assert_eq!(
             read_ospx(Cursor::new(no_metadata)).unwrap_err(),
-            "the .ospx has no opm-metadata.xml"
+            "the .ospx has no opm-metadata.xml (nor a packagedef)"
         );
         let cases = [
             ("<opm-metadata><name>x</name>", "malformed XML"),
@@ -319,11 +415,11 @@ mod tests {
             ),
             (
                 "<opm-metadata><version>1.0</version></opm-metadata>",
-                "has no <name>",
+                "has no name",
             ),
             (
                 "<opm-metadata><name>x</name></opm-metadata>",
-                "has no <version>",
+                "has no version",
             ),
             (
                 "<opm-metadata><name>a/b</name><version>1</version></opm-metadata>",
@@ -342,6 +438,33 @@ mod tests {
             let error = parse_metadata(xml.as_bytes()).unwrap_err();
             assert!(error.contains(message), "{xml}: {error}");
         }
+    }
+
+    #[test]
+    fn falls_back_to_packagedef() {
+        let script = "// packagedef\nОписание.Имя(\"my-lib\")\n    .Версия(\"2.1.0\")\n    .Автор(\"A \"\"B\"\"\")\n    .ЗависитОт(\"logos\", \"0.6.0\")\n    .ВерсияСреды(\"1.8.0\");";
+        let metadata = parse_packagedef(script).unwrap();
+        assert_eq!(metadata.name, "my-lib");
+        assert_eq!(metadata.version, "2.1.0");
+        assert_eq!(metadata.author, "A \"B\"");
+        assert_eq!(metadata.dependencies[0].name, "logos");
+        assert_eq!(metadata.dependencies[0].version, "0.6.0");
+        let english = parse_packagedef("Description.Name(\"x\").Version(\"1.0\");").unwrap();
+        assert_eq!(
+            (english.name.as_str(), english.version.as_str()),
+            ("x", "1.0")
+        );
+        assert!(
+            parse_packagedef("Описание.Имя(\"x\");")
+                .unwrap_err()
+                .contains("no version")
+        );
+
+        let content = ospx(&[("packagedef", script.as_bytes())]);
+        let nested = ospx(&[("content.zip", &content)]);
+        assert_eq!(read_ospx(Cursor::new(nested)).unwrap().name, "my-lib");
+        let root = ospx(&[("packagedef", script.as_bytes())]);
+        assert_eq!(read_ospx(Cursor::new(root)).unwrap().version, "2.1.0");
     }
 
     #[test]
