@@ -442,7 +442,11 @@ mod tests {
 
     #[test]
     fn falls_back_to_packagedef() {
-        let script = "// packagedef\nОписание.Имя(\"my-lib\")\n    .Версия(\"2.1.0\")\n    .Автор(\"A \"\"B\"\"\")\n    .ЗависитОт(\"logos\", \"0.6.0\")\n    .ВерсияСреды(\"1.8.0\");";
+        let script = concat!(
+            "// packagedef\nОписание.Имя(\"my-lib\")\n    .Версия(\"2.1.0\")\n",
+            "    .Автор(\"A \"\"B\"\"\")\n    .ЗависитОт(\"logos\", \"0.6.0\")\n",
+            "    .ВерсияСреды(\"1.8.0\");",
+        );
         let metadata = parse_packagedef(script).unwrap();
         assert_eq!(metadata.name, "my-lib");
         assert_eq!(metadata.version, "2.1.0");
