@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_npm::configure(cfg);
     packyard_nuget::configure(cfg);
     packyard_cran::configure(cfg);
+    packyard_opm::configure(cfg);
     packyard_api_gitflic::configure(cfg);
 }
 

@@ -13,6 +13,7 @@ mod management;
 mod maven_hosted;
 mod npm;
 mod nuget;
+mod opm;
 mod pull;
 mod pypi;
 
