@@ -12,7 +12,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{bootstrap_admin, post, start_server};
+use common::{HostedGroup, start_with_hosted_group};
 use serde_json::{Value, json};
 
 /// A dist zip as GitHub archives are: everything under one top-level folder.
@@ -109,52 +109,15 @@ async fn composer_requires_packages_published_to_packyard() {
 
     // The server, a group with a developer who publishes and a deploy token that installs.
     let data = work.path().join("data");
-    let admin = bootstrap_admin(&data);
-    let server = start_server(&data).await;
-    let api = format!("{}/api/v4", server.base);
-    let client = reqwest::Client::new();
-    let group = post(
-        &client,
-        format!("{api}/groups"),
-        &admin,
-        json!({"name": "acme", "path": "acme"}),
-    )
-    .await;
-    let developer = post(
-        &client,
-        format!("{api}/users"),
-        &admin,
-        json!({"username": "dev", "name": "Developer", "email": "dev@example.com"}),
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/groups/{}/members", group["id"]),
-        &admin,
-        json!({"user_id": developer["id"], "access_level": 30}),
-    )
-    .await;
-    let developer_token = post(
-        &client,
-        format!("{api}/users/{}/personal_access_tokens", developer["id"]),
-        &admin,
-        json!({"name": "upload", "scopes": ["write_package_registry"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deploy = post(
-        &client,
-        format!("{api}/groups/{}/deploy_tokens", group["id"]),
-        &admin,
-        json!({"name": "composer", "scopes": ["read_package_registry"]}),
-    )
-    .await;
-    let (deploy_user, deploy_token) = (
-        deploy["username"].as_str().unwrap().to_owned(),
-        deploy["token"].as_str().unwrap().to_owned(),
-    );
+    let HostedGroup {
+        server,
+        client,
+        admin,
+        developer_token,
+        deploy_user,
+        deploy_token,
+        ..
+    } = start_with_hosted_group(&data, ("upload", &["write_package_registry"]), "composer").await;
     let repository = format!("{}/company/acme/package/-/composer", server.base);
     let host = server.base.trim_start_matches("http://").to_owned();
 

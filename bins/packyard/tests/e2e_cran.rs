@@ -13,8 +13,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bootstrap_admin, post, start_server};
-use serde_json::{Value, json};
+use common::{HostedGroup, start_with_hosted_group};
+use serde_json::Value;
 
 fn succeed(what: &str, output: Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -150,52 +150,15 @@ async fn r_installs_source_packages_uploaded_with_curl() {
     let second = build_package(work.path(), &home, "0.10.0", "hello from 0.10.0");
 
     let data = work.path().join("data");
-    let admin = bootstrap_admin(&data);
-    let server = start_server(&data).await;
-    let api = format!("{}/api/v4", server.base);
-    let client = reqwest::Client::new();
-    let group = post(
-        &client,
-        format!("{api}/groups"),
-        &admin,
-        json!({"name": "acme", "path": "acme"}),
-    )
-    .await;
-    let developer = post(
-        &client,
-        format!("{api}/users"),
-        &admin,
-        json!({"username": "dev", "name": "Developer", "email": "dev@example.com"}),
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/groups/{}/members", group["id"]),
-        &admin,
-        json!({"user_id": developer["id"], "access_level": 30}),
-    )
-    .await;
-    let developer_token = post(
-        &client,
-        format!("{api}/users/{}/personal_access_tokens", developer["id"]),
-        &admin,
-        json!({"name": "curl", "scopes": ["write_package_registry"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deploy = post(
-        &client,
-        format!("{api}/groups/{}/deploy_tokens", group["id"]),
-        &admin,
-        json!({"name": "r", "scopes": ["read_package_registry"]}),
-    )
-    .await;
-    let (deploy_user, deploy_token) = (
-        deploy["username"].as_str().unwrap().to_owned(),
-        deploy["token"].as_str().unwrap().to_owned(),
-    );
+    let HostedGroup {
+        server,
+        client,
+        admin,
+        developer_token,
+        deploy_user,
+        deploy_token,
+        ..
+    } = start_with_hosted_group(&data, ("curl", &["write_package_registry"]), "r").await;
     let repository = format!("{}/company/acme/package/-/cran", server.base);
     let repos = format!(
         "http://{deploy_user}:{deploy_token}@{}/company/acme/package/-/cran",

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bootstrap_admin, post, start_server};
+use common::{HostedGroup, start_with_hosted_group};
 use serde_json::{Value, json};
 
 /// npm with an environment of its own: this user config, this cache, no global config, no network
@@ -96,51 +96,19 @@ async fn npm_publishes_and_installs_through_packyard() {
 
     // The server, a group with a developer who publishes and a deploy token that installs.
     let data = work.path().join("data");
-    let admin = bootstrap_admin(&data);
-    let server = start_server(&data).await;
-    let api = format!("{}/api/v4", server.base);
-    let client = reqwest::Client::new();
-    let group = post(
-        &client,
-        format!("{api}/groups"),
-        &admin,
-        json!({"name": "acme", "path": "acme"}),
+    let HostedGroup {
+        server,
+        client,
+        admin,
+        developer_token,
+        deploy_token,
+        ..
+    } = start_with_hosted_group(
+        &data,
+        ("npm", &["read_package_registry", "write_package_registry"]),
+        "ci",
     )
     .await;
-    let developer = post(
-        &client,
-        format!("{api}/users"),
-        &admin,
-        json!({"username": "dev", "name": "Developer", "email": "dev@example.com"}),
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/groups/{}/members", group["id"]),
-        &admin,
-        json!({"user_id": developer["id"], "access_level": 30}),
-    )
-    .await;
-    let developer_token = post(
-        &client,
-        format!("{api}/users/{}/personal_access_tokens", developer["id"]),
-        &admin,
-        json!({"name": "npm", "scopes": ["read_package_registry", "write_package_registry"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deploy_token = post(
-        &client,
-        format!("{api}/groups/{}/deploy_tokens", group["id"]),
-        &admin,
-        json!({"name": "ci", "scopes": ["read_package_registry"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
 
     let registry = format!("{}/company/acme/package/-/npm/", server.base);
     let auth_key = registry.trim_start_matches("http:");

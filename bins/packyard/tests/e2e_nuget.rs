@@ -14,8 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bootstrap_admin, post, start_server};
-use serde_json::{Value, json};
+use common::{HostedGroup, start_with_hosted_group};
+use serde_json::Value;
 
 const ID: &str = "Packyard.Demo";
 
@@ -139,52 +139,15 @@ async fn nuget_pushes_and_installs_through_packyard() {
 
     // The server, a group with a developer who pushes and a deploy token that installs.
     let data = work.path().join("data");
-    let admin = bootstrap_admin(&data);
-    let server = start_server(&data).await;
-    let api = format!("{}/api/v4", server.base);
-    let client = reqwest::Client::new();
-    let group = post(
-        &client,
-        format!("{api}/groups"),
-        &admin,
-        json!({"name": "acme", "path": "acme"}),
-    )
-    .await;
-    let developer = post(
-        &client,
-        format!("{api}/users"),
-        &admin,
-        json!({"username": "dev", "name": "Developer", "email": "dev@example.com"}),
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/groups/{}/members", group["id"]),
-        &admin,
-        json!({"user_id": developer["id"], "access_level": 30}),
-    )
-    .await;
-    let developer_token = post(
-        &client,
-        format!("{api}/users/{}/personal_access_tokens", developer["id"]),
-        &admin,
-        json!({"name": "nuget", "scopes": ["write_package_registry"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deploy = post(
-        &client,
-        format!("{api}/groups/{}/deploy_tokens", group["id"]),
-        &admin,
-        json!({"name": "nuget", "scopes": ["read_package_registry"]}),
-    )
-    .await;
-    let (deploy_user, deploy_token) = (
-        deploy["username"].as_str().unwrap().to_owned(),
-        deploy["token"].as_str().unwrap().to_owned(),
-    );
+    let HostedGroup {
+        server,
+        client,
+        admin,
+        developer_token,
+        deploy_user,
+        deploy_token,
+        ..
+    } = start_with_hosted_group(&data, ("nuget", &["write_package_registry"]), "nuget").await;
     let source = format!("{}/company/acme/package/-/nuget/index.json", server.base);
 
     // A config with this one source and its credentials (other sources cleared).

@@ -11,8 +11,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{bootstrap_admin, post, start_server};
-use serde_json::{Value, json};
+use common::{HostedGroup, start_with_hosted_group};
+use serde_json::Value;
 
 fn twine() -> PathBuf {
     let venv =
@@ -110,52 +110,15 @@ async fn twine_publishes_and_pip_installs_through_packyard() {
 
     // The server, a group with a developer who publishes and a deploy token that installs.
     let data = work.path().join("data");
-    let admin = bootstrap_admin(&data);
-    let server = start_server(&data).await;
-    let api = format!("{}/api/v4", server.base);
-    let client = reqwest::Client::new();
-    let group = post(
-        &client,
-        format!("{api}/groups"),
-        &admin,
-        json!({"name": "acme", "path": "acme"}),
-    )
-    .await;
-    let developer = post(
-        &client,
-        format!("{api}/users"),
-        &admin,
-        json!({"username": "dev", "name": "Developer", "email": "dev@example.com"}),
-    )
-    .await;
-    post(
-        &client,
-        format!("{api}/groups/{}/members", group["id"]),
-        &admin,
-        json!({"user_id": developer["id"], "access_level": 30}),
-    )
-    .await;
-    let developer_token = post(
-        &client,
-        format!("{api}/users/{}/personal_access_tokens", developer["id"]),
-        &admin,
-        json!({"name": "twine", "scopes": ["write_package_registry"]}),
-    )
-    .await["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let deploy = post(
-        &client,
-        format!("{api}/groups/{}/deploy_tokens", group["id"]),
-        &admin,
-        json!({"name": "pip", "scopes": ["read_package_registry"]}),
-    )
-    .await;
-    let (deploy_user, deploy_token) = (
-        deploy["username"].as_str().unwrap().to_owned(),
-        deploy["token"].as_str().unwrap().to_owned(),
-    );
+    let HostedGroup {
+        server,
+        client,
+        admin,
+        developer_token,
+        deploy_user,
+        deploy_token,
+        ..
+    } = start_with_hosted_group(&data, ("twine", &["write_package_registry"]), "pip").await;
     let repository = format!("{}/company/acme/package/-/pypi", server.base);
 
     // twine, through a named repository of a .pypirc.

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The running binary; killed when dropped.
 pub struct Server {
@@ -146,4 +146,88 @@ pub async fn create_virtual_registry(
         ids.push(created["id"].as_i64().unwrap());
     }
     (registry_id, ids)
+}
+
+/// The running binary with group `acme`, its Developer `dev` holding a personal token, and a deploy
+/// token of the group (for the hosted formats' end-to-end tests).
+pub struct HostedGroup {
+    /// The server.
+    pub server: Server,
+    /// `<base>/api/v4`.
+    pub api: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The administrator's token.
+    pub admin: String,
+    /// The group, as the API created it.
+    pub group: Value,
+    /// The developer's personal token.
+    pub developer_token: String,
+    /// The deploy token's username.
+    pub deploy_user: String,
+    /// The deploy token.
+    pub deploy_token: String,
+}
+
+/// Starts the binary on `data` and sets up [`HostedGroup`]: the developer's token named
+/// `developer_token.0` with scopes `developer_token.1`, and a `read_package_registry` deploy token named
+/// `deploy_token_name`.
+pub async fn start_with_hosted_group(
+    data: &Path,
+    developer_token: (&str, &[&str]),
+    deploy_token_name: &str,
+) -> HostedGroup {
+    let admin = bootstrap_admin(data);
+    let server = start_server(data).await;
+    let api = format!("{}/api/v4", server.base);
+    let client = reqwest::Client::new();
+    let group = post(
+        &client,
+        format!("{api}/groups"),
+        &admin,
+        json!({"name": "acme", "path": "acme"}),
+    )
+    .await;
+    let developer = post(
+        &client,
+        format!("{api}/users"),
+        &admin,
+        json!({"username": "dev", "name": "Developer", "email": "dev@example.com"}),
+    )
+    .await;
+    post(
+        &client,
+        format!("{api}/groups/{}/members", group["id"]),
+        &admin,
+        json!({"user_id": developer["id"], "access_level": 30}),
+    )
+    .await;
+    let (token_name, scopes) = developer_token;
+    let developer_token = post(
+        &client,
+        format!("{api}/users/{}/personal_access_tokens", developer["id"]),
+        &admin,
+        json!({"name": token_name, "scopes": scopes}),
+    )
+    .await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deploy = post(
+        &client,
+        format!("{api}/groups/{}/deploy_tokens", group["id"]),
+        &admin,
+        json!({"name": deploy_token_name, "scopes": ["read_package_registry"]}),
+    )
+    .await;
+    HostedGroup {
+        server,
+        api,
+        client,
+        admin,
+        group,
+        developer_token,
+        deploy_user: deploy["username"].as_str().unwrap().to_owned(),
+        deploy_token: deploy["token"].as_str().unwrap().to_owned(),
+    }
 }
