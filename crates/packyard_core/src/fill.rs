@@ -17,7 +17,7 @@ use packyard_db::queries::cache as q;
 use packyard_db::rows::{CacheEntry, NewCacheEntry, Upstream};
 use tokio::sync::watch;
 
-use crate::pull::{Want, sha256_hex};
+use crate::pull::{PathClass, Want, sha256_hex};
 use crate::{Core, CoreError};
 
 /// Bytes gathered before one spool write and one progress notification.
@@ -262,7 +262,11 @@ impl Core {
             .run(move |conn| q::find_entry(conn, upstream_id, &lookup_path))
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?
-            .filter(|entry| entry.upstream_checked_at >= requested_at);
+            // Content named by its digest never changes: any live entry will do. Other content must
+            // have been confirmed since the client looked.
+            .filter(|entry| {
+                want.class == PathClass::Immutable || entry.upstream_checked_at >= requested_at
+            });
         if let Some(entry) = recent {
             return Ok(FillState::AlreadyCached(Arc::new(entry)));
         }
