@@ -18,6 +18,8 @@
 #   - libcommons-lang3-java: the third-party jar the fixture app depends on
 #     (normally already pulled in by maven itself).
 #   - wrk: HTTP benchmarks.
+#   - nginx-light: the peer of the benchmarks (bench/hot-path.sh), as a
+#     static file server and as a proxy_cache in front of the same upstreams.
 #   - docker-registry, skopeo, apache2-utils, podman: the container tests
 #     (crates/packyard_test_support/src/oci_registry.rs). docker-registry
 #     (distribution 2.8) is the real upstream registry, run on loopback;
@@ -52,6 +54,7 @@ PACKAGES=(
   junit5
   libcommons-lang3-java
   wrk
+  nginx-light
   docker-registry
   skopeo
   apache2-utils
