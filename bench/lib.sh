@@ -139,7 +139,8 @@ record() {
 median() {
   [ -s "$WORK/results/$1" ] || { echo -; return; }
   sort -g "$WORK/results/$1" |
-    awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    awk '{ v[NR] = $1 }
+      END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf (m >= 10 ? "%.1f\n" : "%.3f\n"), m }'
 }
 
 # The sum of a measure's values (error counts), or "-".
