@@ -231,6 +231,14 @@ diesel::joinable!(registry_upstreams -> upstreams (upstream_id));
 diesel::joinable!(registry_upstreams -> virtual_registries (registry_id));
 diesel::joinable!(cache_entries -> upstreams (upstream_id));
 diesel::table! {
+    upstream_entry_counts (upstream_id) {
+        upstream_id -> BigInt,
+        live_entries -> BigInt,
+    }
+}
+
+diesel::joinable!(upstream_entry_counts -> upstreams (upstream_id));
+diesel::table! {
     npm_dist_tags (id) {
         id -> BigInt,
         package_id -> BigInt,
@@ -257,6 +265,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     registry_upstreams,
     blobs,
     cache_entries,
+    upstream_entry_counts,
     jobs,
     cleanup_policies,
     packages,

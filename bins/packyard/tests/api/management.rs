@@ -1907,6 +1907,244 @@ async fn cache_entries_are_listed_and_deleted(backend: Backend) {
     );
 }
 
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Inserts `count` live entries of an upstream straight into the database, oldest first
+/// (`com/example/lib<i>/1.0/lib<i>-1.0.jar`), then one entry per path in `extra`.
+async fn insert_entries(app: &TestApp, group: i64, upstream: i64, count: i64, extra: &[&str]) {
+    let columns = "group_id, upstream_id, relative_path, blob_sha256, size, file_sha1, content_type, \
+                   upstream_checked_at, downloads_count, downloaded_at, status, created_at, updated_at";
+    let values = "'0000', 1, 'da39a3ee5e6b4b0d3255bfef95601890afd80709', 'application/java-archive', \
+                  '2026-01-01 00:00:00', 0, '2026-01-01 00:00:00', 0, '2026-01-01 00:00:00', \
+                  '2026-01-01 00:00:00'";
+    app.sql(
+        "INSERT INTO blobs (sha256, size, created_at) VALUES ('0000', 1, '2026-01-01 00:00:00') \
+         ON CONFLICT (sha256) DO NOTHING",
+    )
+    .await;
+    for i in 0..count {
+        let path = format!("com/example/lib{i}/1.0/lib{i}-1.0.jar");
+        app.sql(&format!(
+            "INSERT INTO cache_entries ({columns}) VALUES ({group}, {upstream}, '{path}', {values})"
+        ))
+        .await;
+    }
+    for path in extra {
+        let path = path.replace('\'', "''");
+        app.sql(&format!(
+            "INSERT INTO cache_entries ({columns}) VALUES ({group}, {upstream}, '{path}', {values})"
+        ))
+        .await;
+    }
+}
+
+/// Every page of a list at `per_page`, checking each page's headers; returns the paths in list order.
+async fn walk_pages(
+    app: &TestApp,
+    token: &str,
+    list: &str,
+    per_page: usize,
+    total: usize,
+) -> Vec<String> {
+    let pages = total.div_ceil(per_page).max(1);
+    let mut paths = Vec::new();
+    for page in 1..=pages + 1 {
+        let answer = get(
+            app,
+            token,
+            &format!("{list}&page={page}&per_page={per_page}"),
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+        let context = format!("page {page} of {pages} at {per_page}");
+        assert_eq!(answer.header("x-total"), total.to_string(), "{context}");
+        assert_eq!(
+            answer.header("x-total-pages"),
+            pages.to_string(),
+            "{context}"
+        );
+        assert_eq!(answer.header("x-page"), page.to_string(), "{context}");
+        assert_eq!(
+            answer.header("x-per-page"),
+            per_page.to_string(),
+            "{context}"
+        );
+        let next = if page < pages {
+            (page + 1).to_string()
+        } else {
+            String::new()
+        };
+        assert_eq!(answer.header("x-next-page"), next, "{context}");
+        let prev = if page > 1 {
+            (page - 1).to_string()
+        } else {
+            String::new()
+        };
+        assert_eq!(answer.header("x-prev-page"), prev, "{context}");
+        let items = answer.body.as_array().unwrap();
+        let expected = if page > pages {
+            0
+        } else {
+            per_page.min(total - (page - 1) * per_page)
+        };
+        assert_eq!(items.len(), expected, "{context}");
+        paths.extend(
+            items
+                .iter()
+                .map(|item| item["relative_path"].as_str().unwrap().to_owned()),
+        );
+    }
+    paths
+}
+
+async fn cache_entries_page_by_id_from_either_end(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let token = app.admin_token.clone();
+    let group = app.create_group("acme").await;
+    let (_, upstreams) = app
+        .maven_registry(group, &["http://127.0.0.1:1", "http://127.0.0.1:2"])
+        .await;
+    let (upstream, other) = (upstreams[0], upstreams[1]);
+    insert_entries(&app, group, upstream, 45, &[]).await;
+    insert_entries(&app, group, other, 3, &[]).await;
+    let list = format!("{MAVEN}/upstreams/{upstream}/cache_entries?x=1");
+    let newest_first: Vec<String> = (0..45)
+        .rev()
+        .map(|i| format!("com/example/lib{i}/1.0/lib{i}-1.0.jar"))
+        .collect();
+    for per_page in [1, 2, 7, 10, 22, 23, 45, 100] {
+        assert_eq!(
+            walk_pages(&app, &token, &list, per_page, 45).await,
+            newest_first,
+            "per_page {per_page}"
+        );
+    }
+
+    // Hidden entries leave the list and its count; the other upstream's entries never were in it.
+    app.sql(&format!(
+        "UPDATE cache_entries SET status = 2 WHERE upstream_id = {upstream} \
+         AND relative_path IN ('com/example/lib0/1.0/lib0-1.0.jar', 'com/example/lib20/1.0/lib20-1.0.jar')"
+    ))
+    .await;
+    app.sql(&format!(
+        "DELETE FROM cache_entries WHERE upstream_id = {upstream} AND status = 2 \
+         AND relative_path = 'com/example/lib0/1.0/lib0-1.0.jar'"
+    ))
+    .await;
+    let live: Vec<String> = newest_first
+        .iter()
+        .filter(|p| !p.contains("/lib0/") && !p.contains("/lib20/"))
+        .cloned()
+        .collect();
+    for per_page in [1, 4, 10, 43] {
+        assert_eq!(walk_pages(&app, &token, &list, per_page, 43).await, live);
+    }
+    let far = get(&app, &token, &format!("{list}&page=1000&per_page=10")).await;
+    assert_eq!(far.body, json!([]));
+    assert_eq!(far.header("x-total-pages"), "5");
+    assert_eq!(far.header("x-prev-page"), "999");
+
+    // A search pages the same way over its matches only.
+    let searched = format!("{list}&search=LIB1");
+    let matches: Vec<String> = live
+        .iter()
+        .filter(|p| p.contains("lib1"))
+        .cloned()
+        .collect();
+    assert_eq!(matches.len(), 11);
+    for per_page in [1, 3, 11] {
+        assert_eq!(
+            walk_pages(&app, &token, &searched, per_page, 11).await,
+            matches
+        );
+    }
+
+    // Purging the upstream's cache empties the list.
+    let purged = delete(&app, &token, &format!("{MAVEN}/upstreams/{upstream}/cache")).await;
+    assert_eq!(purged.status, 204);
+    assert_eq!(
+        walk_pages(&app, &token, &list, 20, 0).await,
+        Vec::<String>::new()
+    );
+    let others = get(
+        &app,
+        &token,
+        &format!("{MAVEN}/upstreams/{other}/cache_entries"),
+    )
+    .await;
+    assert_eq!(others.header("x-total"), "3");
+}
+
+async fn cache_entry_search_is_a_literal_substring(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let token = app.admin_token.clone();
+    let group = app.create_group("acme").await;
+    let (_, upstreams) = app.maven_registry(group, &["http://127.0.0.1:1"]).await;
+    let upstream = upstreams[0];
+    let paths = [
+        "odd/100%_sure/a.jar",
+        "odd/100x_sure/b.jar",
+        "odd/1000_sure/c.jar",
+        "odd/back\\slash/d.jar",
+        "odd/Mixed_Case/e.jar",
+        "odd/say\"hi\"/f.jar",
+        "odd/it's/g.jar",
+        "odd/ünï/h.jar",
+    ];
+    insert_entries(&app, group, upstream, 0, &paths).await;
+    let list = format!("{MAVEN}/upstreams/{upstream}/cache_entries");
+    for (term, expected) in [
+        ("100%_", vec!["odd/100%_sure/a.jar"]),
+        ("0%", vec!["odd/100%_sure/a.jar"]),
+        ("0_s", vec!["odd/1000_sure/c.jar"]),
+        ("K\\S", vec!["odd/back\\slash/d.jar"]),
+        ("\\", vec!["odd/back\\slash/d.jar"]),
+        ("mixed_CASE", vec!["odd/Mixed_Case/e.jar"]),
+        ("_c", vec!["odd/Mixed_Case/e.jar"]),
+        ("y\"hi\"/", vec!["odd/say\"hi\"/f.jar"]),
+        ("\"", vec!["odd/say\"hi\"/f.jar"]),
+        ("it's", vec!["odd/it's/g.jar"]),
+        ("ünï", vec!["odd/ünï/h.jar"]),
+        ("nï/h", vec!["odd/ünï/h.jar"]),
+        ("%%%", vec![]),
+        ("___", vec![]),
+        ("sure/x", vec![]),
+        ("odd/", paths.iter().rev().copied().collect()),
+    ] {
+        let answer = get(&app, &token, &format!("{list}?search={}", encode(term))).await;
+        assert_eq!(answer.status, 200, "{term}");
+        let found: Vec<&str> = answer
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["relative_path"].as_str().unwrap())
+            .collect();
+        assert_eq!(found, expected, "search {term}");
+        assert_eq!(
+            answer.header("x-total"),
+            expected.len().to_string(),
+            "{term}"
+        );
+    }
+}
+
 async fn registry_cache_purge_spares_shared_upstreams(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
         return;
@@ -1984,5 +2222,7 @@ both_backends!(
     group_upstreams_are_paginated_and_filtered,
     connection_tests_head_the_upstream,
     cache_entries_are_listed_and_deleted,
+    cache_entries_page_by_id_from_either_end,
+    cache_entry_search_is_a_literal_substring,
     registry_cache_purge_spares_shared_upstreams,
 );

@@ -1,11 +1,15 @@
 //! Cache entries and the blobs they reference.
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
 
 use super::{Page, contains_pattern, lower};
 use crate::rows::*;
-use crate::schema::{blobs, cache_entries, package_files, registry_upstreams, upstreams};
+use crate::schema::{
+    blobs, cache_entries, package_files, registry_upstreams, upstream_entry_counts, upstreams,
+};
 use crate::{AnyConnection, DbResult, per_backend};
 
 const LIVE: i32 = 0;
@@ -136,7 +140,13 @@ pub fn record_download(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) ->
     Ok(())
 }
 
-/// One page of an upstream's live entries, newest first, optionally filtered by path.
+/// One page of an upstream's live entries, newest first, optionally filtered by path (`search`: a
+/// case-insensitive substring, `%`, `_` and `\` literal), and how many match.
+///
+/// The page is found by id rather than by skipping rows: the id at its edge is read from the
+/// `(upstream_id, status, id)` index, counting from whichever end of the list is nearer, so the first and
+/// the last pages read only their own rows. Without a search the total is the upstream's maintained count
+/// (`upstream_entry_counts`); a search counts its matches, which an index of the paths' trigrams finds.
 pub fn list_entries(
     conn: &mut AnyConnection,
     upstream_id: i64,
@@ -144,6 +154,7 @@ pub fn list_entries(
     offset: i64,
     limit: i64,
 ) -> DbResult<Page<CacheEntry>> {
+    let trigrams = search.and_then(|term| trigram_phrase(conn, term));
     let filtered = || {
         let mut query = cache_entries::table
             .filter(cache_entries::upstream_id.eq(upstream_id))
@@ -156,16 +167,100 @@ pub fn list_entries(
                     .escape('\\'),
             );
         }
+        if let Some(phrase) = &trigrams {
+            // SQLite: the candidates the path index finds; the LIKE above stays the rule.
+            query = query.filter(
+                sql::<Bool>(
+                    "cache_entries.id IN \
+                     (SELECT rowid FROM cache_entry_paths WHERE cache_entry_paths MATCH ",
+                )
+                .bind::<Text, _>(phrase.clone())
+                .sql(")"),
+            );
+        }
         query
     };
-    let total = filtered().count().get_result(conn)?;
-    let items = filtered()
-        .order(cache_entries::id.desc())
-        .offset(offset)
-        .limit(limit)
-        .select(CacheEntry::as_select())
-        .load(conn)?;
+    let total = match search {
+        None => live_entry_count(conn, upstream_id)?,
+        Some(_) => filtered().count().get_result(conn)?,
+    };
+    let offset = offset.max(0);
+    if limit <= 0 || offset >= total {
+        return Ok(Page {
+            items: Vec::new(),
+            total,
+        });
+    }
+    let end = offset.saturating_add(limit).min(total);
+    let older = total - end;
+    let items = if offset <= older {
+        let mut page = filtered().order(cache_entries::id.desc());
+        if offset > 0 {
+            let edge: Option<i64> = filtered()
+                .order(cache_entries::id.desc())
+                .offset(offset)
+                .select(cache_entries::id)
+                .first(conn)
+                .optional()?;
+            let Some(edge) = edge else {
+                return Ok(Page {
+                    items: Vec::new(),
+                    total,
+                });
+            };
+            page = page.filter(cache_entries::id.le(edge));
+        }
+        page.limit(limit)
+            .select(CacheEntry::as_select())
+            .load(conn)?
+    } else {
+        // Nearer the oldest entry: read the page oldest first from there, then turn it around.
+        let mut page = filtered().order(cache_entries::id.asc());
+        if older > 0 {
+            let edge: Option<i64> = filtered()
+                .order(cache_entries::id.asc())
+                .offset(older)
+                .select(cache_entries::id)
+                .first(conn)
+                .optional()?;
+            if let Some(edge) = edge {
+                page = page.filter(cache_entries::id.ge(edge));
+            }
+        }
+        let mut items: Vec<CacheEntry> = page
+            .limit(end - offset)
+            .select(CacheEntry::as_select())
+            .load(conn)?;
+        items.reverse();
+        items
+    };
     Ok(Page { items, total })
+}
+
+/// The live entries of an upstream: its maintained count, or a count of its rows if it has none.
+fn live_entry_count(conn: &mut AnyConnection, upstream_id: i64) -> DbResult<i64> {
+    let kept: Option<i64> = upstream_entry_counts::table
+        .find(upstream_id)
+        .select(upstream_entry_counts::live_entries)
+        .first(conn)
+        .optional()?;
+    match kept {
+        Some(count) => Ok(count.max(0)),
+        None => Ok(cache_entries::table
+            .filter(cache_entries::upstream_id.eq(upstream_id))
+            .filter(cache_entries::status.eq(LIVE))
+            .count()
+            .get_result(conn)?),
+    }
+}
+
+/// On SQLite, the FTS5 phrase that finds the paths containing `term` in `cache_entry_paths` (a trigram
+/// index, case-insensitive like the search). `None` on PostgreSQL, whose trigram index serves the LIKE
+/// itself, and for terms shorter than a trigram, which the index cannot find.
+fn trigram_phrase(conn: &AnyConnection, term: &str) -> Option<String> {
+    let term = term.to_lowercase();
+    let is_sqlite = matches!(conn, AnyConnection::Sqlite(_));
+    (is_sqlite && term.chars().count() >= 3).then(|| format!("\"{}\"", term.replace('"', "\"\"")))
 }
 
 /// One live path of an upstream, for its connection test.

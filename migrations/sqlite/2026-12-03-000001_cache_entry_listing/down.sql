@@ -1,0 +1,10 @@
+DROP TRIGGER cache_entries_paths_delete;
+DROP TRIGGER cache_entries_paths_update;
+DROP TRIGGER cache_entries_paths_insert;
+DROP TABLE cache_entry_paths;
+DROP TRIGGER cache_entries_count_delete;
+DROP TRIGGER cache_entries_count_update;
+DROP TRIGGER cache_entries_count_insert;
+DROP TRIGGER upstreams_entry_count;
+DROP TABLE upstream_entry_counts;
+DROP INDEX cache_entries_upstream_live;
