@@ -8,6 +8,8 @@ pub mod queries;
 pub mod rows;
 pub mod schema;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -132,6 +134,9 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
 pub struct Db {
     pool: Pool<ConnectionManager<AnyConnection>>,
     backend: Backend,
+    /// Writes made through this handle ([`Db::write`], [`Db::transaction`]), so that what this instance
+    /// remembers can be checked against its own changes before it answers from memory.
+    writes: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -162,13 +167,20 @@ impl Db {
                 .max_size(max)
                 // Open connections as needed: many at once on a new SQLite file contend for its lock.
                 .min_idle(Some(1))
+                // A broken connection fails its query and is then dropped; a `SELECT 1` before every
+                // checkout doubled the statements of a request.
+                .test_on_check_out(false)
                 .connection_timeout(Duration::from_secs(15))
                 .connection_customizer(Box::new(ConnectionSetup))
                 .build(ConnectionManager::<AnyConnection>::new(conn_url))
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))??;
-        let db = Self { pool, backend };
+        let db = Self {
+            pool,
+            backend,
+            writes: Arc::new(AtomicU64::new(0)),
+        };
         db.migrate().await?;
         Ok(db)
     }
@@ -207,14 +219,31 @@ impl Db {
         .map_err(|e| DbError::Task(e.to_string()))?
     }
 
-    /// Runs `f` in a transaction.
+    /// Runs `f`, which changes data, with a pooled connection on the blocking pool; counted in
+    /// [`Db::writes`].
+    pub async fn write<T, F>(&self, f: F) -> DbResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
+    {
+        let result = self.run(f).await;
+        self.writes.fetch_add(1, Ordering::AcqRel);
+        result
+    }
+
+    /// How many writes this handle (and its clones) made so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Acquire)
+    }
+
+    /// Runs `f` in a transaction; counted in [`Db::writes`].
     pub async fn transaction<T, F>(&self, f: F) -> DbResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
     {
         use diesel::Connection;
-        self.run(move |conn| match conn {
+        self.write(move |conn| match conn {
             // SQLite: take the write lock up front (BEGIN IMMEDIATE) so that concurrent writers wait on the
             // busy timeout instead of failing when a read lock cannot be upgraded. Query functions never
             // open transactions of their own, so the manual BEGIN/COMMIT cannot nest.

@@ -254,6 +254,13 @@ diesel::joinable!(package_versions -> packages (package_id));
 diesel::joinable!(package_files -> package_versions (version_id));
 diesel::joinable!(npm_dist_tags -> packages (package_id));
 
+diesel::table! {
+    change_generations (name) {
+        name -> Text,
+        value -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     namespaces,

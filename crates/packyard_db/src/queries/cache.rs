@@ -15,6 +15,13 @@ use crate::{AnyConnection, DbResult, per_backend};
 const LIVE: i32 = 0;
 const PENDING_DESTRUCTION: i32 = 2;
 
+/// `status = 0` written as a literal: the partial indexes on live entries serve a query only when the
+/// planner sees the value (a bound one makes SQLite re-prepare the statement on every call, and gives
+/// PostgreSQL a generic plan that scans).
+fn live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql("cache_entries.status = 0")
+}
+
 /// The live entry for `path` among a registry's upstreams, the lowest position first, with its upstream.
 pub fn find_registry_entry(
     conn: &mut AnyConnection,
@@ -25,7 +32,7 @@ pub fn find_registry_entry(
         .inner_join(upstreams::table.inner_join(registry_upstreams::table))
         .filter(registry_upstreams::registry_id.eq(registry_id))
         .filter(cache_entries::relative_path.eq(path))
-        .filter(cache_entries::status.eq(LIVE))
+        .filter(live())
         .order(registry_upstreams::position.asc())
         .select((CacheEntry::as_select(), Upstream::as_select()))
         .first(conn)
@@ -45,7 +52,7 @@ pub fn find_registry_entry_by_etag(
         .filter(registry_upstreams::registry_id.eq(registry_id))
         .filter(cache_entries::upstream_etag.eq(etag))
         .filter(cache_entries::relative_path.like(format!("%{within}%")))
-        .filter(cache_entries::status.eq(LIVE))
+        .filter(live())
         .order(registry_upstreams::position.asc())
         .select((CacheEntry::as_select(), Upstream::as_select()))
         .first(conn)
@@ -129,12 +136,17 @@ pub fn touch_checked(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> D
     Ok(())
 }
 
-/// Counts a download.
-pub fn record_download(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> DbResult<()> {
+/// Adds `count` downloads, the last at `last` (counted in memory, written in batches).
+pub fn add_downloads(
+    conn: &mut AnyConnection,
+    id: i64,
+    count: i64,
+    last: NaiveDateTime,
+) -> DbResult<()> {
     diesel::update(cache_entries::table.find(id))
         .set((
-            cache_entries::downloads_count.eq(cache_entries::downloads_count + 1),
-            cache_entries::downloaded_at.eq(now),
+            cache_entries::downloads_count.eq(cache_entries::downloads_count + count),
+            cache_entries::downloaded_at.eq(last),
         ))
         .execute(conn)?;
     Ok(())

@@ -215,10 +215,14 @@ pub fn commit_file(
     }
 }
 
-/// Counts a download of one of the version's files.
-pub fn record_version_download(conn: &mut AnyConnection, version_id: i64) -> DbResult<()> {
+/// Adds `count` downloads of the version's files (counted in memory, written in batches).
+pub fn add_version_downloads(
+    conn: &mut AnyConnection,
+    version_id: i64,
+    count: i64,
+) -> DbResult<()> {
     diesel::update(package_versions::table.find(version_id))
-        .set(package_versions::download_count.eq(package_versions::download_count + 1))
+        .set(package_versions::download_count.eq(package_versions::download_count + count))
         .execute(conn)?;
     Ok(())
 }

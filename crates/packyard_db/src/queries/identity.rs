@@ -188,6 +188,39 @@ pub fn touch_personal_access_token(
     Ok(())
 }
 
+/// Revokes a personal access token, if it is the user's (any user's when `user_id` is `None`); returns
+/// whether one was revoked.
+pub fn revoke_personal_access_token(
+    conn: &mut AnyConnection,
+    id: i64,
+    user_id: Option<i64>,
+) -> DbResult<bool> {
+    let mut query = diesel::update(personal_access_tokens::table)
+        .filter(personal_access_tokens::id.eq(id))
+        .filter(personal_access_tokens::revoked.eq(false))
+        .into_boxed();
+    if let Some(user_id) = user_id {
+        query = query.filter(personal_access_tokens::user_id.eq(user_id));
+    }
+    Ok(query
+        .set(personal_access_tokens::revoked.eq(true))
+        .execute(conn)?
+        > 0)
+}
+
+/// Revokes a group's deploy token; returns whether one was revoked.
+pub fn revoke_deploy_token(conn: &mut AnyConnection, group_id: i64, id: i64) -> DbResult<bool> {
+    Ok(diesel::update(
+        deploy_tokens::table
+            .filter(deploy_tokens::id.eq(id))
+            .filter(deploy_tokens::group_id.eq(group_id))
+            .filter(deploy_tokens::revoked.eq(false)),
+    )
+    .set(deploy_tokens::revoked.eq(true))
+    .execute(conn)?
+        > 0)
+}
+
 /// Inserts a deploy token.
 pub fn insert_deploy_token(
     conn: &mut AnyConnection,

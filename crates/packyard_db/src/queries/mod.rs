@@ -2,6 +2,7 @@
 //! them through [`crate::Db::run`] or [`crate::Db::transaction`].
 
 pub mod cache;
+pub mod changes;
 pub mod cleanup;
 pub mod hosted;
 pub mod identity;

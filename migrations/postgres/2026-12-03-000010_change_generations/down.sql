@@ -1,0 +1,15 @@
+DROP TRIGGER users_bumps_identity ON users;
+DROP TRIGGER namespaces_bumps_identity ON namespaces;
+DROP TRIGGER group_members_bumps_identity ON group_members;
+DROP TRIGGER personal_access_tokens_bumps_identity ON personal_access_tokens;
+DROP TRIGGER deploy_tokens_bumps_identity ON deploy_tokens;
+DROP TRIGGER virtual_registries_bumps_registries ON virtual_registries;
+DROP TRIGGER upstreams_bumps_registries ON upstreams;
+DROP TRIGGER registry_upstreams_bumps_registries ON registry_upstreams;
+DROP TRIGGER packages_bumps_hosted ON packages;
+DROP TRIGGER package_versions_bumps_hosted ON package_versions;
+DROP TRIGGER package_files_bumps_hosted ON package_files;
+DROP TRIGGER cache_entries_update_bumps_cache ON cache_entries;
+DROP TRIGGER cache_entries_delete_bumps_cache ON cache_entries;
+DROP FUNCTION bump_change_generation();
+DROP TABLE change_generations;
