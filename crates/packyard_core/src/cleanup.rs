@@ -361,6 +361,8 @@ impl Core {
         group_id: i64,
         cutoff: NaiveDateTime,
     ) -> CoreResult<RunCounts> {
+        // Downloads counted in memory must count before anything is judged unused.
+        self.flush_download_counts().await?;
         let upstreams = self
             .db
             .run(move |conn| q::list_group_upstream_formats(conn, group_id))

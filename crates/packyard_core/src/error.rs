@@ -4,7 +4,7 @@ use packyard_domain::FieldErrors;
 use thiserror::Error;
 
 /// Errors of the services.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum CoreError {
     /// No valid credentials (401).
     #[error("401 Unauthorized")]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use chrono::NaiveDateTime;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use futures_util::stream::{BoxStream, StreamExt};
 use packyard_db::queries::cache as q;
 use packyard_db::rows::{CacheEntry, NewCacheEntry, Upstream};
@@ -29,7 +30,13 @@ type FillKey = (i64, String);
 #[derive(Default)]
 pub(crate) struct Fills {
     inflight: Mutex<HashMap<FillKey, Arc<Fill>>>,
+    /// Misses being resolved (registry, path): concurrent misses of one path share one round of
+    /// upstream HEADs and then the one fill it starts.
+    resolving: Mutex<HashMap<FillKey, Resolution>>,
 }
+
+/// A resolution that every concurrent miss of a path awaits.
+type Resolution = Shared<BoxFuture<'static, Result<Arc<Fill>, CoreError>>>;
 
 /// What the upstream said about the body being filled.
 #[derive(Debug, Clone)]
@@ -197,6 +204,57 @@ impl Fill {
 }
 
 impl Core {
+    /// The fill that serves a miss of `want` in a registry: one already running for one of its upstreams
+    /// (the first by position), or the one started after resolving which upstream has the file. However
+    /// many clients miss at once, the upstreams get one round of HEADs and one GET.
+    pub(crate) async fn fill_for_miss(
+        &self,
+        registry_id: i64,
+        upstreams: &Arc<Vec<Upstream>>,
+        want: &Want,
+        requested_at: NaiveDateTime,
+    ) -> Result<Arc<Fill>, CoreError> {
+        let path = want.path.as_str();
+        let poisoned = || CoreError::Internal("fill registry poisoned".into());
+        {
+            let inflight = self.fills.inflight.lock().map_err(|_| poisoned())?;
+            let running = upstreams
+                .iter()
+                .find_map(|u| inflight.get(&(u.id, path.to_owned())));
+            if let Some(fill) = running {
+                return Ok(fill.clone());
+            }
+        }
+        let key = (registry_id, path.to_owned());
+        let resolution = {
+            let mut resolving = self.fills.resolving.lock().map_err(|_| poisoned())?;
+            match resolving.get(&key) {
+                Some(resolution) => resolution.clone(),
+                None => {
+                    let core = self.clone();
+                    let (upstreams, want, done) = (upstreams.clone(), want.clone(), key.clone());
+                    let resolution = async move {
+                        let started = match core.resolve(&upstreams, &want).await {
+                            Ok(winner) => core.join_or_start_fill(&winner, &want, requested_at),
+                            Err(error) => Err(error),
+                        };
+                        // The fill is registered as running before the resolution goes away, so a
+                        // later miss joins it instead of asking the upstreams again.
+                        if let Ok(mut resolving) = core.fills.resolving.lock() {
+                            resolving.remove(&done);
+                        }
+                        started
+                    }
+                    .boxed()
+                    .shared();
+                    resolving.insert(key, resolution.clone());
+                    resolution
+                }
+            }
+        };
+        resolution.await
+    }
+
     /// Joins the fill of (`upstream`, `path`), or starts it. `requested_at` is when the client looked the
     /// cache up: an entry confirmed since then is used instead of fetching again.
     pub(crate) fn join_or_start_fill(

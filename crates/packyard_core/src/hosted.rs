@@ -465,16 +465,34 @@ impl Core {
         }
     }
 
-    /// Finds a package, one of its versions and one of that version's files.
+    /// Finds a package, one of its versions and one of that version's files (remembered in the hot
+    /// index).
     pub async fn find_hosted_file(
         &self,
         package: &PackageRef,
         version: &str,
         file_name: &str,
     ) -> CoreResult<StoredFile> {
+        let identity = package.identity();
+        let key = [
+            identity.owner_group_id.unwrap_or(0).to_string().as_str(),
+            identity.package_type,
+            identity.normalized_name,
+            identity.group_name,
+            identity.artifact_id,
+            version,
+            file_name,
+        ]
+        .join("\0");
+        self.hot_ready().await;
+        if let Some(found) = self.hot.hosted_files.get(&key) {
+            return Ok((*found).clone());
+        }
+        let epoch = self.hot.hosted_files.epoch();
         let package = package.clone();
         let (version, file_name) = (version.to_owned(), file_name.to_owned());
-        self.db
+        let found = self
+            .db
             .run(move |conn| {
                 let Some(found) = q::find_package(conn, package.identity())? else {
                     return Ok(Err(not_found_package()));
@@ -492,7 +510,11 @@ impl Core {
                     created: false,
                 }))
             })
-            .await?
+            .await??;
+        self.hot
+            .hosted_files
+            .insert(epoch, key, std::sync::Arc::new(found.clone()));
+        Ok(found)
     }
 
     /// Serves a hosted file and counts the download on its version.
@@ -544,9 +566,7 @@ impl Core {
             }
             Err(e) => return Err(e.into()),
         };
-        self.db
-            .run(move |conn| q::record_version_download(conn, version_id))
-            .await?;
+        self.counters.version_downloaded(version_id);
         Ok(HostedDownload {
             file,
             body: body.map_err(std::io::Error::other).boxed(),
@@ -606,6 +626,7 @@ impl Core {
         offset: i64,
         limit: i64,
     ) -> CoreResult<Page<VersionInfo>> {
+        self.flush_before_read().await;
         let package_id = package.id;
         Ok(self
             .db
@@ -640,6 +661,7 @@ impl Core {
         package: &Package,
         version: &str,
     ) -> CoreResult<VersionInfo> {
+        self.flush_before_read().await;
         let (package_id, version) = (package.id, version.to_owned());
         self.db
             .run(move |conn| {
@@ -685,6 +707,7 @@ impl Core {
         &self,
         package: &Package,
     ) -> CoreResult<Vec<(PackageVersion, PackageFile)>> {
+        self.flush_before_read().await;
         let package_id = package.id;
         Ok(self
             .db
@@ -701,7 +724,7 @@ impl Core {
         let (version_id, metadata, now) = (version.id, metadata.to_string(), self.now());
         Ok(self
             .db
-            .run(move |conn| q::set_version_metadata(conn, version_id, &metadata, now))
+            .write(move |conn| q::set_version_metadata(conn, version_id, &metadata, now))
             .await?)
     }
 
@@ -732,7 +755,7 @@ impl Core {
     pub async fn delete_hosted_package(&self, package: &Package) -> CoreResult<()> {
         let package_id = package.id;
         self.db
-            .run(move |conn| q::delete_package(conn, package_id))
+            .write(move |conn| q::delete_package(conn, package_id))
             .await?;
         self.collect_blobs_soon().await
     }
@@ -778,7 +801,7 @@ impl Core {
         let (package_id, tag) = (package.id, tag.to_owned());
         let deleted = self
             .db
-            .run(move |conn| q::delete_dist_tag(conn, package_id, &tag))
+            .write(move |conn| q::delete_dist_tag(conn, package_id, &tag))
             .await?;
         deleted
             .then_some(())
@@ -789,11 +812,7 @@ impl Core {
     /// actor may neither install from nor publish to is hidden behind a 404, as GitLab hides private
     /// groups; one it can see but not `need` on is a 403.
     pub async fn company_for(&self, actor: &Actor, path: &str, need: Need) -> CoreResult<Group> {
-        let key = path.to_owned();
-        let group = self
-            .db
-            .run(move |conn| packyard_db::queries::identity::find_group_by_full_path(conn, &key))
-            .await?
+        let group = Some(self.find_group_by_path(path).await?)
             .filter(|group| group.parent_id.is_none())
             .ok_or_else(|| CoreError::not_found("Group"))?;
         let allowed = |result: CoreResult<()>| match result {

@@ -8,6 +8,7 @@ use packyard_db::rows::{
 };
 use packyard_domain::{AccessLevel, FieldErrors, Scope};
 
+use crate::hot::{GroupKey, RememberedActor};
 use crate::secrets::{generate_token, token_digest};
 use crate::{Core, CoreError, CoreResult};
 
@@ -123,7 +124,7 @@ fn parse_scopes(stored: &str) -> Vec<Scope> {
 }
 
 /// A token named by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenRef {
     /// A personal access token.
     Personal(i64),
@@ -149,19 +150,34 @@ impl Actor {
     }
 }
 
-fn user_actor((token, user): (PersonalAccessToken, User)) -> Option<Actor> {
-    (!token.revoked && !expired(token.expires_at)).then(|| Actor::User {
-        user,
-        token_id: token.id,
-        scopes: parse_scopes(&token.scopes),
+fn user_actor((token, user): (PersonalAccessToken, User)) -> Option<RememberedActor> {
+    (!token.revoked && !expired(token.expires_at)).then(|| RememberedActor {
+        expires_at: token.expires_at,
+        actor: Actor::User {
+            user,
+            token_id: token.id,
+            scopes: parse_scopes(&token.scopes),
+        },
     })
 }
 
-fn deploy_actor(token: DeployToken) -> Option<Actor> {
+fn deploy_actor(token: DeployToken) -> Option<RememberedActor> {
     (!token.revoked && !expired(token.expires_at)).then(|| {
         let scopes = parse_scopes(&token.scopes);
-        Actor::DeployToken { token, scopes }
+        RememberedActor {
+            expires_at: token.expires_at,
+            actor: Actor::DeployToken { token, scopes },
+        }
     })
+}
+
+/// A remembered actor, unless its token expired since.
+fn still_valid(remembered: RememberedActor) -> CoreResult<Actor> {
+    if expired(remembered.expires_at) {
+        Err(CoreError::Unauthorized)
+    } else {
+        Ok(remembered.actor)
+    }
 }
 
 fn expired(expires_at: Option<NaiveDateTime>) -> bool {
@@ -179,14 +195,21 @@ fn valid_path_segment(path: &str) -> bool {
 }
 
 impl Core {
-    /// Resolves a credential; `Unauthorized` when it is unknown, revoked or expired.
+    /// Resolves a credential; `Unauthorized` when it is unknown, revoked or expired. Remembered in the hot
+    /// index; the expiry is checked on every use.
     pub async fn authenticate(&self, credential: Credential) -> CoreResult<Actor> {
         let (secret, try_deploy) = match credential {
             Credential::Token(secret) => (secret, false),
             Credential::DeployOrPersonal(secret) => (secret, true),
         };
-        let digest = token_digest(&secret);
-        let actor = self
+        let key = (token_digest(&secret), try_deploy);
+        self.hot_ready().await;
+        if let Some(remembered) = self.hot.tokens.get(&key) {
+            return still_valid(remembered);
+        }
+        let epoch = self.hot.tokens.epoch();
+        let digest = key.0.clone();
+        let found = self
             .db
             .run(move |conn| {
                 if let Some(found) = q::find_personal_access_token(conn, &digest)? {
@@ -197,14 +220,21 @@ impl Core {
                 }
                 Ok(None)
             })
-            .await?;
-        actor.ok_or(CoreError::Unauthorized)
+            .await?
+            .ok_or(CoreError::Unauthorized)?;
+        self.hot.tokens.insert(epoch, key, found.clone());
+        Ok(found.actor)
     }
 
     /// The actor behind a token already authenticated once (named by id in a registry token); it must
     /// still be valid.
     pub async fn actor_by_token_id(&self, token: TokenRef) -> CoreResult<Actor> {
-        let actor = self
+        self.hot_ready().await;
+        if let Some(remembered) = self.hot.token_ids.get(&token) {
+            return still_valid(remembered);
+        }
+        let epoch = self.hot.token_ids.epoch();
+        let found = self
             .db
             .run(move |conn| match token {
                 TokenRef::Personal(id) => {
@@ -214,8 +244,30 @@ impl Core {
                     Ok(q::find_deploy_token_by_id(conn, id)?.and_then(deploy_actor))
                 }
             })
-            .await?;
-        actor.ok_or(CoreError::Unauthorized)
+            .await?
+            .ok_or(CoreError::Unauthorized)?;
+        self.hot.token_ids.insert(epoch, token, found.clone());
+        Ok(found.actor)
+    }
+
+    /// The access level of a user in a top-level group, if a member.
+    async fn member_level(&self, root: i64, user_id: i64) -> CoreResult<Option<AccessLevel>> {
+        let key = (root, user_id);
+        self.hot_ready().await;
+        let level = match self.hot.members.get(&key) {
+            Some(level) => level,
+            None => {
+                let epoch = self.hot.members.epoch();
+                let level = self
+                    .db
+                    .run(move |conn| q::find_member(conn, root, user_id))
+                    .await?
+                    .map(|m| m.access_level);
+                self.hot.members.insert(epoch, key, level);
+                level
+            }
+        };
+        Ok(level.and_then(AccessLevel::from_i32))
     }
 
     /// Checks that the actor may do `need` on `group` (rights come from the top-level group).
@@ -227,12 +279,7 @@ impl Core {
         let allowed = match actor {
             Actor::User { user, .. } if user.is_admin => true,
             Actor::User { user, .. } => {
-                let user_id = user.id;
-                let level = self
-                    .db
-                    .run(move |conn| q::find_member(conn, root, user_id))
-                    .await?
-                    .and_then(|m| AccessLevel::from_i32(m.access_level));
+                let level = self.member_level(root, user.id).await?;
                 let needed = match need {
                     Need::Read | Need::Pull | Need::Install => AccessLevel::Guest,
                     Need::Publish => AccessLevel::Developer,
@@ -312,6 +359,15 @@ impl Core {
             .ok_or_else(|| CoreError::not_found("User"))
     }
 
+    /// Finds a user by username.
+    pub async fn find_user_by_username(&self, username: &str) -> CoreResult<User> {
+        let username = username.to_owned();
+        self.db
+            .run(move |conn| q::find_user_by_username(conn, &username))
+            .await?
+            .ok_or_else(|| CoreError::not_found("User"))
+    }
+
     /// Creates the admin user if missing and issues a new `api` token for it.
     pub async fn bootstrap_admin(&self, username: &str) -> CoreResult<IssuedToken> {
         let name = username.to_owned();
@@ -386,14 +442,35 @@ impl Core {
 
     /// Finds a group by numeric id or full path.
     pub async fn find_group(&self, id_or_path: &str) -> CoreResult<Group> {
-        let key = id_or_path.to_owned();
-        self.db
-            .run(move |conn| match key.parse::<i64>() {
-                Ok(id) => q::find_group(conn, id),
-                Err(_) => q::find_group_by_full_path(conn, &key),
+        match id_or_path.parse::<i64>() {
+            Ok(id) => self.remembered_group(GroupKey::Id(id)).await,
+            Err(_) => self.find_group_by_path(id_or_path).await,
+        }
+    }
+
+    /// Finds a group by full path (case-insensitive, as GitLab routes are).
+    pub async fn find_group_by_path(&self, full_path: &str) -> CoreResult<Group> {
+        self.remembered_group(GroupKey::Path(full_path.to_lowercase()))
+            .await
+    }
+
+    async fn remembered_group(&self, key: GroupKey) -> CoreResult<Group> {
+        self.hot_ready().await;
+        if let Some(group) = self.hot.groups.get(&key) {
+            return Ok(group);
+        }
+        let epoch = self.hot.groups.epoch();
+        let lookup = key.clone();
+        let group = self
+            .db
+            .run(move |conn| match &lookup {
+                GroupKey::Id(id) => q::find_group(conn, *id),
+                GroupKey::Path(path) => q::find_group_by_full_path(conn, path),
             })
             .await?
-            .ok_or_else(|| CoreError::not_found("Group"))
+            .ok_or_else(|| CoreError::not_found("Group"))?;
+        self.hot.groups.insert(epoch, key, group.clone());
+        Ok(group)
     }
 
     /// Finds a group the actor may read; others are hidden behind a 404 as GitLab hides private groups.
@@ -529,7 +606,7 @@ impl Core {
         };
         let member = self
             .db
-            .run(move |conn| q::upsert_member(conn, &member))
+            .write(move |conn| q::upsert_member(conn, &member))
             .await?;
         Ok((member, user))
     }
@@ -545,13 +622,58 @@ impl Core {
         let group_id = group.id;
         let removed = self
             .db
-            .run(move |conn| q::delete_member(conn, group_id, user_id))
+            .write(move |conn| q::delete_member(conn, group_id, user_id))
             .await?;
         if removed {
             Ok(())
         } else {
             Err(CoreError::not_found("Member"))
         }
+    }
+
+    /// Revokes a personal access token: `None` is the one the actor authenticated with; users revoke their
+    /// own tokens, administrators anyone's. Every instance refuses it within a second or two (see the hot
+    /// index), this one at once.
+    pub async fn revoke_personal_access_token(
+        &self,
+        actor: &Actor,
+        id: Option<i64>,
+    ) -> CoreResult<()> {
+        let user = actor.user().ok_or(CoreError::Forbidden)?;
+        if !actor.has_scope_for(Need::Write) {
+            return Err(CoreError::Forbidden);
+        }
+        let id = match (id, actor.token_ref()) {
+            (Some(id), _) => id,
+            (None, TokenRef::Personal(own)) => own,
+            (None, TokenRef::Deploy(_)) => return Err(CoreError::Forbidden),
+        };
+        let owner = (!user.is_admin).then_some(user.id);
+        let revoked = self
+            .db
+            .write(move |conn| q::revoke_personal_access_token(conn, id, owner))
+            .await?;
+        revoked
+            .then_some(())
+            .ok_or_else(|| CoreError::not_found("Personal access token"))
+    }
+
+    /// Revokes a group deploy token (Maintainer).
+    pub async fn revoke_deploy_token(
+        &self,
+        actor: &Actor,
+        group: &Group,
+        id: i64,
+    ) -> CoreResult<()> {
+        self.authorize(actor, group, Need::Write).await?;
+        let group_id = group.id;
+        let revoked = self
+            .db
+            .write(move |conn| q::revoke_deploy_token(conn, group_id, id))
+            .await?;
+        revoked
+            .then_some(())
+            .ok_or_else(|| CoreError::not_found("Deploy token"))
     }
 
     /// Issues a group deploy token (Maintainer).

@@ -256,7 +256,10 @@ impl Core {
             .await?;
         match claimed {
             Some(job) => {
-                self.run_claimed(job).await?;
+                let ran = self.run_claimed(job).await;
+                // What the job changed (entries hidden, blobs collected) is honoured here at once.
+                self.sync_changes().await;
+                ran?;
                 Ok(true)
             }
             None => Ok(false),

@@ -11,6 +11,7 @@ mod clock;
 mod error;
 mod fill;
 pub mod hosted;
+mod hot;
 pub mod identity;
 pub mod jobs;
 mod maintenance;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use error::{CoreError, CoreResult};
+pub use hot::{COUNTER_FLUSH_INTERVAL, HotSync, SYNC_INTERVAL};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream, Hashers};
 pub use packyard_db::queries::Page;
@@ -78,6 +80,10 @@ pub struct Inner {
     secret: SecretKey,
     clock: Clock,
     fills: fill::Fills,
+    /// What warm hits need, remembered.
+    hot: hot::HotIndex,
+    /// Downloads counted since the last flush.
+    counters: hot::Counters,
     /// Names this instance in the job claims it makes.
     instance_id: String,
     /// Wakes this instance's idle job workers when it enqueues work.
@@ -117,6 +123,8 @@ impl Core {
                 secret,
                 clock: Clock::default(),
                 fills: fill::Fills::default(),
+                hot: hot::HotIndex::default(),
+                counters: hot::Counters::default(),
                 instance_id: format!("{:016x}", rand::random::<u64>()),
                 job_wakeup: tokio::sync::Notify::new(),
             }),

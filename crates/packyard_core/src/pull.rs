@@ -1,6 +1,8 @@
 //! The pull-through path: cache lookup across a registry's upstreams by position, staleness and
 //! revalidation, resolution by parallel HEADs, the single-flight fill, and checksum sidecars.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use chrono::{Duration, NaiveDateTime};
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -184,30 +186,48 @@ impl Core {
         }
     }
 
-    async fn registry_upstreams(&self, registry: &Registry) -> CoreResult<Vec<Upstream>> {
+    async fn registry_upstreams(&self, registry: &Registry) -> CoreResult<Arc<Vec<Upstream>>> {
         let registry_id = registry.id;
-        let upstreams: Vec<Upstream> = self
-            .db
-            .run(move |conn| rq::list_registry_upstreams(conn, registry_id))
-            .await?
-            .into_iter()
-            .map(|(upstream, _)| upstream)
-            .collect();
+        self.hot_ready().await;
+        let upstreams = match self.hot.upstreams.get(&registry_id) {
+            Some(upstreams) => upstreams,
+            None => {
+                let epoch = self.hot.upstreams.epoch();
+                let upstreams: Vec<Upstream> = self
+                    .db
+                    .run(move |conn| rq::list_registry_upstreams(conn, registry_id))
+                    .await?
+                    .into_iter()
+                    .map(|(upstream, _)| upstream)
+                    .collect();
+                let upstreams = Arc::new(upstreams);
+                self.hot
+                    .upstreams
+                    .insert(epoch, registry_id, upstreams.clone());
+                upstreams
+            }
+        };
         if upstreams.is_empty() {
             return Err(CoreError::NoUpstreams);
         }
         Ok(upstreams)
     }
 
-    /// The live entry for the wanted path, or for its digest.
+    /// The live entry for the wanted path (remembered in the hot index), or for its digest.
     async fn cached_entry(
         &self,
         registry: &Registry,
         want: &Want,
     ) -> CoreResult<Option<(CacheEntry, Upstream)>> {
+        let key = (registry.id, want.path.as_str().to_owned());
+        self.hot_ready().await;
+        if let Some(found) = self.hot.entries.get(&key) {
+            return Ok(Some((*found).clone()));
+        }
+        let epoch = self.hot.entries.epoch();
         let (registry_id, path) = (registry.id, want.path.as_str().to_owned());
         let address = want.address.clone();
-        Ok(self
+        let found = self
             .db
             .run(
                 move |conn| match cq::find_registry_entry(conn, registry_id, &path)? {
@@ -223,7 +243,21 @@ impl Core {
                     },
                 },
             )
-            .await?)
+            .await?;
+        // An entry found by its digest (a manifest cached by tag, asked for by digest) is remembered under
+        // the path asked for: the content under a digest never changes, and a refetch or removal of the
+        // entry moves the cache generation, which forgets it.
+        if let Some(found) = &found {
+            self.hot.entries.insert(epoch, key, Arc::new(found.clone()));
+        }
+        Ok(found)
+    }
+
+    /// Forgets the remembered entry of a path (it is being checked or refetched).
+    fn forget_entry(&self, registry: &Registry, want: &Want) {
+        self.hot
+            .entries
+            .remove(&(registry.id, want.path.as_str().to_owned()));
     }
 
     /// Serves `path` from the registry: from the cache when fresh (or stale and the upstream is down),
@@ -241,10 +275,11 @@ impl Core {
             }
             Some((entry, upstream)) => match self.revalidate(&entry, &upstream, want).await {
                 Revalidation::Unchanged => {
+                    self.forget_entry(registry, want);
                     let id = entry.id;
                     let now = self.now();
                     self.db
-                        .run(move |conn| cq::touch_checked(conn, id, now))
+                        .write(move |conn| cq::touch_checked(conn, id, now))
                         .await?;
                     match self.serve_cached(entry).await? {
                         Some(served) => return Ok(served),
@@ -255,11 +290,17 @@ impl Core {
                     Some(served) => return Ok(served),
                     None => None,
                 },
-                Revalidation::Changed => Some(entry),
+                Revalidation::Changed => {
+                    self.forget_entry(registry, want);
+                    Some(entry)
+                }
             },
             None => None,
         };
-        match self.fetch_through(&upstreams, want, requested_at).await {
+        match self
+            .fetch_through(registry.id, &upstreams, want, requested_at)
+            .await
+        {
             Ok(served) => Ok(served),
             Err(error) => match stale {
                 // The refetch failed: an old copy is better than none.
@@ -274,12 +315,14 @@ impl Core {
 
     async fn fetch_through(
         &self,
-        upstreams: &[Upstream],
+        registry_id: i64,
+        upstreams: &Arc<Vec<Upstream>>,
         want: &Want,
         requested_at: NaiveDateTime,
     ) -> CoreResult<Served> {
-        let winner = self.resolve(upstreams, want).await?;
-        let fill = self.join_or_start_fill(&winner, want, requested_at)?;
+        let fill = self
+            .fill_for_miss(registry_id, upstreams, want, requested_at)
+            .await?;
         match fill.started().await {
             Ok(FillStart::Streaming(meta)) => Ok(Served {
                 content_type: meta.content_type,
@@ -312,16 +355,13 @@ impl Core {
                         wake(conn, JobKind::DestroyCacheEntries, now, now)
                     })
                     .await?;
+                self.sync_changes().await;
                 self.wake_job_workers();
                 return Ok(None);
             }
             Err(e) => return Err(e.into()),
         };
-        let id = entry.id;
-        let now = self.now();
-        self.db
-            .run(move |conn| cq::record_download(conn, id, now))
-            .await?;
+        self.counters.entry_downloaded(entry.id, self.now());
         Ok(Some(Served {
             content_type: entry.content_type,
             content_length: Some(entry.size as u64),
@@ -376,7 +416,11 @@ impl Core {
     /// The first upstream by position whose HEAD for the path succeeds. HEADs go out in parallel
     /// (bounded). No winner: "not found", or "unavailable" when an upstream could not be asked at all
     /// (it might have the file).
-    async fn resolve(&self, upstreams: &[Upstream], want: &Want) -> CoreResult<Upstream> {
+    pub(crate) async fn resolve(
+        &self,
+        upstreams: &[Upstream],
+        want: &Want,
+    ) -> CoreResult<Upstream> {
         let probes = upstreams.iter().cloned().map(|upstream| {
             let core = self.clone();
             let want = want.clone();
@@ -435,11 +479,7 @@ impl Core {
                 self.refresh_later(registry.clone(), base.clone(), base_class);
                 return Ok(text);
             }
-            let id = entry.id;
-            let now = self.now();
-            self.db
-                .run(move |conn| cq::record_download(conn, id, now))
-                .await?;
+            self.counters.entry_downloaded(entry.id, self.now());
             return match algorithm {
                 ChecksumAlgorithm::Sha1 => Ok(entry.file_sha1),
                 ChecksumAlgorithm::Md5 => {
@@ -511,9 +551,9 @@ impl Core {
                 md5: entry.file_md5,
             });
         }
-        for upstream in upstreams {
-            let url = self.upstream_url(&upstream, want.path.as_str())?;
-            let credentials = self.upstream_credentials(&upstream)?;
+        for upstream in upstreams.iter() {
+            let url = self.upstream_url(upstream, want.path.as_str())?;
+            let credentials = self.upstream_credentials(upstream)?;
             if let Ok(meta) = self
                 .upstream
                 .head(&url, &want.fetch(credentials.as_ref()))
@@ -572,8 +612,9 @@ impl Core {
     ) -> CoreResult<CacheEntry> {
         let upstreams = self.registry_upstreams(registry).await?;
         let upstream = upstreams
-            .into_iter()
+            .iter()
             .find(|u| u.id == upstream_id)
+            .cloned()
             .ok_or_else(|| CoreError::not_found("Upstream"))?;
         let mut writer = self.blobs.writer(self.settings.max_file_size).await?;
         while let Some(chunk) = body.next().await {
@@ -617,9 +658,18 @@ impl Core {
         id: &str,
     ) -> CoreResult<Registry> {
         let id: i64 = id.parse().map_err(|_| CoreError::not_found("Registry"))?;
-        self.db
+        let key = (format.as_str().to_owned(), id);
+        self.hot_ready().await;
+        if let Some(registry) = self.hot.registries.get(&key) {
+            return Ok(registry);
+        }
+        let epoch = self.hot.registries.epoch();
+        let registry = self
+            .db
             .run(move |conn| rq::find_registry(conn, id, format.as_str()))
             .await?
-            .ok_or_else(|| CoreError::not_found("Registry"))
+            .ok_or_else(|| CoreError::not_found("Registry"))?;
+        self.hot.registries.insert(epoch, key, registry.clone());
+        Ok(registry)
     }
 }

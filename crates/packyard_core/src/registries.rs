@@ -1065,6 +1065,7 @@ impl Core {
         self.authorize_group_id(actor, upstream.group_id, Need::Read)
             .await?;
         let search = search.filter(|s| !s.is_empty());
+        self.flush_before_read().await;
         Ok(self
             .db
             .run(move |conn| cq::list_entries(conn, id.0, search.as_deref(), offset, limit))
