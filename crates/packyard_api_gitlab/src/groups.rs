@@ -27,6 +27,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(format!("{API_PREFIX}/groups/{{id}}/deploy_tokens"))
             .route(web::post().to(create_deploy_token)),
+    )
+    .service(
+        web::resource(format!(
+            "{API_PREFIX}/groups/{{id}}/deploy_tokens/{{token_id}}"
+        ))
+        .route(web::delete().to(revoke_deploy_token)),
     );
 }
 
@@ -125,4 +131,17 @@ async fn create_deploy_token(
         )
         .await?;
     Ok(HttpResponse::Created().json(DeployTokenResponse::from(&token)))
+}
+
+/// `DELETE /groups/:id/deploy_tokens/:token_id`: revokes the token.
+async fn revoke_deploy_token(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    path: web::Path<(String, String)>,
+) -> ApiResult<HttpResponse> {
+    let (id, token_id) = path.into_inner();
+    let token_id = route_id(&token_id)?;
+    let group = core.find_visible_group(&actor, &id).await?;
+    core.revoke_deploy_token(&actor, &group, token_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,4 +1,4 @@
-//! Users and their personal access tokens (administrators only).
+//! Users and their personal access tokens (administrators only, but for revoking one's own token).
 
 use actix_web::{HttpResponse, web};
 use packyard_http::{ApiResult, Authenticated, CoreData, Params};
@@ -17,6 +17,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(format!("{API_PREFIX}/users/{{id}}/personal_access_tokens"))
             .route(web::post().to(create_token)),
+    )
+    .service(
+        web::resource(format!("{API_PREFIX}/personal_access_tokens/{{id}}"))
+            .route(web::delete().to(revoke_token)),
     );
 }
 
@@ -64,4 +68,19 @@ async fn create_token(
         )
         .await?;
     Ok(HttpResponse::Created().json(PersonalAccessTokenResponse::new(&token, user.id)))
+}
+
+/// `DELETE /personal_access_tokens/:id` (or `self`, the token used): revokes it. Users revoke their own
+/// tokens, administrators anyone's.
+async fn revoke_token(
+    Authenticated(actor): Authenticated,
+    core: CoreData,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let id = match id.as_str() {
+        "self" => None,
+        other => Some(route_id(other)?),
+    };
+    core.revoke_personal_access_token(&actor, id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
