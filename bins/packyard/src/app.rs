@@ -141,6 +141,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
     let core = build_core(&settings).await?;
     let workers = settings.jobs.worker.then(|| core.start_job_workers());
+    let hot_sync = core.start_hot_sync();
     let mut server = HttpServer::new(move || app(core.clone()))
         // Headers and body go out as separate writes; without NODELAY a kept-alive small download
         // waits on the client's delayed ACK.
@@ -157,6 +158,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(%listen, "packyard is listening");
     let served = server.run().await.context("server failed");
+    // Every download counted in memory is written before the process ends.
+    hot_sync.stop().await;
     if let Some(workers) = workers {
         // Jobs in progress get time to finish; the others wait in the database. A job cut short is taken
         // over by another worker when its lease runs out.
