@@ -7,6 +7,7 @@ mod composer;
 mod container;
 mod cran;
 mod hosted;
+mod hot;
 mod identity;
 mod jobs;
 mod management;
@@ -40,6 +41,7 @@ pub struct TestApp {
     pub settings: Settings,
     handle: actix_web::dev::ServerHandle,
     workers: Option<packyard_core::JobWorkers>,
+    hot_sync: Option<packyard_core::HotSync>,
     _db: Option<TestDb>,
     _dir: tempfile::TempDir,
 }
@@ -90,6 +92,7 @@ impl TestApp {
         let handle = server.handle();
         tokio::spawn(server);
         let workers = settings.jobs.worker.then(|| core.start_job_workers());
+        let hot_sync = core.start_hot_sync();
         let admin_token = core.bootstrap_admin("root").await.unwrap().token;
         Self {
             base,
@@ -99,8 +102,16 @@ impl TestApp {
             settings,
             handle,
             workers,
+            hot_sync: Some(hot_sync),
             _db: db,
             _dir: dir,
+        }
+    }
+
+    /// Stops the background sync as a graceful shutdown does, writing every download counted so far.
+    pub async fn stop_hot_sync(&mut self) {
+        if let Some(sync) = self.hot_sync.take() {
+            sync.stop().await;
         }
     }
 
@@ -232,7 +243,7 @@ impl TestApp {
         let statement = statement.to_owned();
         self.core
             .db()
-            .run(move |conn| {
+            .write(move |conn| {
                 use diesel::RunQueryDsl;
                 diesel::sql_query(statement).execute(conn)?;
                 Ok(())
@@ -273,6 +284,7 @@ impl TestApp {
 
     /// The live cache entries of an upstream.
     pub async fn entries(&self, upstream_id: i64) -> Vec<packyard_db::rows::CacheEntry> {
+        self.core.flush_download_counts().await.unwrap();
         self.core
             .db()
             .run(move |conn| {
