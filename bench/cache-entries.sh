@@ -16,6 +16,8 @@
 # Needs curl, python3, sqlite3 and psql.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 ENTRIES=${ENTRIES:-100000}
 REQUESTS=${REQUESTS:-50}
@@ -24,12 +26,7 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 POSTGRES_URL=${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}
 export RUST_LOG=${RUST_LOG:-warn}
 
-log() { printf 'bench: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-for tool in curl python3 sqlite3 psql; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
-done
+require curl python3 sqlite3 psql
 
 if [ -z "${BIN:-}" ]; then
   log "building the release binary"
@@ -38,45 +35,11 @@ if [ -z "${BIN:-}" ]; then
 fi
 [ -x "$BIN" ] || die "$BIN not found"
 
-WORK=$(mktemp -d)
-PID=
 DATABASE=packyard_bench_$$
-cleanup() {
-  if [ -n "$PID" ]; then
-    kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-  fi
-  psql -q "$POSTGRES_URL/postgres" -c "DROP DATABASE IF EXISTS $DATABASE" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+at_exit "psql -q '$POSTGRES_URL/postgres' -c 'DROP DATABASE IF EXISTS $DATABASE' >/dev/null 2>&1"
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# Waits (at most 30 s) until a URL answers at all.
-wait_for() {
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null --max-time 1 "$1" && return 0
-    sleep 0.1
-  done
-  die "$1 did not answer within 30 s"
-}
-
-# POSTs JSON to the GitLab API and prints the new object's id; shows the answer when it is not a success.
-create() {
-  local url=$1 body=$2 answer status
-  answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST -H "PRIVATE-TOKEN: $TOKEN" \
-    -H 'Content-Type: application/json' -d "$body" "$BASE/api/v4/$url")
-  status=${answer##*$'\n'}
-  answer=${answer%$'\n'*}
-  case $status in
-    2??) python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$answer" ;;
-    *) die "POST /api/v4/$url answered $status: $answer" ;;
-  esac
-}
+# POSTs JSON to the GitLab API and prints the new object's id.
+create() { api_post "$BASE" "$TOKEN" "$1" "$2"; }
 
 # ENTRIES live entries of one upstream, oldest first, in Maven layout: 1000 artifacts
 # (org/bench/lib<n>) of 1.0 to 1.<ENTRIES/1000> each, all on one blob. Portable SQL: it runs as is on
@@ -146,8 +109,8 @@ for backend in $BACKENDS; do
   PORT=$(free_port)
   export PACKYARD__SERVER__LISTEN=127.0.0.1:$PORT
   TOKEN=$("$BIN" admin bootstrap --username admin 2>>"$WORK/packyard.log")
-  "$BIN" serve >>"$WORK/packyard.log" 2>&1 &
-  PID=$!
+  start packyard "$BIN" serve
+  PID=$STARTED_PID
   BASE=http://127.0.0.1:$PORT
   wait_for "$BASE/-/readiness"
 
@@ -178,9 +141,7 @@ for backend in $BACKENDS; do
     "middle page ($MIDDLE)=$LIST?page=$MIDDLE&per_page=$PER_PAGE" \
     "last page ($LAST)=$LIST?page=$LAST&per_page=$PER_PAGE")
 
-  kill "$PID"
-  wait "$PID" 2>/dev/null || true
-  PID=
+  stop_process "$PID"
 done
 
 cat <<TABLE

@@ -209,18 +209,8 @@ start_packyard() {
   wait_for "${PY_BASE[$name]}/-/readiness"
 }
 
-# POSTs JSON to an instance's GitLab API and prints the new object's id; dies with the answer otherwise.
-api() {
-  local name=$1 path=$2 body=$3 answer status
-  answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST -H "PRIVATE-TOKEN: ${PY_TOKEN[$name]}" \
-    -H 'Content-Type: application/json' -d "$body" "${PY_BASE[$name]}/api/v4/$path")
-  status=${answer##*$'\n'}
-  answer=${answer%$'\n'*}
-  case $status in
-    2??) python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$answer" ;;
-    *) die "POST /api/v4/$path on packyard ($name) answered $status: $answer" ;;
-  esac
-}
+# POSTs JSON to an instance's GitLab API and prints the new object's id.
+api() { api_post "${PY_BASE[$1]}" "${PY_TOKEN[$1]}" "$2" "$3"; }
 
 # Creates group "bench" and a Maven virtual registry in front of the fake upstream; prints its URL.
 maven_registry() {

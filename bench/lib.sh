@@ -80,6 +80,20 @@ wait_for() {
   die "$1 did not answer within 30 s"
 }
 
+# POSTs JSON to packyard's GitLab API: `api_post BASE TOKEN PATH BODY` prints the new object's id, and dies
+# with the answer when it is not a success.
+api_post() {
+  local base=$1 token=$2 path=$3 body=$4 answer status
+  answer=$(curl -sS --max-time 10 -w '\n%{http_code}' -X POST -H "PRIVATE-TOKEN: $token" \
+    -H 'Content-Type: application/json' -d "$body" "$base/api/v4/$path")
+  status=${answer##*$'\n'}
+  answer=${answer%$'\n'*}
+  case $status in
+    2??) python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])' <<<"$answer" ;;
+    *) die "POST $base/api/v4/$path answered $status: $answer" ;;
+  esac
+}
+
 # The sha1 or sha256 of a file, or of stdin.
 sha1_of() { sha1sum "$@" | cut -d' ' -f1; }
 sha256_of() { sha256sum "$@" | cut -d' ' -f1; }
