@@ -484,37 +484,33 @@ impl Core {
             file_name,
         ]
         .join("\0");
-        self.hot_ready().await;
-        if let Some(found) = self.hot.hosted_files.get(&key) {
-            return Ok((*found).clone());
-        }
-        let epoch = self.hot.hosted_files.epoch();
         let package = package.clone();
         let (version, file_name) = (version.to_owned(), file_name.to_owned());
-        let found = self
-            .db
-            .run(move |conn| {
-                let Some(found) = q::find_package(conn, package.identity())? else {
-                    return Ok(Err(not_found_package()));
-                };
-                let Some(version) = q::find_version(conn, found.id, &version)? else {
-                    return Ok(Err(CoreError::not_found("Package version")));
-                };
-                let Some(file) = q::find_file(conn, version.id, &file_name)? else {
-                    return Ok(Err(CoreError::not_found("Package file")));
-                };
-                Ok(Ok(StoredFile {
-                    package: found,
-                    version,
-                    file,
-                    created: false,
-                }))
-            })
-            .await??;
-        self.hot
-            .hosted_files
-            .insert(epoch, key, std::sync::Arc::new(found.clone()));
-        Ok(found)
+        let load = async {
+            let found = self
+                .db
+                .run(move |conn| {
+                    let Some(found) = q::find_package(conn, package.identity())? else {
+                        return Ok(Err(not_found_package()));
+                    };
+                    let Some(version) = q::find_version(conn, found.id, &version)? else {
+                        return Ok(Err(CoreError::not_found("Package version")));
+                    };
+                    let Some(file) = q::find_file(conn, version.id, &file_name)? else {
+                        return Ok(Err(CoreError::not_found("Package file")));
+                    };
+                    Ok(Ok(StoredFile {
+                        package: found,
+                        version,
+                        file,
+                        created: false,
+                    }))
+                })
+                .await??;
+            Ok(std::sync::Arc::new(found))
+        };
+        let found = self.remembered(|hot| &hot.hosted_files, key, load).await?;
+        Ok((*found).clone())
     }
 
     /// Serves a hosted file and counts the download on its version.

@@ -267,6 +267,29 @@ impl Core {
         }
     }
 
+    /// The value a section remembers under `key`, or else `load`'s, which is then remembered (unless a
+    /// generation moved while it was read). `load` only runs on a miss.
+    pub(crate) async fn remembered<K, V>(
+        &self,
+        section: fn(&HotIndex) -> &Section<K, V>,
+        key: K,
+        load: impl std::future::Future<Output = CoreResult<V>>,
+    ) -> CoreResult<V>
+    where
+        K: Eq + Hash + Clone,
+        V: Clone,
+    {
+        self.hot_ready().await;
+        let section = section(&self.hot);
+        if let Some(value) = section.get(&key) {
+            return Ok(value);
+        }
+        let epoch = section.epoch();
+        let value = load.await?;
+        section.insert(epoch, key, value.clone());
+        Ok(value)
+    }
+
     /// Writes the downloads counted in memory; counts that cannot be written are kept for the next try.
     pub async fn flush_download_counts(&self) -> CoreResult<()> {
         let (entries, versions) = self.counters.take();

@@ -202,71 +202,56 @@ impl Core {
             Credential::Token(secret) => (secret, false),
             Credential::DeployOrPersonal(secret) => (secret, true),
         };
-        let key = (token_digest(&secret), try_deploy);
-        self.hot_ready().await;
-        if let Some(remembered) = self.hot.tokens.get(&key) {
-            return still_valid(remembered);
-        }
-        let epoch = self.hot.tokens.epoch();
-        let digest = key.0.clone();
-        let found = self
-            .db
-            .run(move |conn| {
-                if let Some(found) = q::find_personal_access_token(conn, &digest)? {
-                    return Ok(user_actor(found));
-                }
-                if try_deploy {
-                    return Ok(q::find_deploy_token(conn, &digest)?.and_then(deploy_actor));
-                }
-                Ok(None)
-            })
-            .await?
-            .ok_or(CoreError::Unauthorized)?;
-        self.hot.tokens.insert(epoch, key, found.clone());
-        Ok(found.actor)
+        let digest = token_digest(&secret);
+        let key = (digest.clone(), try_deploy);
+        let load = async {
+            self.db
+                .run(move |conn| {
+                    if let Some(found) = q::find_personal_access_token(conn, &digest)? {
+                        return Ok(user_actor(found));
+                    }
+                    if try_deploy {
+                        return Ok(q::find_deploy_token(conn, &digest)?.and_then(deploy_actor));
+                    }
+                    Ok(None)
+                })
+                .await?
+                .ok_or(CoreError::Unauthorized)
+        };
+        still_valid(self.remembered(|hot| &hot.tokens, key, load).await?)
     }
 
     /// The actor behind a token already authenticated once (named by id in a registry token); it must
     /// still be valid.
     pub async fn actor_by_token_id(&self, token: TokenRef) -> CoreResult<Actor> {
-        self.hot_ready().await;
-        if let Some(remembered) = self.hot.token_ids.get(&token) {
-            return still_valid(remembered);
-        }
-        let epoch = self.hot.token_ids.epoch();
-        let found = self
-            .db
-            .run(move |conn| match token {
-                TokenRef::Personal(id) => {
-                    Ok(q::find_personal_access_token_by_id(conn, id)?.and_then(user_actor))
-                }
-                TokenRef::Deploy(id) => {
-                    Ok(q::find_deploy_token_by_id(conn, id)?.and_then(deploy_actor))
-                }
-            })
-            .await?
-            .ok_or(CoreError::Unauthorized)?;
-        self.hot.token_ids.insert(epoch, token, found.clone());
-        Ok(found.actor)
+        let load = async {
+            self.db
+                .run(move |conn| match token {
+                    TokenRef::Personal(id) => {
+                        Ok(q::find_personal_access_token_by_id(conn, id)?.and_then(user_actor))
+                    }
+                    TokenRef::Deploy(id) => {
+                        Ok(q::find_deploy_token_by_id(conn, id)?.and_then(deploy_actor))
+                    }
+                })
+                .await?
+                .ok_or(CoreError::Unauthorized)
+        };
+        still_valid(self.remembered(|hot| &hot.token_ids, token, load).await?)
     }
 
     /// The access level of a user in a top-level group, if a member.
     async fn member_level(&self, root: i64, user_id: i64) -> CoreResult<Option<AccessLevel>> {
-        let key = (root, user_id);
-        self.hot_ready().await;
-        let level = match self.hot.members.get(&key) {
-            Some(level) => level,
-            None => {
-                let epoch = self.hot.members.epoch();
-                let level = self
-                    .db
-                    .run(move |conn| q::find_member(conn, root, user_id))
-                    .await?
-                    .map(|m| m.access_level);
-                self.hot.members.insert(epoch, key, level);
-                level
-            }
+        let load = async {
+            Ok(self
+                .db
+                .run(move |conn| q::find_member(conn, root, user_id))
+                .await?
+                .map(|m| m.access_level))
         };
+        let level = self
+            .remembered(|hot| &hot.members, (root, user_id), load)
+            .await?;
         Ok(level.and_then(AccessLevel::from_i32))
     }
 
@@ -455,22 +440,17 @@ impl Core {
     }
 
     async fn remembered_group(&self, key: GroupKey) -> CoreResult<Group> {
-        self.hot_ready().await;
-        if let Some(group) = self.hot.groups.get(&key) {
-            return Ok(group);
-        }
-        let epoch = self.hot.groups.epoch();
         let lookup = key.clone();
-        let group = self
-            .db
-            .run(move |conn| match &lookup {
-                GroupKey::Id(id) => q::find_group(conn, *id),
-                GroupKey::Path(path) => q::find_group_by_full_path(conn, path),
-            })
-            .await?
-            .ok_or_else(|| CoreError::not_found("Group"))?;
-        self.hot.groups.insert(epoch, key, group.clone());
-        Ok(group)
+        let load = async {
+            self.db
+                .run(move |conn| match &lookup {
+                    GroupKey::Id(id) => q::find_group(conn, *id),
+                    GroupKey::Path(path) => q::find_group_by_full_path(conn, path),
+                })
+                .await?
+                .ok_or_else(|| CoreError::not_found("Group"))
+        };
+        self.remembered(|hot| &hot.groups, key, load).await
     }
 
     /// Finds a group the actor may read; others are hidden behind a 404 as GitLab hides private groups.

@@ -256,10 +256,7 @@ impl Core {
             .await?;
         match claimed {
             Some(job) => {
-                let ran = self.run_claimed(job).await;
-                // What the job changed (entries hidden, blobs collected) is honoured here at once.
-                self.sync_changes().await;
-                ran?;
+                self.run_claimed(job).await?;
                 Ok(true)
             }
             None => Ok(false),

@@ -188,25 +188,16 @@ impl Core {
 
     async fn registry_upstreams(&self, registry: &Registry) -> CoreResult<Arc<Vec<Upstream>>> {
         let registry_id = registry.id;
-        self.hot_ready().await;
-        let upstreams = match self.hot.upstreams.get(&registry_id) {
-            Some(upstreams) => upstreams,
-            None => {
-                let epoch = self.hot.upstreams.epoch();
-                let upstreams: Vec<Upstream> = self
-                    .db
-                    .run(move |conn| rq::list_registry_upstreams(conn, registry_id))
-                    .await?
-                    .into_iter()
-                    .map(|(upstream, _)| upstream)
-                    .collect();
-                let upstreams = Arc::new(upstreams);
-                self.hot
-                    .upstreams
-                    .insert(epoch, registry_id, upstreams.clone());
-                upstreams
-            }
+        let load = async {
+            let upstreams = self
+                .db
+                .run(move |conn| rq::list_registry_upstreams(conn, registry_id))
+                .await?;
+            Ok(Arc::new(upstreams.into_iter().map(|(u, _)| u).collect()))
         };
+        let upstreams: Arc<Vec<Upstream>> = self
+            .remembered(|hot| &hot.upstreams, registry_id, load)
+            .await?;
         if upstreams.is_empty() {
             return Err(CoreError::NoUpstreams);
         }
@@ -355,7 +346,6 @@ impl Core {
                         wake(conn, JobKind::DestroyCacheEntries, now, now)
                     })
                     .await?;
-                self.sync_changes().await;
                 self.wake_job_workers();
                 return Ok(None);
             }
@@ -658,18 +648,13 @@ impl Core {
         id: &str,
     ) -> CoreResult<Registry> {
         let id: i64 = id.parse().map_err(|_| CoreError::not_found("Registry"))?;
+        let load = async {
+            self.db
+                .run(move |conn| rq::find_registry(conn, id, format.as_str()))
+                .await?
+                .ok_or_else(|| CoreError::not_found("Registry"))
+        };
         let key = (format.as_str().to_owned(), id);
-        self.hot_ready().await;
-        if let Some(registry) = self.hot.registries.get(&key) {
-            return Ok(registry);
-        }
-        let epoch = self.hot.registries.epoch();
-        let registry = self
-            .db
-            .run(move |conn| rq::find_registry(conn, id, format.as_str()))
-            .await?
-            .ok_or_else(|| CoreError::not_found("Registry"))?;
-        self.hot.registries.insert(epoch, key, registry.clone());
-        Ok(registry)
+        self.remembered(|hot| &hot.registries, key, load).await
     }
 }
