@@ -3,6 +3,7 @@
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use packyard_core::{BlobStore, Core, Db};
+use packyard_http::hosted::{COMPANY_SCOPE, GLOBAL_SCOPE};
 
 use crate::settings::Settings;
 
@@ -17,23 +18,40 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
     Core::new(db, blobs, settings.core_settings(), secret).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// Registers every surface's routes.
+/// Registers every surface's routes. The router tries them in order, so the warm path's come first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    packyard_maven::configure_numeric_ids(cfg);
     cfg.route("/-/health", web::get().to(health))
         .route("/-/readiness", web::get().to(readiness));
-    packyard_api_gitlab::configure(cfg);
-    packyard_maven::configure(cfg);
     packyard_oci::configure(cfg);
-    // The format crates' content routes share `/registry/package` with the listing, which ends in
-    // catch-all routes: formats first.
-    packyard_generic::configure(cfg);
-    packyard_pypi::configure(cfg);
-    packyard_composer::configure(cfg);
-    packyard_npm::configure(cfg);
-    packyard_nuget::configure(cfg);
-    packyard_cran::configure(cfg);
-    packyard_opm::configure(cfg);
-    packyard_api_gitflic::configure(cfg);
+    // Each scope is one literal or one pattern for the router; the formats' routes inside it are
+    // relative, so they differ from their first characters.
+    cfg.service(
+        web::scope(GLOBAL_SCOPE)
+            .configure(packyard_generic::configure_global)
+            .configure(packyard_npm::configure_global)
+            .configure(packyard_pypi::configure_global)
+            .configure(packyard_maven::configure_global)
+            .configure(packyard_nuget::configure_global)
+            .configure(packyard_composer::configure_global)
+            .configure(packyard_cran::configure_global)
+            .configure(packyard_opm::configure_global)
+            // The listing ends in catch-all routes: formats first.
+            .configure(packyard_api_gitflic::configure),
+    )
+    .service(
+        web::scope(COMPANY_SCOPE)
+            .configure(packyard_generic::configure_company)
+            .configure(packyard_npm::configure_company)
+            .configure(packyard_pypi::configure_company)
+            .configure(packyard_maven::configure_company)
+            .configure(packyard_nuget::configure_company)
+            .configure(packyard_composer::configure_company)
+            .configure(packyard_cran::configure_company)
+            .configure(packyard_opm::configure_company),
+    );
+    packyard_api_gitlab::configure(cfg);
+    packyard_maven::configure_other_ids(cfg);
 }
 
 async fn health() -> HttpResponse {

@@ -25,23 +25,17 @@ pub use models::{PackageModel, PackageVersionModel};
 pub const UUID_PATTERN: &str =
     "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
-/// Registers the listing routes.
+/// Registers the listing routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`, after every format's
+/// content routes: the last ones answer every other path.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let at = |suffix: &str| {
-        web::resource(format!(
-            "/registry/package/{{packageUuid:{UUID_PATTERN}}}{suffix}"
-        ))
-    };
-    cfg.service(web::resource("/registry/package").route(web::get().to(list_packages)))
+    let at = |suffix: &str| web::resource(format!("/{{packageUuid:{UUID_PATTERN}}}{suffix}"));
+    cfg.service(web::resource("").route(web::get().to(list_packages)))
         .service(at("").route(web::get().to(show_package)))
         .service(at("/version-list").route(web::get().to(list_versions)))
         .service(at("/package-file").route(web::get().to(list_files)))
         .service(at("/{packageVersion}").route(web::get().to(show_version)))
         // Anything else under the prefix names no package.
-        .service(
-            web::resource(["/registry/package/{id}", "/registry/package/{id}/{rest:.*}"])
-                .route(web::get().to(unknown_package)),
-        );
+        .service(web::resource(["/{id}", "/{id}/{rest:.*}"]).route(web::get().to(unknown_package)));
 }
 
 type Query = web::Query<HashMap<String, String>>;

@@ -23,6 +23,15 @@ use serde_json::json;
 use crate::{CoreData, credential_from_request};
 
 /// The challenge of every hosted surface: pip and twine send credentials only after a Basic challenge.
+/// GitFlic's service-level package API: every format's content routes (`/registry/package/<type>/…`)
+/// and the listing are registered relative to this one scope, so that the router compares one literal
+/// prefix instead of trying each of their patterns in turn.
+pub const GLOBAL_SCOPE: &str = "/registry/package";
+
+/// A company's package repositories: every format's client protocol (`…/-/<type>/…`) is registered
+/// relative to this one scope.
+pub const COMPANY_SCOPE: &str = "/company/{group}/package/-";
+
 pub const BASIC_CHALLENGE: &str = "Basic realm=\"packyard\"";
 
 /// A core error as the hosted surfaces answer it: `{"status": 404, "error": "Not Found", "message": …}`

@@ -7,7 +7,7 @@
 mod guard;
 mod registry_auth;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -185,40 +185,48 @@ pub struct ConnectionTest {
 /// The HTTP client for upstreams.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    client: reqwest::Client,
+    client: Arc<OnceLock<Result<reqwest::Client, String>>>,
     settings: Arc<UpstreamSettings>,
     tokens: Arc<TokenCache>,
 }
 
 impl UpstreamClient {
-    /// Builds the client; every connection goes through the SSRF guard unless local networks are allowed.
+    /// Prepares the client; every connection goes through the SSRF guard unless local networks are
+    /// allowed. The HTTP client itself (TLS context, root certificates) is built on the first request:
+    /// an instance that only serves its cache and hosted files never pays its memory.
     pub fn new(settings: UpstreamSettings) -> UpstreamResult<Self> {
-        let allow_local = settings.allow_local_network;
-        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= 5 {
-                attempt.error("too many redirects")
-            } else if let Err(e) = check_url(attempt.url(), allow_local) {
-                attempt.error(e)
-            } else {
-                attempt.follow()
-            }
-        });
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("packyard/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(settings.connect_timeout)
-            .redirect(redirects)
-            .no_proxy();
-        if !allow_local {
-            builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
-        }
-        let client = builder
-            .build()
-            .map_err(|e| UpstreamError::Transport(e.to_string()))?;
         Ok(Self {
-            client,
+            client: Arc::default(),
             settings: Arc::new(settings),
             tokens: Arc::default(),
         })
+    }
+
+    fn client(&self) -> UpstreamResult<&reqwest::Client> {
+        let built = self.client.get_or_init(|| {
+            let allow_local = self.settings.allow_local_network;
+            let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("too many redirects")
+                } else if let Err(e) = check_url(attempt.url(), allow_local) {
+                    attempt.error(e)
+                } else {
+                    attempt.follow()
+                }
+            });
+            let mut builder = reqwest::Client::builder()
+                .user_agent(concat!("packyard/", env!("CARGO_PKG_VERSION")))
+                .connect_timeout(self.settings.connect_timeout)
+                .redirect(redirects)
+                .no_proxy();
+            if !allow_local {
+                builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
+            }
+            builder.build().map_err(|e| e.to_string())
+        });
+        built
+            .as_ref()
+            .map_err(|e| UpstreamError::Transport(e.clone()))
     }
 
     /// The settings in force.
@@ -232,16 +240,16 @@ impl UpstreamClient {
         url: &Url,
         fetch: &Fetch<'_>,
         bearer: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        let mut request = self.client.request(method, url.clone());
+    ) -> UpstreamResult<reqwest::RequestBuilder> {
+        let mut request = self.client()?.request(method, url.clone());
         if let Some(accept) = fetch.accept {
             request = request.header(ACCEPT, accept);
         }
-        match (bearer, fetch.credentials) {
+        Ok(match (bearer, fetch.credentials) {
             (Some(token), _) => request.bearer_auth(token),
             (None, Some(c)) => request.basic_auth(&c.username, Some(&c.password)),
             (None, None) => request,
-        }
+        })
     }
 
     /// Sends one request, answering a `Bearer` challenge with a token when `fetch` asks for that.
@@ -259,11 +267,9 @@ impl UpstreamClient {
             .map(|scope| TokenKey::new(url, scope, fetch.credentials));
         let cached = key.as_ref().and_then(|key| self.tokens.get(key));
         let send_once = |bearer: Option<String>| {
-            let send = self
-                .request(method.clone(), url, fetch, bearer.as_deref())
-                .send();
+            let request = self.request(method.clone(), url, fetch, bearer.as_deref());
             async move {
-                tokio::time::timeout(timeout, send)
+                tokio::time::timeout(timeout, request?.send())
                     .await
                     .map_err(|_| UpstreamError::Timeout(waiting_for))?
                     .map_err(transport)
@@ -314,7 +320,7 @@ impl UpstreamClient {
         // Sent directly, not through `send`: a token server is never asked for a token itself.
         check_url(&realm, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
         let send = self
-            .request(Method::GET, &realm, &Fetch::basic(fetch.credentials), None)
+            .request(Method::GET, &realm, &Fetch::basic(fetch.credentials), None)?
             .send();
         let response = tokio::time::timeout(self.settings.first_byte_timeout, send)
             .await

@@ -258,6 +258,38 @@ async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
     );
     assert_eq!(get(&app, registry + 100, JAR).await.status(), 404);
     assert_eq!(get(&app, 0, JAR).await.status(), 404);
+    // Ids that are not numbers are routed after the management API, and still get GitLab's 404.
+    let response = app
+        .client
+        .get(app.url(&format!(
+            "/api/v4/virtual_registries/packages/maven/abc/{JAR}"
+        )))
+        .header("PRIVATE-TOKEN", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().starts_with("404"),
+        "{body}"
+    );
+    let show = app
+        .client
+        .get(app.url(&format!(
+            "/api/v4/virtual_registries/packages/maven/registries/{registry}"
+        )))
+        .header("PRIVATE-TOKEN", &app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        show.status(),
+        200,
+        "the management route is not taken for a client one"
+    );
+    let body: serde_json::Value = show.json().await.unwrap();
+    assert_eq!(body["id"], registry);
 
     let (empty, _) = app.maven_registry(group, &[]).await;
     let response = get(&app, empty, JAR).await;

@@ -13,4 +13,4 @@ pub mod manifest;
 pub mod repository;
 mod routes;
 
-pub use routes::configure;
+pub use routes::{configure_company, configure_global};

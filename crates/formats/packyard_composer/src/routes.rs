@@ -19,28 +19,29 @@ use serde_json::json;
 use crate::manifest::{Manifest, is_dev_version, is_valid_package_name, normalize_version};
 use crate::repository::{DistVersion, render_package_document, render_packages_json};
 
-/// The transport's base: the repository URL Composer is configured with.
-const BASE: &str = "/company/{group}/package/-/composer";
+/// The transport's base in the company scope: the repository URL Composer is configured with.
+const BASE: &str = "/composer";
 
-/// Registers the Composer routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/registry/package/composer/{packageVersion}")
-            .route(web::put().to(global_upload)),
-    )
-    .service(
-        web::resource("/registry/package/composer/{groupId}/{artifactId}/{packageVersion}")
-            .route(web::get().to(global_download)),
-    )
-    .service(web::resource(format!("{BASE}/packages.json")).route(web::get().to(packages_json)))
-    .service(web::resource(format!("{BASE}/p2/{{vendor}}/{{file}}")).route(web::get().to(p2)))
-    .service(
-        web::resource(format!(
-            "{BASE}/files/{{vendor}}/{{name}}/{{version}}/{{fileName}}"
-        ))
-        .route(web::get().to(company_download)),
-    )
-    .service(web::resource(format!("{BASE}/{{packageVersion}}")).route(web::put().to(upload)));
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/composer/{packageVersion}").route(web::put().to(global_upload)))
+        .service(
+            web::resource("/composer/{groupId}/{artifactId}/{packageVersion}")
+                .route(web::get().to(global_download)),
+        );
+}
+
+/// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(format!("{BASE}/packages.json")).route(web::get().to(packages_json)))
+        .service(web::resource(format!("{BASE}/p2/{{vendor}}/{{file}}")).route(web::get().to(p2)))
+        .service(
+            web::resource(format!(
+                "{BASE}/files/{{vendor}}/{{name}}/{{version}}/{{fileName}}"
+            ))
+            .route(web::get().to(company_download)),
+        )
+        .service(web::resource(format!("{BASE}/{{packageVersion}}")).route(web::put().to(upload)));
 }
 
 fn bad_request(message: impl Into<String>) -> CoreError {

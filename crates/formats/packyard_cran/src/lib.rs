@@ -15,4 +15,4 @@
 pub mod description;
 mod routes;
 
-pub use routes::configure;
+pub use routes::{configure_company, configure_global};

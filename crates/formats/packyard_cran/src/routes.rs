@@ -21,50 +21,54 @@ use crate::description::{
     parse_source_file_name, read_tarball_description, read_zip_description, render_packages,
 };
 
-/// The transport's base: the repository root R's `repos` names.
-const BASE: &str = "/company/{group}/package/-/cran";
+/// The transport's base in the company scope: the repository root R's `repos` names.
+const BASE: &str = "/cran";
 
-/// Registers the CRAN routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/registry/package/cran/{languageVersion}/{fileName}")
-            .route(web::put().to(global_upload)),
+        web::resource("/cran/{languageVersion}/{fileName}").route(web::put().to(global_upload)),
     )
-    .service(
-        web::resource("/registry/package/cran/{fileName}").route(web::get().to(global_download)),
-    )
-    .service(web::resource(format!("{BASE}/src/{{fileName}}")).route(web::put().to(upload)))
-    .service(web::resource(format!("{BASE}/src/contrib/PACKAGES")).route(web::get().to(packages)))
-    .service(
-        web::resource(format!("{BASE}/src/contrib/PACKAGES.gz")).route(web::get().to(packages_gz)),
-    )
-    .service(
-        web::resource(format!("{BASE}/src/contrib/{{fileName}}"))
-            .route(web::get().to(current_download)),
-    )
-    .service(
-        web::resource(format!(
-            "{BASE}/src/contrib/Archive/{{package}}/{{fileName}}"
-        ))
-        .route(web::get().to(archive_download)),
-    )
-    .service(
-        web::resource(format!("{BASE}/bin/windows/contrib/{{r}}/{{fileName}}"))
-            .route(web::get().to(windows_get))
-            .route(web::put().to(windows_put)),
-    )
-    .service(
-        web::resource(format!("{BASE}/bin/macosx/contrib/{{r}}/{{fileName}}"))
-            .route(web::get().to(macos_get))
-            .route(web::put().to(macos_put)),
-    )
-    .service(
-        web::resource(format!(
-            "{BASE}/bin/macosx/{{flavor}}/contrib/{{r}}/{{fileName}}"
-        ))
-        .route(web::get().to(macos_flavor_get))
-        .route(web::put().to(macos_flavor_put)),
-    );
+    .service(web::resource("/cran/{fileName}").route(web::get().to(global_download)));
+}
+
+/// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(format!("{BASE}/src/{{fileName}}")).route(web::put().to(upload)))
+        .service(
+            web::resource(format!("{BASE}/src/contrib/PACKAGES")).route(web::get().to(packages)),
+        )
+        .service(
+            web::resource(format!("{BASE}/src/contrib/PACKAGES.gz"))
+                .route(web::get().to(packages_gz)),
+        )
+        .service(
+            web::resource(format!("{BASE}/src/contrib/{{fileName}}"))
+                .route(web::get().to(current_download)),
+        )
+        .service(
+            web::resource(format!(
+                "{BASE}/src/contrib/Archive/{{package}}/{{fileName}}"
+            ))
+            .route(web::get().to(archive_download)),
+        )
+        .service(
+            web::resource(format!("{BASE}/bin/windows/contrib/{{r}}/{{fileName}}"))
+                .route(web::get().to(windows_get))
+                .route(web::put().to(windows_put)),
+        )
+        .service(
+            web::resource(format!("{BASE}/bin/macosx/contrib/{{r}}/{{fileName}}"))
+                .route(web::get().to(macos_get))
+                .route(web::put().to(macos_put)),
+        )
+        .service(
+            web::resource(format!(
+                "{BASE}/bin/macosx/{{flavor}}/contrib/{{r}}/{{fileName}}"
+            ))
+            .route(web::get().to(macos_flavor_get))
+            .route(web::put().to(macos_flavor_put)),
+        );
 }
 
 /// A binary tree of the repository: `bin/windows/contrib/<x.y>` (zip) or

@@ -19,19 +19,21 @@ use packyard_http::hosted::{
     HostedActor, HostedResult, PackageFileModel, file_response, payload_stream,
 };
 
-/// Registers the generic package routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the GitFlic content routes, relative to [`packyard_http::hosted::GLOBAL_SCOPE`].
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/registry/package/generic/{packageName}/{packageVersion}/{fileName}")
+        web::resource("/generic/{packageName}/{packageVersion}/{fileName}")
             .route(web::get().to(global_download))
             .route(web::put().to(global_upload)),
-    )
-    .service(
-        web::resource(
-            "/company/{group}/package/-/generic/{packageName}/{packageVersion}/{fileName}",
-        )
-        .route(web::get().to(company_download))
-        .route(web::put().to(company_upload)),
+    );
+}
+
+/// Registers the group transport, relative to [`packyard_http::hosted::COMPANY_SCOPE`].
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/generic/{packageName}/{packageVersion}/{fileName}")
+            .route(web::get().to(company_download))
+            .route(web::put().to(company_upload)),
     );
 }
 

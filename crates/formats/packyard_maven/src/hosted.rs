@@ -39,18 +39,23 @@ use crate::pom::{check_coordinates, read_coordinates};
 /// The largest checksum sidecar accepted (a sha512 in hex is 128 bytes).
 const MAX_SIDECAR: usize = 1024;
 
-/// Registers the hosted Maven routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/registry/package/maven/{packageUuid}/{packageVersion}/{fileUuid}/download")
+        web::resource("/maven/{packageUuid}/{packageVersion}/{fileUuid}/download")
             .route(web::get().to(global_download)),
     )
     .service(
-        web::resource("/registry/package/maven/{groupId}/{artifactId}/{version}/{fileName}")
+        web::resource("/maven/{groupId}/{artifactId}/{version}/{fileName}")
             .route(web::put().to(global_upload)),
-    )
-    .service(
-        web::resource("/company/{group}/package/-/maven/{path:.*}")
+    );
+}
+
+/// Registers the hosted repository `mvn deploy` and resolution use, relative to
+/// `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/maven/{path:.*}")
             .route(web::get().to(company_read))
             .route(web::head().to(company_read))
             .route(web::put().to(company_upload)),

@@ -11,10 +11,6 @@ mod path;
 mod pom;
 mod routes;
 
+pub use hosted::{configure_company, configure_global};
 pub use path::{MavenPath, classify};
-
-/// Registers the Maven endpoints: the virtual registry's and the hosted repositories'.
-pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
-    routes::configure(cfg);
-    hosted::configure(cfg);
-}
+pub use routes::{configure_numeric_ids, configure_other_ids};

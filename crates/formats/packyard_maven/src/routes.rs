@@ -1,7 +1,7 @@
 //! `GET`/`HEAD /api/v4/virtual_registries/packages/maven/{id}/{path}` and the internal upload endpoint.
 
 use actix_web::http::header::{CONTENT_TYPE, USER_AGENT};
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, guard, web};
 use packyard_core::identity::{Actor, Need};
 use packyard_core::pull::{Probed, Served, Want};
 use packyard_core::{Core, CoreError};
@@ -12,17 +12,44 @@ use packyard_http::{
 
 use crate::path::{MavenPath, classify, content_type_for};
 
-/// Registers the Maven client endpoints.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// The client endpoints' prefix: a registry id and a repository path follow.
+const CLIENT_PREFIX: &str = "/api/v4/virtual_registries/packages/maven";
+
+/// Registers the client endpoints of numeric registry ids (every real one) in one literal scope, meant to
+/// come before every other route: a warm hit is then routed by a prefix comparison and one short
+/// pattern. No management route has a number after the prefix; the scope's guard lets every other path
+/// go on to them.
+pub fn configure_numeric_ids(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/v4/virtual_registries/packages/maven/{id}/{path:.*}/upload")
-            .route(web::post().to(upload)),
-    )
-    .service(
-        web::resource("/api/v4/virtual_registries/packages/maven/{id}/{path:.*}")
-            .route(web::get().to(download))
-            .route(web::head().to(download)),
+        web::scope(CLIENT_PREFIX)
+            .guard(guard::fn_guard(|ctx| {
+                has_numeric_registry_id(ctx.head().uri.path())
+            }))
+            .configure(client_routes),
     );
+}
+
+/// Registers the client endpoints of any other id (which then answer 404), to come after the management
+/// routes whose paths they would otherwise cover.
+pub fn configure_other_ids(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope(CLIENT_PREFIX).configure(client_routes));
+}
+
+fn client_routes(cfg: &mut web::ServiceConfig) {
+    // Downloads first: their pattern is the one a warm hit needs, and the method guard keeps uploads out.
+    cfg.service(
+        web::resource("/{id}/{path:.*}")
+            .guard(guard::Any(guard::Get()).or(guard::Head()))
+            .to(download),
+    )
+    .service(web::resource("/{id}/{path:.*}/upload").route(web::post().to(upload)));
+}
+
+fn has_numeric_registry_id(path: &str) -> bool {
+    path.strip_prefix(CLIENT_PREFIX)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| rest.split_once('/'))
+        .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Maven clients get 400 for everything but "unauthorised", "forbidden" and "not found" (GitLab's rule).

@@ -16,4 +16,4 @@ pub mod packument;
 pub mod publish;
 mod routes;
 
-pub use routes::configure;
+pub use routes::{configure_company, configure_global};

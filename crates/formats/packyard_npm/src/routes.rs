@@ -30,8 +30,8 @@ use crate::name::{NpmName, is_valid_tag, is_valid_version};
 use crate::packument::{ABBREVIATED, Packument, PackumentVersion};
 use crate::publish::PackageUpdate;
 
-/// The registry URL users configure.
-const BASE: &str = "/company/{group}/package/-/npm";
+/// The registry URL users configure, in the company scope.
+const BASE: &str = "/npm";
 /// What a publish document may hold besides the base64 tarball (the version document, a readme).
 const PUBLISH_SLACK: u64 = 16 * 1024 * 1024;
 /// The largest body of the small JSON requests (login, dist-tags).
@@ -39,22 +39,23 @@ const MAX_SMALL_BODY: usize = 64 * 1024;
 /// Tarballs are served as the npm registry serves them.
 const TARBALL_TYPE: &str = "application/octet-stream";
 
-/// Registers the npm routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let global = "/registry/package/npm/{packageName}";
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource(format!("{global}/{{packageVersion}}/{{fileName}}"))
+        web::resource("/npm/{packageName}/{packageVersion}/{fileName}")
             .route(web::get().to(global_download))
             .route(web::put().to(global_upload)),
     )
     .service(
-        web::resource(format!(
-            "{global}/{{packageScope}}/{{packageVersion}}/{{fileName}}"
-        ))
-        .route(web::get().to(global_download))
-        .route(web::put().to(global_upload)),
-    )
-    .service(
+        web::resource("/npm/{packageName}/{packageScope}/{packageVersion}/{fileName}")
+            .route(web::get().to(global_download))
+            .route(web::put().to(global_upload)),
+    );
+}
+
+/// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(
         web::resource([
             BASE.to_owned(),
             format!("{BASE}/"),

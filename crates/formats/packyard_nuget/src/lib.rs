@@ -14,5 +14,5 @@ mod routes;
 pub mod version;
 
 pub use nuspec::{Dependency, DependencyGroup, Nuspec, read_nupkg_nuspec, read_nuspec};
-pub use routes::configure;
+pub use routes::{configure_company, configure_global};
 pub use version::{is_valid_id, normalize_version};

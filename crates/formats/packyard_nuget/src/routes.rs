@@ -25,54 +25,56 @@ use serde_json::{Value, json};
 use crate::nuspec::{DependencyGroup, Nuspec, read_nupkg_nuspec};
 use crate::version::{compare, is_valid_id, normalize_version};
 
-/// The repository's base, under which every resource lives (so that source credentials apply to all).
-const BASE: &str = "/company/{group}/package/-/nuget";
+/// The repository's base in the company scope, under which every resource lives (so that source
+/// credentials apply to all).
+const BASE: &str = "/nuget";
 /// The header NuGet sends the API key in.
 const API_KEY: &str = "X-NuGet-ApiKey";
 /// Search results at most per page.
 const MAX_TAKE: usize = 1000;
 
-/// Registers the NuGet routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["/registry/package/nuget", "/registry/package/nuget/"])
-            .route(web::put().to(global_upload)),
-    )
-    .service(
-        web::resource("/registry/package/nuget/{packageName}/{packageVersion}")
-            .route(web::get().to(global_download)),
-    )
-    .service(web::resource(format!("{BASE}/index.json")).route(web::get().to(service_index)))
-    .service(
-        web::resource([format!("{BASE}/package"), format!("{BASE}/package/")])
-            .route(web::put().to(push)),
-    )
-    .service(
-        web::resource(format!("{BASE}/package/{{id}}/{{version}}"))
-            .route(web::delete().to(unlist))
-            .route(web::post().to(relist)),
-    )
-    .service(
-        web::resource(format!("{BASE}/v3-flatcontainer/{{id}}/index.json"))
-            .route(web::get().to(flat_versions))
-            .route(web::head().to(flat_versions)),
-    )
-    .service(
-        web::resource(format!(
-            "{BASE}/v3-flatcontainer/{{id}}/{{version}}/{{file}}"
-        ))
-        .route(web::get().to(flat_download))
-        .route(web::head().to(flat_download)),
-    )
-    .service(
-        web::resource(format!("{BASE}/registration/{{id}}/index.json"))
-            .route(web::get().to(registration_index)),
-    )
-    .service(
-        web::resource(format!("{BASE}/registration/{{id}}/{{leaf}}"))
-            .route(web::get().to(registration_leaf)),
-    )
-    .service(web::resource(format!("{BASE}/query")).route(web::get().to(search)));
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["/nuget", "/nuget/"]).route(web::put().to(global_upload)))
+        .service(
+            web::resource("/nuget/{packageName}/{packageVersion}")
+                .route(web::get().to(global_download)),
+        );
+}
+
+/// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(format!("{BASE}/index.json")).route(web::get().to(service_index)))
+        .service(
+            web::resource([format!("{BASE}/package"), format!("{BASE}/package/")])
+                .route(web::put().to(push)),
+        )
+        .service(
+            web::resource(format!("{BASE}/package/{{id}}/{{version}}"))
+                .route(web::delete().to(unlist))
+                .route(web::post().to(relist)),
+        )
+        .service(
+            web::resource(format!("{BASE}/v3-flatcontainer/{{id}}/index.json"))
+                .route(web::get().to(flat_versions))
+                .route(web::head().to(flat_versions)),
+        )
+        .service(
+            web::resource(format!(
+                "{BASE}/v3-flatcontainer/{{id}}/{{version}}/{{file}}"
+            ))
+            .route(web::get().to(flat_download))
+            .route(web::head().to(flat_download)),
+        )
+        .service(
+            web::resource(format!("{BASE}/registration/{{id}}/index.json"))
+                .route(web::get().to(registration_index)),
+        )
+        .service(
+            web::resource(format!("{BASE}/registration/{{id}}/{{leaf}}"))
+                .route(web::get().to(registration_leaf)),
+        )
+        .service(web::resource(format!("{BASE}/query")).route(web::get().to(search)));
 }
 
 fn bad_request(message: impl Into<String>) -> CoreError {

@@ -12,4 +12,4 @@
 pub mod metadata;
 mod routes;
 
-pub use routes::configure;
+pub use routes::{configure_company, configure_global};

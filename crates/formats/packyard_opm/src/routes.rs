@@ -14,23 +14,27 @@ use packyard_http::hosted::{
 
 use crate::metadata::{Metadata, compare_versions, read_ospx};
 
-/// The hub's base: `ПутьНаСервере` in `opm.cfg`.
-const BASE: &str = "/company/{group}/package/-/opm";
+/// The hub's base in the company scope: `ПутьНаСервере` in `opm.cfg`.
+const BASE: &str = "/opm";
 
 const OSPX: &str = "application/zip";
 
-/// Registers the opm routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/registry/package/opm/{fileName}").route(web::put().to(global_upload)),
-    )
-    .service(
-        web::resource("/registry/package/opm/{packageName}/{packageVersion}/{fileName}")
-            .route(web::get().to(global_download)),
-    )
-    .service(web::resource(format!("{BASE}/list.txt")).route(web::get().to(list_txt)))
-    .service(web::resource(format!("{BASE}/push")).route(web::post().to(push)))
-    .service(web::resource(format!("{BASE}/{{name}}/{{fileName}}")).route(web::get().to(download)));
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/opm/{fileName}").route(web::put().to(global_upload)))
+        .service(
+            web::resource("/opm/{packageName}/{packageVersion}/{fileName}")
+                .route(web::get().to(global_download)),
+        );
+}
+
+/// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(format!("{BASE}/list.txt")).route(web::get().to(list_txt)))
+        .service(web::resource(format!("{BASE}/push")).route(web::post().to(push)))
+        .service(
+            web::resource(format!("{BASE}/{{name}}/{{fileName}}")).route(web::get().to(download)),
+        );
 }
 
 fn bad_request(message: impl Into<String>) -> CoreError {

@@ -14,4 +14,4 @@ pub mod index;
 pub mod metadata;
 mod routes;
 
-pub use routes::configure;
+pub use routes::{configure_company, configure_global};

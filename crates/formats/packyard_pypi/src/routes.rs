@@ -23,29 +23,35 @@ use crate::filename::{DistributionKind, DistributionName};
 use crate::index::{self, IndexFile, encode_segment, negotiate};
 use crate::metadata::{CoreMetadata, read_sdist_metadata, read_wheel_metadata};
 
-/// The transport's base, relative to which the index and files live.
-const BASE: &str = "/company/{group}/package/-/pypi";
+/// The transport's base (in the company scope), relative to which the index and files live.
+const BASE: &str = "/pypi";
 /// Text an upload form may carry besides the file (descriptions can be long).
 const MAX_FORM_TEXT: usize = 8 * 1024 * 1024;
 
-/// Registers the PyPI routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+/// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
+pub fn configure_global(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/registry/package/pypi/{packageName}/{packageVersion}/{fileName}")
+        web::resource("/pypi/{packageName}/{packageVersion}/{fileName}")
             .route(web::get().to(global_download))
             .route(web::put().to(global_upload)),
-    )
-    .service(web::resource([BASE.to_owned(), format!("{BASE}/")]).route(web::post().to(upload)))
-    .service(web::resource(format!("{BASE}/simple")).route(web::get().to(add_slash)))
-    .service(web::resource(format!("{BASE}/simple/")).route(web::get().to(project_list)))
-    .service(web::resource(format!("{BASE}/simple/{{project}}")).route(web::get().to(add_slash)))
-    .service(
-        web::resource(format!("{BASE}/simple/{{project}}/")).route(web::get().to(project_page)),
-    )
-    .service(
-        web::resource(format!("{BASE}/files/{{project}}/{{version}}/{{fileName}}"))
-            .route(web::get().to(company_download)),
     );
+}
+
+/// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
+pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource([BASE.to_owned(), format!("{BASE}/")]).route(web::post().to(upload)))
+        .service(web::resource(format!("{BASE}/simple")).route(web::get().to(add_slash)))
+        .service(web::resource(format!("{BASE}/simple/")).route(web::get().to(project_list)))
+        .service(
+            web::resource(format!("{BASE}/simple/{{project}}")).route(web::get().to(add_slash)),
+        )
+        .service(
+            web::resource(format!("{BASE}/simple/{{project}}/")).route(web::get().to(project_page)),
+        )
+        .service(
+            web::resource(format!("{BASE}/files/{{project}}/{{version}}/{{fileName}}"))
+                .route(web::get().to(company_download)),
+        );
 }
 
 fn bad_request(message: impl Into<String>) -> CoreError {
