@@ -55,7 +55,23 @@ pub fn configure_global(cfg: &mut web::ServiceConfig) {
 
 /// Registers the client protocol, relative to `packyard_http::hosted::COMPANY_SCOPE`.
 pub fn configure_company(cfg: &mut web::ServiceConfig) {
+    // What `npm install` asks for first: no other route's paths have these shapes.
     cfg.service(
+        web::resource([
+            format!("{BASE}/{{name}}/-/{{file}}"),
+            format!("{BASE}/@{{scope}}/{{name}}/-/{{file}}"),
+        ])
+        .route(web::get().to(tarball)),
+    )
+    .service(
+        web::resource([
+            format!("{BASE}/{{name}}"),
+            format!("{BASE}/@{{scope}}/{{name}}"),
+        ])
+        .route(web::get().to(packument))
+        .route(web::put().to(publish)),
+    )
+    .service(
         web::resource([
             BASE.to_owned(),
             format!("{BASE}/"),
@@ -97,21 +113,6 @@ pub fn configure_company(cfg: &mut web::ServiceConfig) {
             format!("{BASE}/@{{scope}}/{{name}}/-/{{file}}/-rev/{{rev}}"),
         ])
         .route(web::delete().to(unpublish_tarball)),
-    )
-    .service(
-        web::resource([
-            format!("{BASE}/{{name}}/-/{{file}}"),
-            format!("{BASE}/@{{scope}}/{{name}}/-/{{file}}"),
-        ])
-        .route(web::get().to(tarball)),
-    )
-    .service(
-        web::resource([
-            format!("{BASE}/{{name}}"),
-            format!("{BASE}/@{{scope}}/{{name}}"),
-        ])
-        .route(web::get().to(packument))
-        .route(web::put().to(publish)),
     );
 }
 
