@@ -108,7 +108,16 @@ impl FromRequest for HostedActor {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let credential = credential_from_request(req);
+        Self::authenticate(req, credential_from_request(req))
+    }
+}
+
+impl HostedActor {
+    /// Authenticates a credential a route found in its own way (a client's own header).
+    pub fn authenticate(
+        req: &HttpRequest,
+        credential: Option<Credential>,
+    ) -> Pin<Box<dyn Future<Output = Result<Self, HostedError>>>> {
         let core = req.app_data::<CoreData>().cloned();
         Box::pin(async move {
             let core = core.ok_or_else(|| {

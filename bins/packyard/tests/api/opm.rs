@@ -458,7 +458,52 @@ async fn gitflic_opm_content_routes_store_global_packages(backend: Backend) {
     );
 }
 
+/// `opm push --token T` with no `Авторизация` configured: the token comes as `OAUTH-TOKEN: T`.
+async fn opm_push_with_only_a_token_sends_it_as_oauth_token(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let group = app.create_group("acme").await;
+    let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
+    let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
+    let push_with = |token: String, version: &'static str| {
+        let request = app
+            .client
+            .post(app.url(&format!("{BASE}/push")))
+            .header("OAUTH-TOKEN", token)
+            .header("FILE-NAME", format!("Hello-Lib-{version}.ospx"))
+            .header("CHANNEL", "stable")
+            .body(ospx("Hello-Lib", version));
+        async move { request.send().await.unwrap() }
+    };
+
+    let pushed = push_with(developer.clone(), "1.0.0").await;
+    assert_eq!(pushed.status(), 200);
+    let pushed: Value = pushed.json().await.unwrap();
+    assert_eq!(pushed["name"], "Hello-Lib-1.0.0.ospx");
+    let list = get(&app, &basic("dev", &developer), "list.txt").await;
+    assert_eq!(list.text().await.unwrap().trim(), "Hello-Lib");
+
+    assert_eq!(push_with(guest, "2.0.0").await.status(), 403);
+    let wrong = push_with("pyat-not-a-token".into(), "2.0.0").await;
+    assert_eq!(wrong.status(), 401);
+    assert_eq!(
+        wrong.headers()["www-authenticate"],
+        "Basic realm=\"packyard\""
+    );
+    // Only the publishing route reads it.
+    let read = app
+        .client
+        .get(app.url(&format!("{BASE}/list.txt")))
+        .header("OAUTH-TOKEN", &developer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 401);
+}
+
 both_backends!(
+    opm_push_with_only_a_token_sends_it_as_oauth_token,
     opm_push_and_install_are_replayed,
     malformed_packages_are_refused,
     gitflic_opm_content_routes_store_global_packages,

@@ -4,13 +4,14 @@ use std::io::{BufReader, Seek, SeekFrom};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_core::hosted::{FileUpload, Owner, PackageRef, ReceivedFile, StoredFile};
-use packyard_core::identity::Need;
+use packyard_core::identity::{Credential, Need};
 use packyard_core::{Core, CoreError, CoreResult};
 use packyard_domain::{PackageType, UploadType};
-use packyard_http::CoreData;
 use packyard_http::hosted::{
     HostedActor, HostedResult, PackageFileModel, file_response, payload_stream,
 };
+
+use packyard_http::{CoreData, credential_from_request};
 
 use crate::metadata::{Metadata, compare_versions, read_ospx};
 
@@ -150,14 +151,24 @@ async fn global_download(
     Ok(file_response(download, OSPX))
 }
 
-/// `opm push`: the raw `.ospx` as a POST body, its name in `FILE-NAME`.
+/// `opm push`: the raw `.ospx` as a POST body, its name in `FILE-NAME`. opm sends `--token` as the
+/// `Авторизация` header configured for the hub when there is one (the usual `Authorization`), and
+/// otherwise as `OAUTH-TOKEN`: the header opm's own hub reads.
 async fn push(
     req: HttpRequest,
     core: CoreData,
-    actor: HostedActor,
     path: web::Path<String>,
     body: web::Payload,
 ) -> HostedResult<HttpResponse> {
+    let credential = credential_from_request(&req).or_else(|| {
+        req.headers()
+            .get("OAUTH-TOKEN")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|token| Credential::DeployOrPersonal(token.to_owned()))
+    });
+    let actor = HostedActor::authenticate(&req, credential).await?;
     let group_path = path.into_inner();
     let group = core
         .company_for(&actor.0, &group_path, Need::Publish)
