@@ -40,7 +40,7 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
     let not_found = json!({"message": "404 Not found"});
 
     let missing = get(&app, &token, &path).await;
-    assert_eq!((missing.status, missing.body), (404, not_found.clone()));
+    assert_eq!((missing.status, missing.body), (404, not_found));
     assert_eq!(
         patch(&app, &token, &path, json!({"enabled": true}))
             .await
@@ -193,26 +193,34 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
         (json!(90), json!(false))
     );
 
-    // Owners only; everyone else, and subgroups, get 404.
+    // Owners only: every other member gets 403 (a client must not read it as "no policy"), an
+    // outsider learns nothing (404), and a subgroup has no policy of its own (403).
     let (owner_id, owner) = app.create_user_with_token("owner").await;
     add_member(&app, group, owner_id, 50).await;
     assert_eq!(get(&app, &owner, &path).await.status, 200);
-    let (maintainer_id, maintainer) = app.create_user_with_token("maintainer").await;
-    add_member(&app, group, maintainer_id, 40).await;
-    for method in ["GET", "POST", "PATCH", "DELETE"] {
-        let answer = call(
-            &app,
-            method,
-            &path,
-            Some(&maintainer),
-            Some(json!({"enabled": true})),
-        )
-        .await;
-        assert_eq!(
-            (answer.status, answer.body),
-            (404, not_found.clone()),
-            "{method}"
-        );
+    for (username, level) in [
+        ("maintainer", 40),
+        ("developer", 30),
+        ("reporter", 20),
+        ("guest", 10),
+    ] {
+        let (member_id, member) = app.create_user_with_token(username).await;
+        add_member(&app, group, member_id, level).await;
+        for method in ["GET", "POST", "PATCH", "DELETE"] {
+            let answer = call(
+                &app,
+                method,
+                &path,
+                Some(&member),
+                Some(json!({"enabled": true})),
+            )
+            .await;
+            assert_eq!(
+                (answer.status, answer.body),
+                (403, json!({"message": "403 Forbidden"})),
+                "{method} by a {username}"
+            );
+        }
     }
     let (_, stranger) = app.create_user_with_token("stranger").await;
     let hidden = get(&app, &stranger, &path).await;
@@ -223,8 +231,21 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
     assert_eq!(call(&app, "GET", &path, None, None).await.status, 401);
     let subgroup = create_subgroup(&app, group, "team").await;
     for subgroup_path in [policy_path(subgroup), policy_path("acme%2Fteam")] {
-        let answer = post(&app, &token, &subgroup_path, json!({})).await;
-        assert_eq!((answer.status, answer.body), (404, not_found.clone()));
+        for method in ["GET", "POST", "PATCH", "DELETE"] {
+            let answer = call(
+                &app,
+                method,
+                &subgroup_path,
+                Some(&token),
+                Some(json!({"enabled": true})),
+            )
+            .await;
+            assert_eq!(
+                (answer.status, answer.body),
+                (403, json!({"message": "403 Forbidden"})),
+                "{method} {subgroup_path}"
+            );
+        }
     }
     let unknown = get(&app, &token, &policy_path(group + 1000)).await;
     assert_eq!(

@@ -558,16 +558,28 @@ async fn deploy_tokens_pull_but_do_not_manage(backend: Backend) {
         404,
         "authenticated and allowed; the upstream has no such file"
     );
-    let managed = app
-        .client
-        .get(app.url(&format!(
-            "/api/v4/virtual_registries/packages/maven/registries/{registry}"
-        )))
-        .header("Deploy-Token", token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(managed.status(), 403);
+    // The management API takes no deploy tokens at all: 401, as for no credential, whatever the route.
+    for path in [
+        format!("/api/v4/virtual_registries/packages/maven/registries/{registry}"),
+        format!(
+            "/api/v4/virtual_registries/packages/maven/registries/{}",
+            registry + 1000
+        ),
+        format!("/api/v4/groups/{group}/-/virtual_registries/packages/maven/registries"),
+        format!("/api/v4/groups/{group}/-/virtual_registries/container/registries"),
+        format!("/api/v4/groups/{group}/-/virtual_registries/cleanup/policy"),
+    ] {
+        let managed = app
+            .client
+            .get(app.url(&path))
+            .header("Deploy-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(managed.status(), 401, "{path}");
+        let body: Value = managed.json().await.unwrap();
+        assert_eq!(body, json!({"message": "401 Unauthorized"}));
+    }
 
     let (_, outsider) = app.create_user_with_token("outsider").await;
     let by_outsider = post(

@@ -244,9 +244,26 @@ async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
         "the registry list is not paginated"
     );
 
+    // One registry shows its associations in position order, as `{id, upstream_id, position}`.
     let shown = get(&app, &token, &format!("{MAVEN}/registries/{id}")).await;
     assert_eq!(shown.status, 200);
-    assert_eq!(shown.body, created.body);
+    let mut expected = created.body.clone();
+    expected["registry_upstreams"] = json!([]);
+    assert_eq!(shown.body, expected);
+    let first = create_upstream(&app, &token, id, json!({"url": "https://one.example.com"})).await;
+    let second = create_upstream(&app, &token, id, json!({"url": "https://two.example.com"})).await;
+    let shown = get(&app, &token, &format!("{MAVEN}/registries/{id}")).await;
+    assert_eq!(
+        shown.body["registry_upstreams"],
+        json!([
+            {"id": first["registry_upstream"]["id"], "upstream_id": first["id"], "position": 1},
+            {"id": second["registry_upstream"]["id"], "upstream_id": second["id"], "position": 2},
+        ])
+    );
+    assert!(
+        listed.body[0].get("registry_upstreams").is_none(),
+        "only the single GET carries them"
+    );
 
     let renamed = patch(
         &app,
@@ -262,12 +279,27 @@ async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
         &app,
         &token,
         &format!("{MAVEN}/registries/{id}"),
-        json!({"description": null}),
+        json!({"description": "Another description"}),
     )
     .await;
     assert_eq!(described.status, 200);
-    assert_eq!(described.body["description"], Value::Null);
+    assert_eq!(described.body["description"], "Another description");
     assert_eq!(described.body["name"], "renamed");
+    // Neither field may be blank when sent (Grape's `allow_blank: false`).
+    for blank in [json!(""), json!(" "), Value::Null] {
+        let refused = patch(
+            &app,
+            &token,
+            &format!("{MAVEN}/registries/{id}"),
+            json!({"description": blank}),
+        )
+        .await;
+        assert_eq!(
+            (refused.status, refused.body),
+            (400, json!({"error": "description is empty"})),
+            "description {blank}"
+        );
+    }
 
     let nothing = patch(&app, &token, &format!("{MAVEN}/registries/{id}"), json!({})).await;
     assert_eq!(nothing.status, 400);
@@ -360,18 +392,24 @@ async fn registry_validation_follows_gitlab(backend: Backend) {
     );
 
     let subgroup = create_subgroup(&app, group, "team").await;
-    let nested = post(
-        &app,
-        &token,
-        &format!("{}/registries", group_maven("acme%2Fteam")),
-        json!({"name": "r"}),
-    )
-    .await;
-    assert_eq!(nested.status, 400);
-    assert_eq!(
-        nested.body,
-        json!({"message": {"group": ["must be a top level Group"]}})
-    );
+    // Registries live in top-level groups: GitLab's policy refuses a subgroup (403), for every format.
+    for prefix in [
+        group_maven("acme%2Fteam"),
+        "/api/v4/groups/acme%2Fteam/-/virtual_registries/container".to_owned(),
+    ] {
+        let nested = post(
+            &app,
+            &token,
+            &format!("{prefix}/registries"),
+            json!({"name": "r"}),
+        )
+        .await;
+        assert_eq!(
+            (nested.status, nested.body),
+            (403, json!({"message": "403 Forbidden"})),
+            "{prefix}"
+        );
+    }
     let nested_list = get(
         &app,
         &token,
@@ -445,18 +483,7 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
     let bad_token = call(&app, "GET", &one, Some("pyat-nope"), None).await;
     assert_eq!(bad_token.status, 401);
 
-    let forbidden = get(&app, &stranger, &one).await;
-    assert_eq!(
-        (forbidden.status, forbidden.body),
-        (403, json!({"message": "403 Forbidden"}))
-    );
-    assert_eq!(get(&app, &stranger, &registries).await.status, 403);
-    assert_eq!(
-        post(&app, &stranger, &registries, json!({"name": "x"}))
-            .await
-            .status,
-        403
-    );
+    // Someone outside the group cannot tell an existing record from a missing one.
     let missing = get(
         &app,
         &stranger,
@@ -464,9 +491,46 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
     )
     .await;
     assert_eq!(
-        missing.status, 404,
-        "the record is looked up before the rights are checked"
+        (missing.status, missing.body),
+        (404, json!({"message": "404 Not found"}))
     );
+    for (method, path) in [
+        ("GET", one.clone()),
+        ("PATCH", one.clone()),
+        ("DELETE", one.clone()),
+        ("DELETE", format!("{one}/cache")),
+        ("GET", format!("{one}/upstreams")),
+        ("POST", format!("{one}/upstreams")),
+    ] {
+        let hidden = call(
+            &app,
+            method,
+            &path,
+            Some(&stranger),
+            Some(json!({"name": "x", "url": "https://repo.example.com"})),
+        )
+        .await;
+        assert_eq!(
+            (hidden.status, hidden.body),
+            (404, json!({"message": "404 Not found"})),
+            "{method} {path}"
+        );
+    }
+    for method in ["GET", "POST"] {
+        let hidden = call(
+            &app,
+            method,
+            &registries,
+            Some(&stranger),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+        assert_eq!(
+            (hidden.status, hidden.body),
+            (404, json!({"message": "404 Group Not Found"})),
+            "{method} {registries}"
+        );
+    }
 
     assert_eq!(get(&app, &guest, &one).await.status, 200);
     assert_eq!(get(&app, &guest, &registries).await.status, 200);
@@ -542,7 +606,7 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
         403
     );
 
-    // Deploy tokens pull; they do not manage.
+    // Deploy tokens pull; they are no credential on the management API.
     let admin = app.admin().await;
     let group_row = app.core.find_group(&group.to_string()).await.unwrap();
     let deploy = app
@@ -565,7 +629,7 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(by_deploy_token.status(), 403);
+    assert_eq!(by_deploy_token.status(), 401);
 
     assert_eq!(delete(&app, &maintainer, &one).await.status, 204);
 }
@@ -882,7 +946,8 @@ async fn upstream_validation_follows_gitlab(backend: Backend) {
     assert_eq!(over.status, 400);
     assert_eq!(
         over.body,
-        json!({"message": {"position": ["must be less than or equal to 20"]}})
+        json!({"message": {"registry_upstreams.position": ["must be less than or equal to 20"]}}),
+        "the new upstream's association is what does not fit"
     );
     let page = get(
         &app,
@@ -1208,6 +1273,8 @@ async fn positions_move_cap_and_repack(backend: Backend) {
         json!({"position": 0}),
         json!({"position": 21}),
         json!({"position": -1}),
+        json!({"position": "a"}),
+        json!({"position": 1.5}),
     ] {
         let answer = patch(&app, &token, &link(links[0]), bad).await;
         assert_eq!(
@@ -1548,7 +1615,11 @@ async fn group_upstreams_are_paginated_and_filtered(backend: Backend) {
         json!({"message": "400 Bad request - only available on top-level groups."})
     );
     let (_, stranger) = app.create_user_with_token("stranger").await;
-    assert_eq!(get(&app, &stranger, &base).await.status, 403);
+    let hidden = get(&app, &stranger, &base).await;
+    assert_eq!(
+        (hidden.status, hidden.body),
+        (404, json!({"message": "404 Group Not Found"}))
+    );
     assert_eq!(call(&app, "GET", &base, None, None).await.status, 401);
 }
 
@@ -1641,7 +1712,7 @@ async fn connection_tests_head_the_upstream(backend: Backend) {
         post(&app, &stranger, &group_test, json!({"url": fake.url}))
             .await
             .status,
-        403
+        404
     );
     create_subgroup(&app, group, "team").await;
     let nested = post(
@@ -1750,7 +1821,7 @@ async fn connection_tests_head_the_upstream(backend: Backend) {
         get(&app, &stranger, &format!("{MAVEN}/upstreams/{id}/test"))
             .await
             .status,
-        403
+        404
     );
 
     // An unreachable upstream is a failed test, not an error. Port 1 on loopback has no listener (a
