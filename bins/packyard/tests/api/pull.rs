@@ -39,6 +39,18 @@ async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
     (status, response)
 }
 
+/// A download is a file to save, never a page a browser runs or sniffs: GitLab's three headers, on the
+/// uncached and the cached answer alike.
+fn assert_no_browser_execution(response: &reqwest::Response, what: &str) {
+    let headers = response.headers();
+    assert_eq!(headers["content-disposition"], "attachment", "{what}");
+    assert_eq!(
+        headers["content-security-policy"], "default-src 'none'",
+        "{what}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+}
+
 fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(bytes))
 }
@@ -58,11 +70,13 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     let first = get(&app, registry, JAR).await;
     assert_eq!(first.status(), 200);
     assert_eq!(first.headers()["content-type"], "application/java-archive");
+    assert_no_browser_execution(&first, "uncached");
     assert_eq!(first.bytes().await.unwrap(), "jar bytes");
 
     let second = get(&app, registry, JAR).await;
     assert_eq!(second.status(), 200);
     assert_eq!(second.headers()["content-length"], "9");
+    assert_no_browser_execution(&second, "cached");
     assert_eq!(
         second.headers()["x-checksum-sha1"],
         sha1_hex(b"jar bytes").as_str()
@@ -86,6 +100,7 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
         "9",
         "HEAD announces the length"
     );
+    assert_no_browser_execution(&head, "HEAD");
 
     let entries = app.entries(upstreams[0]).await;
     assert_eq!(entries.len(), 1);
@@ -98,6 +113,7 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     let sha1 = get(&app, registry, &format!("{JAR}.sha1")).await;
     assert_eq!(sha1.status(), 200);
     assert_eq!(sha1.headers()["content-type"], "text/plain");
+    assert_no_browser_execution(&sha1, "checksum");
     assert_eq!(sha1.text().await.unwrap(), sha1_hex(b"jar bytes"));
     assert_eq!(
         upstream.count("GET", &format!("{JAR}.sha1")),
@@ -170,15 +186,21 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
+    // Someone outside the group gets what a missing registry gets: ids of private groups stay secret.
     let (_, stranger) = app.create_user_with_token("stranger").await;
-    let forbidden = app
-        .client
-        .get(&url)
-        .header("PRIVATE-TOKEN", &stranger)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), 403);
+    let as_stranger = |path: String| {
+        app.client
+            .get(app.url(&path))
+            .header("PRIVATE-TOKEN", &stranger)
+            .send()
+    };
+    let hidden = as_stranger(maven_path(registry, JAR)).await.unwrap();
+    assert_eq!(hidden.status(), 404);
+    let hidden: serde_json::Value = hidden.json().await.unwrap();
+    let missing = as_stranger(maven_path(registry + 1000, JAR)).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let missing: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(hidden, missing);
 
     let basic = app
         .client
@@ -220,7 +242,11 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(elsewhere.status(), 403);
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "a deploy token opens its own group only"
+    );
 
     let browser = app
         .client
@@ -503,8 +529,19 @@ async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(as_admin.status(), 403);
+    // Without the internal header, with or without a token, the caller is refused (403).
     let anonymous = app.client.post(&url).body("x").send().await.unwrap();
-    assert_eq!(anonymous.status(), 401);
+    assert_eq!(anonymous.status(), 403);
+    let with_token = app
+        .client
+        .post(&url)
+        .header("PRIVATE-TOKEN", &app.admin_token)
+        .header("Upstream-GID", &gid)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), 403);
 
     let internal = app
         .client
