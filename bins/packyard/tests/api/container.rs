@@ -174,14 +174,14 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    let challenge = format!(
+        r#"Bearer realm="{}/jwt/auth",service="dependency_proxy""#,
+        app.base
+    );
     assert_eq!(
         anonymous.headers()["www-authenticate"],
-        format!(
-            r#"Bearer realm="{}/jwt/auth",service="dependency_proxy",scope="{}""#,
-            app.base,
-            scope(registry, "library/alpine")
-        )
-        .as_str()
+        challenge.as_str(),
+        "the realm and the service, without a scope (GitLab's challenge)"
     );
     assert_eq!(oci_error_code(anonymous).await, "UNAUTHORIZED");
     // An access token is not a registry token.
@@ -190,11 +190,24 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
         401
     );
 
-    // /jwt/auth wants a valid username and token.
+    // /jwt/auth issues tokens for its one service, to a valid username and token.
     let wanted = [scope(registry, "library/alpine")];
+    let token_request = |service: Option<&str>| {
+        let mut request = app.client.get(app.url("/jwt/auth"));
+        if let Some(service) = service {
+            request = request.query(&[("service", service)]);
+        }
+        request.header("Authorization", basic("root", &app.admin_token))
+    };
+    for unknown in [None, Some("container_registry"), Some("")] {
+        let answer = token_request(unknown).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "service {unknown:?}");
+        assert_eq!(answer.bytes().await.unwrap().len(), 0);
+    }
     assert_eq!(
         app.client
             .get(app.url("/jwt/auth"))
+            .query(&[("service", "dependency_proxy")])
             .send()
             .await
             .unwrap()
@@ -211,19 +224,31 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
             .status(),
         401
     );
+    // Someone outside the group gets a token, and then the pull's 404: as in GitLab, nothing tells
+    // an outsider that the registry exists.
     let (_, outsider) = app.create_user_with_token("outsider").await;
-    assert_eq!(
-        jwt_auth(&app, "outsider", &outsider, &wanted)
-            .await
-            .status(),
-        403
-    );
-    assert_eq!(
-        jwt_auth(&app, "root", &app.admin_token, &[scope(9999, "x")])
-            .await
-            .status(),
-        403
-    );
+    let outsider_answer = jwt_auth(&app, "outsider", &outsider, &wanted).await;
+    assert_eq!(outsider_answer.status(), 200);
+    let outsider_token: Value = outsider_answer.json().await.unwrap();
+    let hidden = pull(
+        &app,
+        outsider_token["token"].as_str().unwrap(),
+        &manifest_path,
+    )
+    .await;
+    assert_eq!(hidden.status(), 404);
+    assert_eq!(oci_error_code(hidden).await, "NAME_UNKNOWN");
+    let missing = jwt_auth(&app, "root", &app.admin_token, &[scope(9999, "x")]).await;
+    assert_eq!(missing.status(), 200);
+    let missing: Value = missing.json().await.unwrap();
+    let missing_pull = pull(
+        &app,
+        missing["token"].as_str().unwrap(),
+        &v2(9999, "x/manifests/latest"),
+    )
+    .await;
+    assert_eq!(missing_pull.status(), 404);
+    assert_eq!(oci_error_code(missing_pull).await, "NAME_UNKNOWN");
     // A login without a scope gets a token that pulls nothing.
     let login = jwt_auth(&app, "root", &app.admin_token, &[]).await;
     assert_eq!(login.status(), 200);
@@ -259,12 +284,7 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
     )
     .await;
     assert_eq!(elsewhere.status(), 401);
-    assert!(
-        elsewhere.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains(&scope(other_registry, "library/alpine"))
-    );
+    assert_eq!(elsewhere.headers()["www-authenticate"], challenge.as_str());
 
     // A forged signature, or a payload changed under the signature, is refused.
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -319,11 +339,18 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
         .status(),
         200
     );
+    let foreign = jwt_auth(&app, "ci-bot", &deploy.token, &[scope(other_registry, "x")]).await;
+    assert_eq!(foreign.status(), 200);
+    let foreign: Value = foreign.json().await.unwrap();
     assert_eq!(
-        jwt_auth(&app, "ci-bot", &deploy.token, &[scope(other_registry, "x")])
-            .await
-            .status(),
-        403,
+        pull(
+            &app,
+            foreign["token"].as_str().unwrap(),
+            &v2(other_registry, "library/alpine/manifests/latest")
+        )
+        .await
+        .status(),
+        404,
         "a deploy token opens its own group only"
     );
 
@@ -994,6 +1021,31 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(body[0]["relative_path"], "library/app/manifests/1");
     assert_eq!(body[0]["content_type"], OCI_MANIFEST);
+    assert!(body[0]["file_sha1"].is_string());
+    assert!(
+        body[0].get("file_md5").is_none(),
+        "GitLab's container cache entry has no file_md5: {}",
+        body[0]
+    );
+
+    // A registry shows its ordered associations.
+    let (status, body) = send(app.client.get(api(&format!(
+        "/virtual_registries/container/registries/{registry}"
+    ))))
+    .await;
+    assert_eq!(status, 200);
+    let links = body["registry_upstreams"].as_array().unwrap();
+    for (index, link) in links.iter().enumerate() {
+        assert_eq!(
+            crate::management::keys(link),
+            ["id", "position", "upstream_id"]
+        );
+        assert_eq!(link["position"], index as i64 + 1, "{body}");
+    }
+    assert!(
+        links.iter().any(|link| link["upstream_id"] == upstream_id),
+        "{body}"
+    );
     let (status, body) = send(app.client.get(api(&format!("{entries_path}?search=nginx")))).await;
     assert_eq!((status, body), (200, json!([])));
     let (status, _) = send(app.client.delete(api(&format!(
