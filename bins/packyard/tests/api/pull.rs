@@ -487,6 +487,28 @@ async fn failed_fills_cache_nothing(backend: Backend) {
     assert_eq!(app.entries(upstreams[0]).await.len(), 1);
 }
 
+/// An upstream that cannot be reached might have the file: the answer is 400 "Upstream not available"
+/// (GitLab's rule for Maven clients), not a 404 that would tell mvn the file does not exist.
+async fn unreachable_upstreams_are_not_available(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let group = app.create_group("acme").await;
+    let (registry, upstreams) = app.maven_registry(group, &[&closed_url]).await;
+
+    let response = get(&app, registry, JAR).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"message": "400 Bad request - Upstream not available"})
+    );
+    assert!(app.entries(upstreams[0]).await.is_empty());
+}
+
 async fn local_upstreams_are_refused_unless_allowed(backend: Backend) {
     let Some(app) = TestApp::start_with(backend, |s| s.upstream.allow_local_network = false).await
     else {
@@ -573,6 +595,7 @@ both_backends!(
     zero_validity_never_revalidates_and_metadata_has_its_own,
     concurrent_clients_share_one_upstream_fetch,
     failed_fills_cache_nothing,
+    unreachable_upstreams_are_not_available,
     local_upstreams_are_refused_unless_allowed,
     the_upload_endpoint_takes_only_internal_callers,
 );
