@@ -5,7 +5,8 @@
 use chrono::{Duration, NaiveDateTime};
 use serde_json::{Value, json};
 
-use crate::management::{
+use crate::fixtures::{MavenPullThrough, app_with_group, maven_pull_through};
+use crate::fixtures::{
     add_member, call, create_subgroup, delete, get, is_timestamp, keys, patch, post, pull,
 };
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
@@ -31,11 +32,10 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 async fn the_policy_api_follows_gitlab(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let path = policy_path(group);
     let not_found = json!({"message": "404 Not found"});
 
@@ -260,10 +260,16 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
 }
 
 async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let files = [
         ("org/example/old/1/old-1.jar", "old bytes"),
         ("org/example/recent/1/recent-1.jar", "recently used bytes"),
@@ -280,8 +286,6 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
             Reply::file_with_etag(body, "application/octet-stream", "\"1\""),
         );
     }
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let token = app.admin_token.clone();
     let created = post(
         &app,
@@ -397,14 +401,18 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
 }
 
 async fn a_disabled_policy_never_runs(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let jar = "org/example/app/1/app-1.jar";
     upstream.set(jar, Reply::file("bytes", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let created = post(
         &app,
         &app.admin_token,
@@ -423,14 +431,18 @@ async fn a_disabled_policy_never_runs(backend: Backend) {
 }
 
 async fn a_failed_run_is_recorded_and_retried(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let jar = "org/example/app/1/app-1.jar";
     upstream.set(jar, Reply::file("bytes", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let created = post(
         &app,
         &app.admin_token,
@@ -499,13 +511,12 @@ async fn a_failed_run_is_recorded_and_retried(backend: Backend) {
 
 async fn container_entries_are_cleaned_up_too(backend: Backend) {
     use crate::container::{Image, digest_of, pull as pull_image, pull_token, v2};
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     let image = Image::new("cleanup", &[1000], "amd64");
     image.serve(&upstream, "app", Some("v1"));
-    let group = app.create_group("acme").await;
     let (registry, upstreams) = app
         .virtual_registry(packyard_domain::Format::Container, group, &[&upstream.url])
         .await;

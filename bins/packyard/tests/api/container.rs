@@ -7,6 +7,7 @@ use packyard_domain::Format;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::fixtures::app_with_group;
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 use packyard_test_support::{FAKE_TOKEN_PATH, FakeAuth};
 
@@ -136,13 +137,12 @@ async fn oci_error_code(response: reqwest::Response) -> String {
 }
 
 async fn the_token_flow_guards_every_pull(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     let image = Image::new("flow", &[10], "amd64");
     image.serve(&upstream, "library/alpine", Some("latest"));
-    let group = app.create_group("acme").await;
     let (registry, _) = app
         .virtual_registry(Format::Container, group, &[&upstream.url])
         .await;
@@ -360,7 +360,7 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
 }
 
 async fn manifests_and_blobs_pull_through_the_cache(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
@@ -370,7 +370,6 @@ async fn manifests_and_blobs_pull_through_the_cache(backend: Backend) {
     });
     let image = Image::new("pull", &[300_000, 20], "amd64");
     image.serve(&upstream, "library/alpine", Some("3.20"));
-    let group = app.create_group("acme").await;
     let (registry, upstreams) = app
         .virtual_registry(Format::Container, group, &[&upstream.url])
         .await;
@@ -575,12 +574,11 @@ async fn assert_not_delivered(response: reqwest::Response) {
 }
 
 async fn lying_or_broken_upstreams_cache_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     let image = Image::new("lies", &[200_000], "amd64");
-    let group = app.create_group("acme").await;
     let (registry, upstreams) = app
         .virtual_registry(Format::Container, group, &[&upstream.url])
         .await;
@@ -691,14 +689,13 @@ async fn lying_or_broken_upstreams_cache_nothing(backend: Backend) {
 }
 
 async fn tag_manifests_revalidate_and_survive_outages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     let first = Image::new("v1", &[50], "amd64");
     let second = Image::new("v2", &[60], "amd64");
     first.serve(&upstream, "app", Some("latest"));
-    let group = app.create_group("acme").await;
     let (registry, _) = app
         .virtual_registry(Format::Container, group, &[&upstream.url])
         .await;
@@ -759,7 +756,7 @@ async fn tag_manifests_revalidate_and_survive_outages(backend: Backend) {
 }
 
 async fn multi_arch_indexes_pull_through(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
@@ -781,7 +778,6 @@ async fn multi_arch_indexes_pull_through(backend: Backend) {
         Reply::file(index.clone(), OCI_INDEX)
             .with_header("Docker-Content-Digest", &digest_of(&index)),
     );
-    let group = app.create_group("acme").await;
     let (registry, _) = app
         .virtual_registry(Format::Container, group, &[&upstream.url])
         .await;
@@ -851,13 +847,12 @@ async fn multi_arch_indexes_pull_through(backend: Backend) {
 }
 
 async fn concurrent_layer_pulls_fetch_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     let image = Image::new("busy", &[8 * 1024 * 1024], "amd64");
     image.serve(&upstream, "app", Some("latest"));
-    let group = app.create_group("acme").await;
     let (registry, _) = app
         .virtual_registry(Format::Container, group, &[&upstream.url])
         .await;
@@ -877,7 +872,7 @@ async fn concurrent_layer_pulls_fetch_once(backend: Backend) {
 }
 
 async fn the_management_api_applies_container_rules(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
@@ -885,7 +880,6 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
         credentials: Some(("puller".into(), "s3cret".into())),
         lifetime: 60,
     });
-    let group = app.create_group("acme").await;
     let api = |path: &str| app.url(&format!("/api/v4{path}"));
     let send = |request: reqwest::RequestBuilder| async {
         let response = request
@@ -1037,7 +1031,7 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
     let links = body["registry_upstreams"].as_array().unwrap();
     for (index, link) in links.iter().enumerate() {
         assert_eq!(
-            crate::management::keys(link),
+            crate::fixtures::keys(link),
             ["id", "position", "upstream_id"]
         );
         assert_eq!(link["position"], index as i64 + 1, "{body}");

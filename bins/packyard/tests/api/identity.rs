@@ -3,8 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::management::{call, delete, get, is_timestamp, keys, post};
-use crate::{Backend, FakeUpstream, TestApp, both_backends};
+use crate::fixtures::{MavenPullThrough, app_with_group, maven_pull_through};
+use crate::fixtures::{call, delete, get, is_timestamp, keys, post};
+use crate::{Backend, TestApp, both_backends};
 
 async fn only_administrators_manage_users(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
@@ -369,11 +370,10 @@ async fn groups_are_found_by_id_or_encoded_full_path(backend: Backend) {
 }
 
 async fn members_are_added_listed_and_removed(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let admin = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let (alice_id, alice) = app.create_user_with_token("alice").await;
     let (bob_id, bob) = app.create_user_with_token("bob").await;
     let members = format!("/api/v4/groups/{group}/members");
@@ -500,13 +500,18 @@ async fn members_are_added_listed_and_removed(backend: Backend) {
 }
 
 async fn deploy_tokens_pull_but_do_not_manage(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    // The upstream is bound so that it keeps serving: a dropped fake upstream is an unreachable one.
+    let Some(MavenPullThrough {
+        app,
+        upstream: _upstream,
+        group,
+        registry,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
     let admin = app.admin_token.clone();
-    let group = app.create_group("acme").await;
-    let upstream = FakeUpstream::start().await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
 
     let issued = post(
         &app,

@@ -5,182 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::fixtures::{
+    MAVEN, add_member, app_with_group, call, create_registry, create_subgroup, create_upstream,
+    delete, get, group_maven, is_timestamp, keys, order, patch, post, pull,
+};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
-
-const MAVEN: &str = "/api/v4/virtual_registries/packages/maven";
-
-/// The group-scoped prefix for a group id or URL-encoded full path.
-pub(crate) fn group_maven(group: impl std::fmt::Display) -> String {
-    format!("/api/v4/groups/{group}/-/virtual_registries/packages/maven")
-}
-
-/// A response: status, JSON body (`Null` when empty) and headers.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub headers: reqwest::header::HeaderMap,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or_else(|| panic!("no {name} header"))
-    }
-}
-
-/// Sends a request with an optional `PRIVATE-TOKEN` and JSON body.
-pub(crate) async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app.client.request(method, app.url(path));
-    if let Some(token) = token {
-        request = request.header("PRIVATE-TOKEN", token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    Answer {
-        status,
-        body,
-        headers,
-    }
-}
-
-pub(crate) async fn get(app: &TestApp, token: &str, path: &str) -> Answer {
-    call(app, "GET", path, Some(token), None).await
-}
-
-pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Answer {
-    call(app, "POST", path, Some(token), Some(body)).await
-}
-
-pub(crate) async fn patch(app: &TestApp, token: &str, path: &str, body: Value) -> Answer {
-    call(app, "PATCH", path, Some(token), Some(body)).await
-}
-
-pub(crate) async fn delete(app: &TestApp, token: &str, path: &str) -> Answer {
-    call(app, "DELETE", path, Some(token), None).await
-}
-
-/// The sorted keys of a JSON object.
-pub(crate) fn keys(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
-}
-
-/// True for GitLab's `2024-05-30T12:28:27.855Z` form.
-pub(crate) fn is_timestamp(value: &Value) -> bool {
-    let Some(text) = value.as_str() else {
-        return false;
-    };
-    text.len() == 24
-        && text.ends_with('Z')
-        && text.as_bytes()[19] == b'.'
-        && chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3fZ").is_ok()
-}
-
-async fn create_registry(app: &TestApp, token: &str, group: i64, name: &str) -> i64 {
-    let answer = post(
-        app,
-        token,
-        &format!("{}/registries", group_maven(group)),
-        json!({"name": name}),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body["id"].as_i64().unwrap()
-}
-
-async fn create_upstream(app: &TestApp, token: &str, registry: i64, body: Value) -> Value {
-    let answer = post(
-        app,
-        token,
-        &format!("{MAVEN}/registries/{registry}/upstreams"),
-        body,
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body
-}
-
-pub(crate) async fn add_member(app: &TestApp, group: i64, user: i64, level: i32) {
-    let answer = post(
-        app,
-        &app.admin_token,
-        &format!("/api/v4/groups/{group}/members"),
-        json!({"user_id": user, "access_level": level}),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-}
-
-pub(crate) async fn create_subgroup(app: &TestApp, parent: i64, path: &str) -> i64 {
-    let answer = post(
-        app,
-        &app.admin_token,
-        "/api/v4/groups",
-        json!({"name": path, "path": path, "parent_id": parent}),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body["id"].as_i64().unwrap()
-}
-
-/// The upstream ids of a registry, by position, after checking positions are 1..k.
-async fn order(app: &TestApp, registry: i64) -> Vec<i64> {
-    let answer = get(
-        app,
-        &app.admin_token,
-        &format!("{MAVEN}/registries/{registry}/upstreams"),
-    )
-    .await;
-    assert_eq!(answer.status, 200);
-    let list = answer.body.as_array().unwrap();
-    for (index, upstream) in list.iter().enumerate() {
-        assert_eq!(
-            upstream["registry_upstream"]["position"],
-            index as i64 + 1,
-            "{}",
-            answer.body
-        );
-    }
-    list.iter().map(|u| u["id"].as_i64().unwrap()).collect()
-}
-
-/// Pulls a file through the Maven client endpoint so that it becomes a cache entry.
-pub(crate) async fn pull(app: &TestApp, registry: i64, path: &str) {
-    let response = app
-        .client
-        .get(app.url(&format!("{MAVEN}/{registry}/{path}")))
-        .header("PRIVATE-TOKEN", &app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "pulling {path}");
-    response.bytes().await.unwrap();
-}
 
 /// The stored upstream row, to check what the API never shows.
 async fn stored_upstream(app: &TestApp, id: i64) -> packyard_db::rows::Upstream {
@@ -200,11 +29,10 @@ async fn stored_password(app: &TestApp, id: i64) -> Option<String> {
 }
 
 async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
 
     let created = post(
         &app,
@@ -335,11 +163,10 @@ async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
 }
 
 async fn registry_validation_follows_gitlab(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registries = format!("{}/registries", group_maven(group));
 
     let missing = post(&app, &token, &registries, json!({"description": "x"})).await;
@@ -635,11 +462,10 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
 }
 
 async fn upstreams_are_created_in_a_registry_with_gitlab_shapes(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
 
     let created = create_upstream(
@@ -779,11 +605,10 @@ async fn upstreams_are_created_in_a_registry_with_gitlab_shapes(backend: Backend
 }
 
 async fn upstream_validation_follows_gitlab(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let path = format!("{MAVEN}/registries/{registry}/upstreams");
     let rejected = |body: Value| {
@@ -1048,11 +873,10 @@ async fn local_upstream_urls_are_refused_unless_allowed(backend: Backend) {
 }
 
 async fn upstream_updates_follow_the_credential_rules(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let created = create_upstream(
         &app,
@@ -1227,11 +1051,10 @@ async fn upstream_updates_follow_the_credential_rules(backend: Backend) {
 }
 
 async fn positions_move_cap_and_repack(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let mut upstreams = Vec::new();
     let mut links = Vec::new();
@@ -1356,11 +1179,10 @@ async fn positions_move_cap_and_repack(backend: Backend) {
 }
 
 async fn associations_are_validated(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let upstream = create_upstream(
         &app,
@@ -1490,11 +1312,10 @@ async fn associations_are_validated(backend: Backend) {
 }
 
 async fn deleting_a_registry_deletes_its_exclusive_upstreams_only(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let doomed = create_registry(&app, &token, group, "doomed").await;
     let survivor = create_registry(&app, &token, group, "survivor").await;
     let exclusive = create_upstream(
@@ -1546,11 +1367,10 @@ async fn deleting_a_registry_deletes_its_exclusive_upstreams_only(backend: Backe
 }
 
 async fn group_upstreams_are_paginated_and_filtered(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     for (name, url) in [
         ("Maven Central", "https://repo.maven.apache.org/maven2"),
@@ -1624,11 +1444,10 @@ async fn group_upstreams_are_paginated_and_filtered(backend: Backend) {
 }
 
 async fn connection_tests_head_the_upstream(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let fake = FakeUpstream::start().await;
     let test_path = "com/company/app/maven-metadata.xml";
     let group_test = format!("{}/upstreams/test", group_maven(group));
@@ -1846,11 +1665,10 @@ async fn connection_tests_head_the_upstream(backend: Backend) {
 }
 
 async fn cache_entries_are_listed_and_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let fake = FakeUpstream::start().await;
     let pom = "com/example/lib/1.0/lib-1.0.pom";
     let jar = "com/example/lib/1.0/lib-1.0.jar";
@@ -2081,11 +1899,10 @@ async fn walk_pages(
 }
 
 async fn cache_entries_page_by_id_from_either_end(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let (_, upstreams) = app
         .maven_registry(group, &["http://127.0.0.1:1", "http://127.0.0.1:2"])
         .await;
@@ -2161,11 +1978,10 @@ async fn cache_entries_page_by_id_from_either_end(backend: Backend) {
 }
 
 async fn cache_entry_search_is_a_literal_substring(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let (_, upstreams) = app.maven_registry(group, &["http://127.0.0.1:1"]).await;
     let upstream = upstreams[0];
     let paths = [
@@ -2217,11 +2033,10 @@ async fn cache_entry_search_is_a_literal_substring(backend: Backend) {
 }
 
 async fn registry_cache_purge_spares_shared_upstreams(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let exclusive_fake = FakeUpstream::start().await;
     let shared_fake = FakeUpstream::start().await;
     let jar = "org/example/a/1/a-1.jar";

@@ -6,6 +6,7 @@ use bytes::Bytes;
 use futures_util::future::join_all;
 use sha1::Digest;
 
+use crate::fixtures::{MavenPullThrough, app_with_group, maven_pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
@@ -56,16 +57,20 @@ fn sha1_hex(bytes: &[u8]) -> String {
 }
 
 async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(
         JAR,
         Reply::file_with_etag("jar bytes", "application/java-archive", "\"v1\""),
     );
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
     let first = get(&app, registry, JAR).await;
     assert_eq!(first.status(), 200);
@@ -129,7 +134,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 }
 
 async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let first = FakeUpstream::start().await;
@@ -140,7 +145,6 @@ async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
         "only/in/second/1/second-1.pom",
         Reply::file("<project/>", "text/xml"),
     );
-    let group = app.create_group("acme").await;
     let (registry, _) = app.maven_registry(group, &[&first.url, &second.url]).await;
 
     assert_eq!(
@@ -162,13 +166,16 @@ async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
 }
 
 async fn clients_must_authenticate_and_be_members(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(JAR, Reply::file("x", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     let url = app.url(&maven_path(registry, JAR));
 
     let anonymous = app.client.get(&url).send().await.unwrap();
@@ -260,12 +267,16 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
 }
 
 async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     for bad in [
         "a/%2e%2e/b.jar",
         "a/../../b.jar",
@@ -293,16 +304,20 @@ async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
 }
 
 async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(
         JAR,
         Reply::file_with_etag("version one", "application/java-archive", "\"one\""),
     );
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     assert_eq!(
         get(&app, registry, JAR).await.text().await.unwrap(),
         "version one"
@@ -354,10 +369,15 @@ async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
 }
 
 async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let metadata = "org/example/app/maven-metadata.xml";
     upstream.set(
         JAR,
@@ -367,8 +387,6 @@ async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backe
         metadata,
         Reply::file_with_etag("<metadata>1</metadata>", "text/xml", "\"m1\""),
     );
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     app.sql("UPDATE upstreams SET cache_validity_hours = 0, metadata_cache_validity_hours = 1")
         .await;
     get(&app, registry, JAR).await.bytes().await.unwrap();
@@ -408,18 +426,22 @@ async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backe
 }
 
 async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let big: Bytes = (0..50 * 1024 * 1024u32)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<u8>>()
         .into();
     let path = "org/example/big/1.0/big-1.0.jar";
     upstream.set(path, Reply::file(big.clone(), "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
     let downloads = (0..20).map(|_| async {
         let response = get(&app, registry, path).await;
@@ -440,10 +462,16 @@ async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
 }
 
 async fn failed_fills_cache_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let stalled = "org/example/stall/1.0/stall-1.0.jar";
     let cut = "org/example/cut/1.0/cut-1.0.jar";
     upstream.set(
@@ -460,8 +488,6 @@ async fn failed_fills_cache_nothing(backend: Backend) {
             declared: 100_000,
         },
     );
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
     for path in [stalled, cut] {
         let response = get(&app, registry, path).await;
@@ -490,13 +516,12 @@ async fn failed_fills_cache_nothing(backend: Backend) {
 /// An upstream that cannot be reached might have the file: the answer is 400 "Upstream not available"
 /// (GitLab's rule for Maven clients), not a 404 that would tell mvn the file does not exist.
 async fn unreachable_upstreams_are_not_available(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let group = app.create_group("acme").await;
     let (registry, upstreams) = app.maven_registry(group, &[&closed_url]).await;
 
     let response = get(&app, registry, JAR).await;
@@ -529,12 +554,16 @@ async fn local_upstreams_are_refused_unless_allowed(backend: Backend) {
 }
 
 async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(MavenPullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = maven_pull_through(backend).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let url = app.url(&format!("{}/upload", maven_path(registry, JAR)));
     let gid = format!(
         "gid://gitlab/VirtualRegistries::Packages::Maven::Upstream/{}",
