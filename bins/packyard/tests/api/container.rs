@@ -511,10 +511,9 @@ async fn manifests_and_blobs_pull_through_the_cache(backend: Backend) {
 }
 
 async fn upstream_credentials_follow_basic_and_token_challenges(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let image = Image::new("auth", &[64], "amd64");
     let create_upstream = |registry: i64, url: String, password: &'static str| {
         let app = &app;

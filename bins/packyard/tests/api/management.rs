@@ -276,10 +276,9 @@ async fn registry_validation_follows_gitlab(backend: Backend) {
 }
 
 async fn management_requires_authentication_and_rights(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &app.admin_token, group, "r").await;
     let (_, stranger) = app.create_user_with_token("stranger").await;
     let (guest_id, guest) = app.create_user_with_token("guest").await;
