@@ -3,11 +3,12 @@
 //! grace period, exact run statistics, failures recorded).
 
 use chrono::{Duration, NaiveDateTime};
+use packyard_domain::{AccessLevel, Format};
 use serde_json::{Value, json};
 
-use crate::fixtures::{MavenPullThrough, app_with_group, maven_pull_through};
 use crate::fixtures::{
-    add_member, call, create_subgroup, delete, get, is_timestamp, keys, patch, post, pull,
+    PullThrough, add_member, app_with_group, call, create_subgroup, delete, get, is_timestamp,
+    keys, patch, post, pull, pull_through,
 };
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
@@ -195,8 +196,7 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
 
     // Owners only: every other member gets 403 (a client must not read it as "no policy"), an
     // outsider learns nothing (404), and a subgroup has no policy of its own (403).
-    let (owner_id, owner) = app.create_user_with_token("owner").await;
-    add_member(&app, group, owner_id, 50).await;
+    let owner = app.member_token(group, "owner", AccessLevel::Owner).await;
     assert_eq!(get(&app, &owner, &path).await.status, 200);
     for (username, level) in [
         ("maintainer", 40),
@@ -260,13 +260,13 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
 }
 
 async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         group,
         registry,
         upstreams,
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -401,13 +401,13 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
 }
 
 async fn a_disabled_policy_never_runs(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         group,
         registry,
         upstreams,
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -431,13 +431,13 @@ async fn a_disabled_policy_never_runs(backend: Backend) {
 }
 
 async fn a_failed_run_is_recorded_and_retried(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         group,
         registry,
         upstreams,
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };

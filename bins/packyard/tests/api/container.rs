@@ -7,7 +7,7 @@ use packyard_domain::Format;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::fixtures::app_with_group;
+use crate::fixtures::{PullThrough, app_with_group, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 use packyard_test_support::{FAKE_TOKEN_PATH, FakeAuth};
 
@@ -137,15 +137,18 @@ async fn oci_error_code(response: reqwest::Response) -> String {
 }
 
 async fn the_token_flow_guards_every_pull(backend: Backend) {
-    let Some((app, group)) = app_with_group(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let image = Image::new("flow", &[10], "amd64");
     image.serve(&upstream, "library/alpine", Some("latest"));
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let other_group = app.create_group("other").await;
     let (other_registry, _) = app
         .virtual_registry(Format::Container, other_group, &[&upstream.url])
@@ -360,19 +363,22 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
 }
 
 async fn manifests_and_blobs_pull_through_the_cache(backend: Backend) {
-    let Some((app, group)) = app_with_group(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.require(FakeAuth::Bearer {
         credentials: None,
         lifetime: 300,
     });
     let image = Image::new("pull", &[300_000, 20], "amd64");
     image.serve(&upstream, "library/alpine", Some("3.20"));
-    let (registry, upstreams) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
 
     let by_tag = pull(&app, &token, &v2(registry, "library/alpine/manifests/3.20")).await;
@@ -573,14 +579,17 @@ async fn assert_not_delivered(response: reqwest::Response) {
 }
 
 async fn lying_or_broken_upstreams_cache_nothing(backend: Backend) {
-    let Some((app, group)) = app_with_group(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let image = Image::new("lies", &[200_000], "amd64");
-    let (registry, upstreams) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
     let layer_digest = digest_of(&image.layers[0]);
     let layer_path = format!("/v2/app/blobs/{layer_digest}");
@@ -688,16 +697,18 @@ async fn lying_or_broken_upstreams_cache_nothing(backend: Backend) {
 }
 
 async fn tag_manifests_revalidate_and_survive_outages(backend: Backend) {
-    let Some((app, group)) = app_with_group(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let first = Image::new("v1", &[50], "amd64");
     let second = Image::new("v2", &[60], "amd64");
     first.serve(&upstream, "app", Some("latest"));
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
     let tag_path = v2(registry, "app/manifests/latest");
     let upstream_tag = "/v2/app/manifests/latest";
@@ -755,10 +766,15 @@ async fn tag_manifests_revalidate_and_survive_outages(backend: Backend) {
 }
 
 async fn multi_arch_indexes_pull_through(backend: Backend) {
-    let Some((app, group)) = app_with_group(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let amd64 = Image::new("multi", &[70, 80], "amd64");
     let arm64 = Image::new("multi", &[90], "arm64");
     amd64.serve(&upstream, "app", None);
@@ -777,9 +793,6 @@ async fn multi_arch_indexes_pull_through(backend: Backend) {
         Reply::file(index.clone(), OCI_INDEX)
             .with_header("Docker-Content-Digest", &digest_of(&index)),
     );
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
 
     let response = app
@@ -846,15 +859,17 @@ async fn multi_arch_indexes_pull_through(backend: Backend) {
 }
 
 async fn concurrent_layer_pulls_fetch_once(backend: Backend) {
-    let Some((app, group)) = app_with_group(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let image = Image::new("busy", &[8 * 1024 * 1024], "amd64");
     image.serve(&upstream, "app", Some("latest"));
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
     let digest = digest_of(&image.layers[0]);
     let path = v2(registry, &format!("app/blobs/{digest}"));

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use packyard_domain::{AccessLevel, Scope};
+use packyard_domain::{AccessLevel, Format, Scope};
 
-use crate::fixtures::{MavenPullThrough, maven_pull_through};
+use crate::fixtures::{PullThrough, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
@@ -126,12 +126,12 @@ async fn revoked_tokens_and_removed_members_are_refused_on_every_instance(backen
 }
 
 async fn an_expired_token_is_refused_although_it_was_remembered(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -223,12 +223,12 @@ async fn downloads_are_counted_in_batches_and_written_at_shutdown(backend: Backe
 }
 
 async fn concurrent_misses_send_one_head_and_one_get(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };

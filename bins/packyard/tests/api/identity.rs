@@ -1,10 +1,12 @@
 //! The identity admin API in GitLab's shapes: users, personal access tokens, groups, members and group
 //! deploy tokens.
 
+use packyard_domain::Format;
 use serde_json::{Value, json};
 
-use crate::fixtures::{MavenPullThrough, app_with_group, maven_pull_through};
-use crate::fixtures::{call, delete, get, is_timestamp, keys, post};
+use crate::fixtures::{
+    PullThrough, app_with_group, call, delete, get, is_timestamp, keys, post, pull_through,
+};
 use crate::{Backend, TestApp, both_backends};
 
 async fn only_administrators_manage_users(backend: Backend) {
@@ -501,13 +503,13 @@ async fn members_are_added_listed_and_removed(backend: Backend) {
 
 async fn deploy_tokens_pull_but_do_not_manage(backend: Backend) {
     // The upstream is bound so that it keeps serving: a dropped fake upstream is an unreachable one.
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream: _upstream,
         group,
         registry,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };

@@ -5,10 +5,10 @@
 use bytes::Bytes;
 use chrono::Duration;
 use diesel::prelude::*;
+use packyard_domain::Format;
 use serde_json::json;
 
-use crate::fixtures::{MavenPullThrough, maven_pull_through};
-use crate::fixtures::{delete, get, post, pull};
+use crate::fixtures::{PullThrough, delete, get, post, pull, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const MAVEN: &str = "/api/v4/virtual_registries/packages/maven";
@@ -41,13 +41,13 @@ fn grace(app: &TestApp) -> Duration {
 }
 
 async fn a_purge_never_cuts_off_a_download_in_progress(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         upstreams,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
+use packyard_domain::Format;
 use sha1::Digest;
 
-use crate::fixtures::{MavenPullThrough, app_with_group, maven_pull_through};
+use crate::fixtures::{PullThrough, app_with_group, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
@@ -57,13 +58,13 @@ fn sha1_hex(bytes: &[u8]) -> String {
 }
 
 async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         upstreams,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -166,12 +167,12 @@ async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
 }
 
 async fn clients_must_authenticate_and_be_members(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -267,13 +268,13 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
 }
 
 async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         group,
         registry,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -304,13 +305,13 @@ async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
 }
 
 async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         upstreams,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -369,12 +370,12 @@ async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
 }
 
 async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -426,13 +427,13 @@ async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backe
 }
 
 async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         upstreams,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -462,13 +463,13 @@ async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
 }
 
 async fn failed_fills_cache_nothing(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         upstreams,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };
@@ -554,13 +555,13 @@ async fn local_upstreams_are_refused_unless_allowed(backend: Backend) {
 }
 
 async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
-    let Some(MavenPullThrough {
+    let Some(PullThrough {
         app,
         upstream,
         registry,
         upstreams,
         ..
-    }) = maven_pull_through(backend).await
+    }) = pull_through(backend, Format::Maven).await
     else {
         return;
     };

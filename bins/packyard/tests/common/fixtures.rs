@@ -2,6 +2,7 @@
 //! JSON calls to the management API. Included by `tests/api/main.rs`; the end-to-end tests use
 //! `common/mod.rs` instead.
 
+use packyard_domain::Format;
 use serde_json::{Value, json};
 
 use crate::{Backend, FakeUpstream, TestApp};
@@ -17,9 +18,9 @@ pub(crate) async fn app_with_group(backend: Backend) -> Option<(TestApp, i64)> {
     Some((app, group))
 }
 
-/// A Maven registry of group `acme` in front of one fake upstream: what the pull-through tests start
-/// from.
-pub(crate) struct MavenPullThrough {
+/// A virtual registry of group `acme` in front of one fake upstream: what the pull-through tests of
+/// every format start from.
+pub(crate) struct PullThrough {
     /// The app.
     pub app: TestApp,
     /// The registry's only upstream, scripted by the test.
@@ -28,16 +29,16 @@ pub(crate) struct MavenPullThrough {
     pub group: i64,
     /// The registry.
     pub registry: i64,
-    /// The upstream's id, alone in a list as `TestApp::maven_registry` returns them.
+    /// The upstream's id, alone in a list as `TestApp::virtual_registry` returns them.
     pub upstreams: Vec<i64>,
 }
 
-/// Starts [`MavenPullThrough`] on `backend`.
-pub(crate) async fn maven_pull_through(backend: Backend) -> Option<MavenPullThrough> {
+/// Starts [`PullThrough`] on `backend` with a registry of `format`.
+pub(crate) async fn pull_through(backend: Backend, format: Format) -> Option<PullThrough> {
     let (app, group) = app_with_group(backend).await?;
     let upstream = FakeUpstream::start().await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
-    Some(MavenPullThrough {
+    let (registry, upstreams) = app.virtual_registry(format, group, &[&upstream.url]).await;
+    Some(PullThrough {
         app,
         upstream,
         group,
