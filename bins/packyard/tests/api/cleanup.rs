@@ -7,10 +7,29 @@ use packyard_domain::{AccessLevel, Format};
 use serde_json::{Value, json};
 
 use crate::fixtures::{
-    PullThrough, add_member, app_with_group, call, create_subgroup, delete, get, is_timestamp,
-    keys, patch, post, pull, pull_through,
+    PullThrough, app_with_group, call, create_subgroup, delete, get, is_timestamp, keys, patch,
+    post, pull, pull_through,
 };
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
+
+/// GET, POST, PATCH and DELETE of the policy at `path` all answer 403.
+async fn assert_every_method_forbidden(app: &TestApp, token: &str, path: &str) {
+    for method in ["GET", "POST", "PATCH", "DELETE"] {
+        let answer = call(
+            app,
+            method,
+            path,
+            Some(token),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.body),
+            (403, json!({"message": "403 Forbidden"})),
+            "{method} {path}"
+        );
+    }
+}
 
 fn policy_path(group: impl std::fmt::Display) -> String {
     format!("/api/v4/groups/{group}/-/virtual_registries/cleanup/policy")
@@ -199,28 +218,13 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
     let owner = app.member_token(group, "owner", AccessLevel::Owner).await;
     assert_eq!(get(&app, &owner, &path).await.status, 200);
     for (username, level) in [
-        ("maintainer", 40),
-        ("developer", 30),
-        ("reporter", 20),
-        ("guest", 10),
+        ("maintainer", AccessLevel::Maintainer),
+        ("developer", AccessLevel::Developer),
+        ("reporter", AccessLevel::Reporter),
+        ("guest", AccessLevel::Guest),
     ] {
-        let (member_id, member) = app.create_user_with_token(username).await;
-        add_member(&app, group, member_id, level).await;
-        for method in ["GET", "POST", "PATCH", "DELETE"] {
-            let answer = call(
-                &app,
-                method,
-                &path,
-                Some(&member),
-                Some(json!({"enabled": true})),
-            )
-            .await;
-            assert_eq!(
-                (answer.status, answer.body),
-                (403, json!({"message": "403 Forbidden"})),
-                "{method} by a {username}"
-            );
-        }
+        let member = app.member_token(group, username, level).await;
+        assert_every_method_forbidden(&app, &member, &path).await;
     }
     let (_, stranger) = app.create_user_with_token("stranger").await;
     let hidden = get(&app, &stranger, &path).await;
@@ -231,21 +235,7 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
     assert_eq!(call(&app, "GET", &path, None, None).await.status, 401);
     let subgroup = create_subgroup(&app, group, "team").await;
     for subgroup_path in [policy_path(subgroup), policy_path("acme%2Fteam")] {
-        for method in ["GET", "POST", "PATCH", "DELETE"] {
-            let answer = call(
-                &app,
-                method,
-                &subgroup_path,
-                Some(&token),
-                Some(json!({"enabled": true})),
-            )
-            .await;
-            assert_eq!(
-                (answer.status, answer.body),
-                (403, json!({"message": "403 Forbidden"})),
-                "{method} {subgroup_path}"
-            );
-        }
+        assert_every_method_forbidden(&app, &token, &subgroup_path).await;
     }
     let unknown = get(&app, &token, &policy_path(group + 1000)).await;
     assert_eq!(
