@@ -2,26 +2,25 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_domain::{Format, UpstreamId};
-use packyard_http::{ApiResult, Authenticated, CoreData, Pagination, Params, paginated};
+use packyard_http::{ApiResult, Pagination, Params, paginated};
 
 use crate::entities::CacheEntryResponse;
-use crate::extract::route_id;
+use crate::manage::{Id, Manager, no_content};
 
 /// `GET /…/upstreams/:id/cache_entries`: newest first; `page`, `per_page`, `search`.
 pub(crate) async fn list(
     req: HttpRequest,
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
     let pagination = Pagination::from_params(&params)?;
     let search = params.string("search")?;
-    let page = core
+    let page = m
+        .core
         .list_cache_entries(
-            &actor,
+            &m.actor,
             **format,
             id,
             search,
@@ -29,17 +28,20 @@ pub(crate) async fn list(
             pagination.per_page,
         )
         .await?;
-    let body: Vec<CacheEntryResponse> = page.items.iter().map(Into::into).collect();
+    let body: Vec<CacheEntryResponse> = page
+        .items
+        .iter()
+        .map(|entry| CacheEntryResponse::new(entry, **format))
+        .collect();
     Ok(paginated(&req, pagination, page.total, &body))
 }
 
 /// `DELETE /…/cache_entries/*id`: hidden at once, removed in the background.
 pub(crate) async fn delete(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    core.delete_cache_entry(&actor, **format, &id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    m.core.delete_cache_entry(&m.actor, **format, &id).await?;
+    Ok(no_content())
 }

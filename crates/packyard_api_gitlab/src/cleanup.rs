@@ -2,10 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use packyard_core::cleanup::CleanupPolicyChanges;
-use packyard_http::{ApiResult, Authenticated, CoreData, Params};
+use packyard_http::{ApiResult, Params};
 
 use crate::entities::CleanupPolicyResponse;
 use crate::extract::{optional_nonblank_boolean, optional_nonblank_integer};
+use crate::manage::{Manager, created, no_content, ok};
 
 /// The policy settings a POST or PATCH may carry.
 fn changes(params: &Params) -> ApiResult<CleanupPolicyChanges> {
@@ -22,47 +23,39 @@ fn changes(params: &Params) -> ApiResult<CleanupPolicyChanges> {
 }
 
 /// `GET …/cleanup/policy`.
-pub(crate) async fn show(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
-    group: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let policy = core.find_cleanup_policy(&actor, &group).await?;
-    Ok(HttpResponse::Ok().json(CleanupPolicyResponse::from(&policy)))
+pub(crate) async fn show(m: Manager, group: web::Path<String>) -> ApiResult<HttpResponse> {
+    let policy = m.core.find_cleanup_policy(&m.actor, &group).await?;
+    Ok(ok(CleanupPolicyResponse::from(&policy)))
 }
 
 /// `POST …/cleanup/policy`: every setting optional; one policy per group.
 pub(crate) async fn create(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     group: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let policy = core
-        .create_cleanup_policy(&actor, &group, changes(&params)?)
+    let policy = m
+        .core
+        .create_cleanup_policy(&m.actor, &group, changes(&params)?)
         .await?;
-    Ok(HttpResponse::Created().json(CleanupPolicyResponse::from(&policy)))
+    Ok(created(CleanupPolicyResponse::from(&policy)))
 }
 
 /// `PATCH …/cleanup/policy`: at least one setting.
 pub(crate) async fn update(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     group: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let policy = core
-        .update_cleanup_policy(&actor, &group, changes(&params)?)
+    let policy = m
+        .core
+        .update_cleanup_policy(&m.actor, &group, changes(&params)?)
         .await?;
-    Ok(HttpResponse::Ok().json(CleanupPolicyResponse::from(&policy)))
+    Ok(ok(CleanupPolicyResponse::from(&policy)))
 }
 
 /// `DELETE …/cleanup/policy`.
-pub(crate) async fn delete(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
-    group: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    core.delete_cleanup_policy(&actor, &group).await?;
-    Ok(HttpResponse::NoContent().finish())
+pub(crate) async fn delete(m: Manager, group: web::Path<String>) -> ApiResult<HttpResponse> {
+    m.core.delete_cleanup_policy(&m.actor, &group).await?;
+    Ok(no_content())
 }

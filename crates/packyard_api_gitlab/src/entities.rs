@@ -7,7 +7,7 @@ use packyard_core::registries::ConnectionTest;
 use packyard_core::rows::{
     CacheEntry, CleanupPolicy, Group, Member, Registry, RegistryUpstream, Upstream, User,
 };
-use packyard_domain::{CacheEntryId, UpstreamId};
+use packyard_domain::{CacheEntryId, Format, UpstreamId};
 use serde::Serialize;
 
 /// A stored UTC time as GitLab shows it: RFC 3339 with milliseconds and `Z` (`2024-05-30T12:28:27.855Z`).
@@ -30,6 +30,40 @@ pub struct RegistryResponse {
     pub created_at: String,
     /// Last change.
     pub updated_at: String,
+    /// Its associations by position (single GET only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_upstreams: Option<Vec<RegistryUpstreamLink>>,
+}
+
+/// An association as nested under its registry (`registry_id` left out).
+#[derive(Debug, Serialize)]
+pub struct RegistryUpstreamLink {
+    /// Association id.
+    pub id: i64,
+    /// Upstream.
+    pub upstream_id: i64,
+    /// 1-based position in the registry.
+    pub position: i32,
+}
+
+impl From<&RegistryUpstream> for RegistryUpstreamLink {
+    fn from(association: &RegistryUpstream) -> Self {
+        Self {
+            id: association.id,
+            upstream_id: association.upstream_id,
+            position: association.position,
+        }
+    }
+}
+
+impl RegistryResponse {
+    /// The registry with its associations, by position.
+    pub fn with_upstreams(registry: &Registry, associations: &[RegistryUpstream]) -> Self {
+        Self {
+            registry_upstreams: Some(associations.iter().map(Into::into).collect()),
+            ..registry.into()
+        }
+    }
 }
 
 impl From<&Registry> for RegistryResponse {
@@ -41,6 +75,7 @@ impl From<&Registry> for RegistryResponse {
             description: registry.description.clone(),
             created_at: timestamp(registry.created_at),
             updated_at: timestamp(registry.updated_at),
+            registry_upstreams: None,
         }
     }
 }
@@ -170,8 +205,9 @@ pub struct CacheEntryResponse {
     pub upstream_id: i64,
     /// Last time the upstream confirmed it.
     pub upstream_checked_at: String,
-    /// md5 hex.
-    pub file_md5: Option<String>,
+    /// md5 hex; Maven entries only (GitLab's container entity has no `file_md5`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_md5: Option<Option<String>>,
     /// sha1 hex.
     pub file_sha1: String,
     /// Size in bytes.
@@ -192,8 +228,9 @@ pub struct CacheEntryResponse {
     pub downloaded_at: Option<String>,
 }
 
-impl From<&CacheEntry> for CacheEntryResponse {
-    fn from(entry: &CacheEntry) -> Self {
+impl CacheEntryResponse {
+    /// The entry as the API of its format shows it.
+    pub fn new(entry: &CacheEntry, format: Format) -> Self {
         let relative_path = entry.relative_path.trim_start_matches('/').to_owned();
         let id = CacheEntryId {
             upstream_id: UpstreamId(entry.upstream_id),
@@ -204,7 +241,7 @@ impl From<&CacheEntry> for CacheEntryResponse {
             group_id: entry.group_id,
             upstream_id: entry.upstream_id,
             upstream_checked_at: timestamp(entry.upstream_checked_at),
-            file_md5: entry.file_md5.clone(),
+            file_md5: (format == Format::Maven).then(|| entry.file_md5.clone()),
             file_sha1: entry.file_sha1.clone(),
             size: entry.size,
             relative_path,

@@ -12,13 +12,21 @@ pub(crate) fn route_id(raw: &str) -> Result<i64, CoreError> {
         .map_err(|_| CoreError::BadParameter("id is invalid".into()))
 }
 
-/// An optional string that may not be blank when given (Grape's `allow_blank: false`).
+/// An optional string that may not be blank or null when given (Grape's `allow_blank: false`).
 pub(crate) fn optional_nonblank(params: &Params, name: &str) -> Result<Option<String>, CoreError> {
-    match params.string(name)? {
-        Some(value) if value.trim().is_empty() => {
-            Err(CoreError::BadParameter(format!("{name} is empty")))
-        }
-        other => Ok(other),
+    refuse_blank(params, name)?;
+    params.string(name)
+}
+
+/// A required `position` declared `type: Integer, values: 1..20`: a value that is not an integer fails
+/// the same way as one out of range (Grape's wording).
+pub(crate) fn position(params: &Params) -> Result<i64, CoreError> {
+    match params.integer("position") {
+        Ok(Some(position)) => Ok(position),
+        Ok(None) => Err(CoreError::BadParameter("position is missing".into())),
+        Err(_) => Err(CoreError::BadParameter(
+            "position does not have a valid value".into(),
+        )),
     }
 }
 

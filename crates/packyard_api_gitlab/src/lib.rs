@@ -15,6 +15,7 @@ mod cleanup;
 mod entities;
 mod extract;
 mod groups;
+mod manage;
 mod registries;
 mod registry_upstreams;
 mod upstreams;
@@ -26,7 +27,8 @@ use packyard_domain::Format;
 pub use entities::{
     CacheEntryResponse, CleanupPolicyResponse, ConnectionTestResponse, DeployTokenResponse,
     GroupResponse, MemberResponse, PersonalAccessTokenResponse, RegistryResponse,
-    RegistryUpstreamResponse, UpstreamRegistryLink, UpstreamResponse, UserResponse, timestamp,
+    RegistryUpstreamLink, RegistryUpstreamResponse, UpstreamRegistryLink, UpstreamResponse,
+    UserResponse, timestamp,
 };
 
 /// The prefix of every route of this crate.

@@ -3,27 +3,28 @@
 use actix_web::{HttpResponse, web};
 use packyard_core::registries::{RegistryChanges, RegistryInput};
 use packyard_domain::{Format, RegistryId};
-use packyard_http::{ApiResult, Authenticated, CoreData, Params};
+use packyard_http::{ApiResult, Params};
 
 use crate::entities::RegistryResponse;
-use crate::extract::{nullable, optional_nonblank, route_id};
+use crate::extract::optional_nonblank;
+use crate::manage::{Id, Manager, created, no_content, ok};
 
 /// `GET /groups/:id/-/…/registries`: not paginated.
 pub(crate) async fn list(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
     group: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let registries = core.list_registries(&actor, **format, &group).await?;
-    let body: Vec<RegistryResponse> = registries.iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(body))
+    let registries = m.core.list_registries(&m.actor, **format, &group).await?;
+    Ok(ok(registries
+        .iter()
+        .map(RegistryResponse::from)
+        .collect::<Vec<_>>()))
 }
 
 /// `POST /groups/:id/-/…/registries`: `name` (required), `description`.
 pub(crate) async fn create(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
     group: web::Path<String>,
     params: Params,
@@ -32,61 +33,63 @@ pub(crate) async fn create(
         name: params.required_string("name")?,
         description: params.string("description")?,
     };
-    let registry = core
-        .create_registry(&actor, **format, &group, input)
+    let registry = m
+        .core
+        .create_registry(&m.actor, **format, &group, input)
         .await?;
-    Ok(HttpResponse::Created().json(RegistryResponse::from(&registry)))
+    Ok(created(RegistryResponse::from(&registry)))
 }
 
-/// `GET /…/registries/:id`.
+/// `GET /…/registries/:id`: with its ordered `registry_upstreams`.
 pub(crate) async fn show(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<RegistryId>,
 ) -> ApiResult<HttpResponse> {
-    let id = RegistryId(route_id(&id)?);
-    let registry = core.find_registry(&actor, **format, id).await?;
-    Ok(HttpResponse::Ok().json(RegistryResponse::from(&registry)))
+    let (registry, associations) = m
+        .core
+        .find_registry_with_associations(&m.actor, **format, id)
+        .await?;
+    Ok(ok(RegistryResponse::with_upstreams(
+        &registry,
+        &associations,
+    )))
 }
 
-/// `PATCH /…/registries/:id`: `name` and/or `description`.
+/// `PATCH /…/registries/:id`: `name` and/or `description`, neither blank (Grape's `allow_blank: false`).
 pub(crate) async fn update(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<RegistryId>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let id = RegistryId(route_id(&id)?);
     let changes = RegistryChanges {
         name: optional_nonblank(&params, "name")?,
-        description: nullable(&params, "description")?,
+        description: optional_nonblank(&params, "description")?.map(Some),
     };
-    let registry = core.update_registry(&actor, **format, id, changes).await?;
-    Ok(HttpResponse::Ok().json(RegistryResponse::from(&registry)))
+    let registry = m
+        .core
+        .update_registry(&m.actor, **format, id, changes)
+        .await?;
+    Ok(ok(RegistryResponse::from(&registry)))
 }
 
 /// `DELETE /…/registries/:id`: also deletes its exclusive upstreams.
 pub(crate) async fn delete(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<RegistryId>,
 ) -> ApiResult<HttpResponse> {
-    let id = RegistryId(route_id(&id)?);
-    core.delete_registry(&actor, **format, id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    m.core.delete_registry(&m.actor, **format, id).await?;
+    Ok(no_content())
 }
 
 /// `DELETE /…/registries/:id/cache`: purges the cache of its exclusive upstreams, asynchronously.
 pub(crate) async fn purge_cache(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<RegistryId>,
 ) -> ApiResult<HttpResponse> {
-    let id = RegistryId(route_id(&id)?);
-    core.purge_registry_cache(&actor, **format, id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    m.core.purge_registry_cache(&m.actor, **format, id).await?;
+    Ok(no_content())
 }

@@ -4,25 +4,26 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_core::registries::{TestTarget, UpstreamChanges, UpstreamInput};
 use packyard_domain::{Format, RegistryId, UpstreamId};
-use packyard_http::{ApiResult, Authenticated, CoreData, Pagination, Params, paginated};
+use packyard_http::{ApiResult, Pagination, Params, paginated};
 
 use crate::entities::{ConnectionTestResponse, UpstreamResponse};
-use crate::extract::{nullable, optional_nonblank, route_id};
+use crate::extract::{nullable, optional_nonblank};
+use crate::manage::{Id, Manager, created, no_content, ok};
 
 /// `GET /groups/:id/-/…/upstreams`: paginated; `upstream_name` filters by a fuzzy name match.
 pub(crate) async fn list_for_group(
     req: HttpRequest,
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
     group: web::Path<String>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
     let pagination = Pagination::from_params(&params)?;
     let name = params.string("upstream_name")?;
-    let page = core
+    let page = m
+        .core
         .list_group_upstreams(
-            &actor,
+            &m.actor,
             **format,
             &group,
             name,
@@ -36,8 +37,7 @@ pub(crate) async fn list_for_group(
 
 /// `POST /groups/:id/-/…/upstreams/test`: `url` (required), `username` and `password` (both or neither).
 pub(crate) async fn test_new(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
     group: web::Path<String>,
     params: Params,
@@ -47,37 +47,37 @@ pub(crate) async fn test_new(
         username: params.string("username")?,
         password: params.string("password")?,
     };
-    let result = core
-        .test_new_upstream(&actor, **format, &group, target)
+    let result = m
+        .core
+        .test_new_upstream(&m.actor, **format, &group, target)
         .await?;
-    Ok(HttpResponse::Ok().json(ConnectionTestResponse::from(result)))
+    Ok(ok(ConnectionTestResponse::from(result)))
 }
 
 /// `GET /…/registries/:id/upstreams`: by position, each with its `registry_upstream`.
 pub(crate) async fn list_for_registry(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<RegistryId>,
 ) -> ApiResult<HttpResponse> {
-    let id = RegistryId(route_id(&id)?);
-    let linked = core.list_registry_upstreams(&actor, **format, id).await?;
+    let linked = m
+        .core
+        .list_registry_upstreams(&m.actor, **format, id)
+        .await?;
     let body: Vec<UpstreamResponse> = linked
         .iter()
         .map(|(upstream, association)| UpstreamResponse::in_registry(upstream, association))
         .collect();
-    Ok(HttpResponse::Ok().json(body))
+    Ok(ok(body))
 }
 
 /// `POST /…/registries/:id/upstreams`: creates an upstream and links it last.
 pub(crate) async fn create(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<RegistryId>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let id = RegistryId(route_id(&id)?);
     let input = UpstreamInput {
         url: params.required_string("url")?,
         name: params.string("name")?,
@@ -87,20 +87,24 @@ pub(crate) async fn create(
         cache_validity_hours: params.integer("cache_validity_hours")?,
         metadata_cache_validity_hours: params.integer("metadata_cache_validity_hours")?,
     };
-    let (upstream, association) = core.create_upstream(&actor, **format, id, input).await?;
-    Ok(HttpResponse::Created().json(UpstreamResponse::in_registry(&upstream, &association)))
+    let (upstream, association) = m
+        .core
+        .create_upstream(&m.actor, **format, id, input)
+        .await?;
+    Ok(created(UpstreamResponse::in_registry(
+        &upstream,
+        &association,
+    )))
 }
 
 /// `GET /…/upstreams/:id`: with every `registry_upstreams` link.
 pub(crate) async fn show(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
-    let details = core.find_upstream(&actor, **format, id).await?;
-    Ok(HttpResponse::Ok().json(UpstreamResponse::with_registries(
+    let details = m.core.find_upstream(&m.actor, **format, id).await?;
+    Ok(ok(UpstreamResponse::with_registries(
         &details.upstream,
         &details.associations,
     )))
@@ -108,13 +112,11 @@ pub(crate) async fn show(
 
 /// `PATCH /…/upstreams/:id`: at least one field; answers with the updated upstream.
 pub(crate) async fn update(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
     let changes = UpstreamChanges {
         name: optional_nonblank(&params, "name")?,
         description: nullable(&params, "description")?,
@@ -124,62 +126,61 @@ pub(crate) async fn update(
         cache_validity_hours: params.integer("cache_validity_hours")?,
         metadata_cache_validity_hours: params.integer("metadata_cache_validity_hours")?,
     };
-    let upstream = core.update_upstream(&actor, **format, id, changes).await?;
-    Ok(HttpResponse::Ok().json(UpstreamResponse::from(&upstream)))
+    let upstream = m
+        .core
+        .update_upstream(&m.actor, **format, id, changes)
+        .await?;
+    Ok(ok(UpstreamResponse::from(&upstream)))
 }
 
 /// `DELETE /…/upstreams/:id`: re-packs positions in every linked registry.
 pub(crate) async fn delete(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
-    core.delete_upstream(&actor, **format, id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    m.core.delete_upstream(&m.actor, **format, id).await?;
+    Ok(no_content())
 }
 
 /// `DELETE /…/upstreams/:id/cache`: asynchronous.
 pub(crate) async fn purge_cache(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
-    core.purge_upstream_cache(&actor, **format, id).await?;
-    Ok(HttpResponse::NoContent().finish())
+    m.core.purge_upstream_cache(&m.actor, **format, id).await?;
+    Ok(no_content())
 }
 
 /// `GET /…/upstreams/:id/test`: tests the saved configuration.
 pub(crate) async fn test_saved(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
-    let result = core
-        .test_upstream(&actor, **format, id, TestTarget::default())
+    let result = m
+        .core
+        .test_upstream(&m.actor, **format, id, TestTarget::default())
         .await?;
-    Ok(HttpResponse::Ok().json(ConnectionTestResponse::from(result)))
+    Ok(ok(ConnectionTestResponse::from(result)))
 }
 
 /// `POST /…/upstreams/:id/test`: optional `url`, `username`, `password` overrides.
 pub(crate) async fn test_existing(
-    Authenticated(actor): Authenticated,
-    core: CoreData,
+    m: Manager,
     format: web::Data<Format>,
-    id: web::Path<String>,
+    Id(id): Id<UpstreamId>,
     params: Params,
 ) -> ApiResult<HttpResponse> {
-    let id = UpstreamId(route_id(&id)?);
     let overrides = TestTarget {
         url: optional_nonblank(&params, "url")?,
         username: params.string("username")?,
         password: params.string("password")?,
     };
-    let result = core.test_upstream(&actor, **format, id, overrides).await?;
-    Ok(HttpResponse::Ok().json(ConnectionTestResponse::from(result)))
+    let result = m
+        .core
+        .test_upstream(&m.actor, **format, id, overrides)
+        .await?;
+    Ok(ok(ConnectionTestResponse::from(result)))
 }

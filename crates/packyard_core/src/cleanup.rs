@@ -162,31 +162,20 @@ impl RunCounts {
     }
 }
 
-/// GitLab's answer when a policy or the right to manage it is missing.
+/// GitLab's answer when a group has no policy.
 fn not_found() -> CoreError {
     CoreError::not_found("")
 }
 
 impl Core {
-    /// A top-level group whose cleanup policy the actor may manage (Owner). As in GitLab's API every
-    /// unmet requirement answers 404: a group the actor cannot see (`404 Group Not Found`), a subgroup,
-    /// and a group where the actor is not an Owner (`404 Not found`).
+    /// A top-level group whose cleanup policy the actor may manage (Owner). As in GitLab's API, a group
+    /// the actor has no part in is `404 Group Not Found`; a subgroup, or a member below Owner, is 403.
     async fn cleanup_policy_group(&self, actor: &Actor, group: &str) -> CoreResult<Group> {
-        let group = self
-            .find_visible_group(actor, group)
-            .await
-            .map_err(|e| match e {
-                CoreError::Forbidden => CoreError::not_found("Group"),
-                other => other,
-            })?;
+        let group = self.managed_group(actor, group, Need::Own).await?;
         if group.parent_id.is_some() {
-            return Err(not_found());
+            return Err(CoreError::Forbidden);
         }
-        match self.authorize(actor, &group, Need::Own).await {
-            Ok(()) => Ok(group),
-            Err(CoreError::Forbidden) => Err(not_found()),
-            Err(other) => Err(other),
-        }
+        Ok(group)
     }
 
     /// A group's cleanup policy.

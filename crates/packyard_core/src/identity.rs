@@ -284,6 +284,61 @@ impl Core {
         }
     }
 
+    /// Like [`Core::authorize`], but someone with no part in the group's top-level group (neither an
+    /// administrator, a member nor one of its deploy tokens) gets `hidden`, the answer a missing record
+    /// gives, so outsiders cannot learn which ids exist (GitLab's rule for private groups). Members
+    /// without the role and tokens without the scope still get 403.
+    pub async fn authorize_or_hide(
+        &self,
+        actor: &Actor,
+        group: &Group,
+        need: Need,
+        hidden: CoreError,
+    ) -> CoreResult<()> {
+        match self.authorize(actor, group, need).await {
+            Err(CoreError::Forbidden) if !self.belongs_to(actor, group).await? => Err(hidden),
+            other => other,
+        }
+    }
+
+    /// The management API's gate for a group named by id or full path: the group, when the actor may do
+    /// `need` on it. Outsiders get `404 Group Not Found`, as for a group that does not exist.
+    pub(crate) async fn managed_group(
+        &self,
+        actor: &Actor,
+        id_or_path: &str,
+        need: Need,
+    ) -> CoreResult<Group> {
+        let group = self.find_group(id_or_path).await?;
+        self.authorize_or_hide(actor, &group, need, CoreError::not_found("Group"))
+            .await?;
+        Ok(group)
+    }
+
+    /// The management API's gate for a record of a group (a registry, an upstream, an association, a
+    /// cache entry): outsiders get `404 Not found`, as for a record that does not exist.
+    pub(crate) async fn authorize_record(
+        &self,
+        actor: &Actor,
+        group_id: i64,
+        need: Need,
+    ) -> CoreResult<()> {
+        let group = self.find_group(&group_id.to_string()).await?;
+        self.authorize_or_hide(actor, &group, need, CoreError::not_found(""))
+            .await
+    }
+
+    /// True when the actor has any part in the group's top-level group.
+    async fn belongs_to(&self, actor: &Actor, group: &Group) -> CoreResult<bool> {
+        let root = group.top_level_id();
+        Ok(match actor {
+            Actor::User { user, .. } => {
+                user.is_admin || self.member_level(root, user.id).await?.is_some()
+            }
+            Actor::DeployToken { token, .. } => token.group_id == root,
+        })
+    }
+
     /// Requires an instance administrator.
     pub fn require_admin(&self, actor: &Actor) -> CoreResult<()> {
         if actor.is_admin() && actor.has_scope_for(Need::Write) {
@@ -456,13 +511,9 @@ impl Core {
     /// Finds a group the actor may read; others are hidden behind a 404 as GitLab hides private groups.
     pub async fn find_visible_group(&self, actor: &Actor, id_or_path: &str) -> CoreResult<Group> {
         let group = self.find_group(id_or_path).await?;
-        match self.authorize(actor, &group, Need::Read).await {
-            Ok(()) => Ok(group),
-            Err(CoreError::Forbidden) if actor.has_scope_for(Need::Read) => {
-                Err(CoreError::not_found("Group"))
-            }
-            Err(e) => Err(e),
-        }
+        self.authorize_or_hide(actor, &group, Need::Read, CoreError::not_found("Group"))
+            .await?;
+        Ok(group)
     }
 
     /// Creates a group: top-level (the creator becomes Owner) or a subgroup (Maintainer on the parent).

@@ -12,6 +12,7 @@ use packyard_domain::RepositoryPath;
 use packyard_upstream::{Credentials, Fetch, join_url};
 
 use crate::fill::FillStart;
+use crate::identity::{Actor, Need};
 use crate::jobs::{JobKind, wake};
 use crate::{Core, CoreError, CoreResult};
 
@@ -641,6 +642,14 @@ impl Core {
 }
 
 impl Core {
+    /// Checks that the actor may pull through the registry. Someone with no part in its group gets the
+    /// answer a missing registry gives, so ids of private groups stay secret (GitLab's rule).
+    pub async fn authorize_pull(&self, actor: &Actor, registry: &Registry) -> CoreResult<()> {
+        let group = self.find_group(&registry.group_id.to_string()).await?;
+        self.authorize_or_hide(actor, &group, Need::Pull, CoreError::not_found("Registry"))
+            .await
+    }
+
     /// Finds a registry of a format by the id as it appears in a URL; anything else is a 404.
     pub async fn find_registry_by_text(
         &self,

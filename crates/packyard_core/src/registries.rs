@@ -2,15 +2,16 @@
 //!
 //! Format-generic: every call takes the [`Format`] of the API it serves, so the Maven and container
 //! management APIs share one implementation of GitLab's rules. Each call checks in GitLab's order: the
-//! record exists (404), the actor may act on its top-level group (403), then the parameters and the model
-//! rules (400).
+//! record exists and the actor has a part in its top-level group (404 otherwise, the same answer for
+//! both), the actor's role and token allow the action (403), then the parameters and the model rules
+//! (400). The first two are one gate: `managed_group` and `authorize_record` (in `identity`).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
 use packyard_db::queries::{cache as cq, registries as rq};
 use packyard_db::rows::{
-    CacheEntry, Group, NewRegistry, NewUpstream, Registry, RegistryUpstream, Upstream,
+    CacheEntry, NewRegistry, NewUpstream, Registry, RegistryUpstream, Upstream,
 };
 use packyard_domain::{
     CacheEntryId, FieldErrors, Format, RegistryId, RegistryUpstreamId, UpstreamId,
@@ -321,19 +322,6 @@ fn same_url_and_credentials(
 }
 
 impl Core {
-    async fn management_group(&self, id_or_path: &str) -> CoreResult<Group> {
-        self.find_group(id_or_path).await
-    }
-
-    async fn group_by_id(&self, id: i64) -> CoreResult<Group> {
-        self.find_group(&id.to_string()).await
-    }
-
-    async fn authorize_group_id(&self, actor: &Actor, group_id: i64, need: Need) -> CoreResult<()> {
-        let group = self.group_by_id(group_id).await?;
-        self.authorize(actor, &group, need).await
-    }
-
     async fn load_registry(&self, format: Format, id: RegistryId) -> CoreResult<Registry> {
         self.db
             .run(move |conn| rq::find_registry(conn, id.0, format.as_str()))
@@ -367,6 +355,48 @@ impl Core {
         found.ok_or_else(not_found)
     }
 
+    /// A registry of `format` on which the actor may do `need`.
+    async fn managed_registry(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: RegistryId,
+        need: Need,
+    ) -> CoreResult<Registry> {
+        let registry = self.load_registry(format, id).await?;
+        self.authorize_record(actor, registry.group_id, need)
+            .await?;
+        Ok(registry)
+    }
+
+    /// An upstream of `format` on which the actor may do `need`.
+    async fn managed_upstream(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: UpstreamId,
+        need: Need,
+    ) -> CoreResult<Upstream> {
+        let upstream = self.load_upstream(format, id).await?;
+        self.authorize_record(actor, upstream.group_id, need)
+            .await?;
+        Ok(upstream)
+    }
+
+    /// An association of a registry of `format` on which the actor may do `need`.
+    async fn managed_association(
+        &self,
+        actor: &Actor,
+        format: Format,
+        id: RegistryUpstreamId,
+        need: Need,
+    ) -> CoreResult<RegistryUpstream> {
+        let association = self.load_association(format, id).await?;
+        self.authorize_record(actor, association.group_id, need)
+            .await?;
+        Ok(association)
+    }
+
     fn decrypt_password(&self, upstream: &Upstream) -> CoreResult<Option<String>> {
         upstream
             .password_encrypted
@@ -392,8 +422,7 @@ impl Core {
         format: Format,
         group: &str,
     ) -> CoreResult<Vec<Registry>> {
-        let group = self.management_group(group).await?;
-        self.authorize(actor, &group, Need::Read).await?;
+        let group = self.managed_group(actor, group, Need::Read).await?;
         let group_id = group.id;
         Ok(self
             .db
@@ -409,14 +438,14 @@ impl Core {
         group: &str,
         input: RegistryInput,
     ) -> CoreResult<Registry> {
-        let group = self.management_group(group).await?;
-        self.authorize(actor, &group, Need::Write).await?;
+        let group = self.managed_group(actor, group, Need::Write).await?;
+        // Registries belong to top-level groups; GitLab's policy refuses a subgroup outright.
+        if group.parent_id.is_some() {
+            return Err(CoreError::Forbidden);
+        }
         let mut errors = FieldErrors::new();
         errors.check_name("name", &input.name);
         errors.check_description("description", input.description.as_deref());
-        if group.parent_id.is_some() {
-            errors.add("group", "must be a top level Group");
-        }
         errors.into_result()?;
         let group_id = group.id;
         let now = self.now();
@@ -455,17 +484,19 @@ impl Core {
         Ok(created?)
     }
 
-    /// Finds a registry the actor may read.
-    pub async fn find_registry(
+    /// A registry the actor may read, with its associations by position.
+    pub async fn find_registry_with_associations(
         &self,
         actor: &Actor,
         format: Format,
         id: RegistryId,
-    ) -> CoreResult<Registry> {
-        let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Read)
+    ) -> CoreResult<(Registry, Vec<RegistryUpstream>)> {
+        let registry = self.managed_registry(actor, format, id, Need::Read).await?;
+        let associations = self
+            .db
+            .run(move |conn| rq::list_registry_associations(conn, id.0))
             .await?;
-        Ok(registry)
+        Ok((registry, associations))
     }
 
     /// Renames or re-describes a registry; at least one change is required.
@@ -476,8 +507,8 @@ impl Core {
         id: RegistryId,
         changes: RegistryChanges,
     ) -> CoreResult<Registry> {
-        let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write)
+        let registry = self
+            .managed_registry(actor, format, id, Need::Write)
             .await?;
         if changes.name.is_none() && changes.description.is_none() {
             return Err(CoreError::BadParameter(
@@ -511,8 +542,7 @@ impl Core {
         format: Format,
         id: RegistryId,
     ) -> CoreResult<()> {
-        let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write)
+        self.managed_registry(actor, format, id, Need::Write)
             .await?;
         let now = self.now();
         self.db
@@ -533,8 +563,7 @@ impl Core {
         format: Format,
         id: RegistryId,
     ) -> CoreResult<()> {
-        let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write)
+        self.managed_registry(actor, format, id, Need::Write)
             .await?;
         let now = self.now();
         self.db
@@ -555,9 +584,7 @@ impl Core {
         format: Format,
         id: RegistryId,
     ) -> CoreResult<Vec<(Upstream, RegistryUpstream)>> {
-        let registry = self.load_registry(format, id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Read)
-            .await?;
+        self.managed_registry(actor, format, id, Need::Read).await?;
         Ok(self
             .db
             .run(move |conn| rq::list_registry_upstreams(conn, id.0))
@@ -572,8 +599,8 @@ impl Core {
         registry_id: RegistryId,
         input: UpstreamInput,
     ) -> CoreResult<(Upstream, RegistryUpstream)> {
-        let registry = self.load_registry(format, registry_id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write)
+        let registry = self
+            .managed_registry(actor, format, registry_id, Need::Write)
             .await?;
         // Container upstreams need a name; the Maven seed lets the URL name one.
         if format == Format::Container && input.name.is_none() {
@@ -639,7 +666,11 @@ impl Core {
                 }
                 let position = rq::max_position(conn, registry_id.0)? + 1;
                 if i64::from(position) > max {
-                    errors.add("position", format!("must be less than or equal to {max}"));
+                    // The upstream is saved with its association, so GitLab names the nested attribute.
+                    errors.add(
+                        "registry_upstreams.position",
+                        format!("must be less than or equal to {max}"),
+                    );
                 }
                 if !errors.is_empty() {
                     return Ok(Err(errors.into()));
@@ -667,13 +698,12 @@ impl Core {
         offset: i64,
         limit: i64,
     ) -> CoreResult<Page<Upstream>> {
-        let group = self.management_group(group).await?;
+        let group = self.managed_group(actor, group, Need::Read).await?;
         if group.parent_id.is_some() {
             return Err(CoreError::BadRequest(
                 "only available on top-level groups.".into(),
             ));
         }
-        self.authorize(actor, &group, Need::Read).await?;
         let group_id = group.id;
         let filter = name_filter.filter(|n| !n.is_empty());
         Ok(self
@@ -700,13 +730,12 @@ impl Core {
         group: &str,
         target: TestTarget,
     ) -> CoreResult<ConnectionTest> {
-        let group = self.management_group(group).await?;
+        let group = self.managed_group(actor, group, Need::Read).await?;
         if group.parent_id.is_some() {
             return Err(CoreError::BadRequest(
                 "only available on top-level groups.".into(),
             ));
         }
-        self.authorize(actor, &group, Need::Read).await?;
         let raw_url = target
             .url
             .filter(|u| !u.trim().is_empty())
@@ -750,9 +779,7 @@ impl Core {
         id: UpstreamId,
         overrides: TestTarget,
     ) -> CoreResult<ConnectionTest> {
-        let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Read)
-            .await?;
+        let upstream = self.managed_upstream(actor, format, id, Need::Read).await?;
         if overrides.url.as_ref().is_some_and(|u| u.trim().is_empty()) {
             return Err(CoreError::BadParameter("url is empty".into()));
         }
@@ -798,9 +825,7 @@ impl Core {
         format: Format,
         id: UpstreamId,
     ) -> CoreResult<UpstreamDetails> {
-        let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Read)
-            .await?;
+        let upstream = self.managed_upstream(actor, format, id, Need::Read).await?;
         let associations = self
             .db
             .run(move |conn| rq::list_upstream_associations(conn, id.0))
@@ -820,8 +845,8 @@ impl Core {
         id: UpstreamId,
         changes: UpstreamChanges,
     ) -> CoreResult<Upstream> {
-        let stored = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, stored.group_id, Need::Write)
+        let stored = self
+            .managed_upstream(actor, format, id, Need::Write)
             .await?;
         if changes.is_empty(format) {
             let names = match format {
@@ -935,8 +960,7 @@ impl Core {
         format: Format,
         id: UpstreamId,
     ) -> CoreResult<()> {
-        let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Write)
+        self.managed_upstream(actor, format, id, Need::Write)
             .await?;
         let now = self.now();
         self.db
@@ -956,8 +980,7 @@ impl Core {
         format: Format,
         id: UpstreamId,
     ) -> CoreResult<()> {
-        let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Write)
+        self.managed_upstream(actor, format, id, Need::Write)
             .await?;
         let now = self.now();
         self.db
@@ -978,8 +1001,8 @@ impl Core {
         registry_id: RegistryId,
         upstream_id: UpstreamId,
     ) -> CoreResult<RegistryUpstream> {
-        let registry = self.load_registry(format, registry_id).await?;
-        self.authorize_group_id(actor, registry.group_id, Need::Write)
+        let registry = self
+            .managed_registry(actor, format, registry_id, Need::Write)
             .await?;
         let upstream = self
             .db
@@ -1019,8 +1042,7 @@ impl Core {
         id: RegistryUpstreamId,
         position: i64,
     ) -> CoreResult<RegistryUpstream> {
-        let association = self.load_association(format, id).await?;
-        self.authorize_group_id(actor, association.group_id, Need::Write)
+        self.managed_association(actor, format, id, Need::Write)
             .await?;
         if !(1..=MAX_POSITION_PARAMETER).contains(&position) {
             return Err(CoreError::BadParameter(
@@ -1041,8 +1063,7 @@ impl Core {
         format: Format,
         id: RegistryUpstreamId,
     ) -> CoreResult<()> {
-        let association = self.load_association(format, id).await?;
-        self.authorize_group_id(actor, association.group_id, Need::Write)
+        self.managed_association(actor, format, id, Need::Write)
             .await?;
         let deleted = self
             .db
@@ -1061,9 +1082,7 @@ impl Core {
         offset: i64,
         limit: i64,
     ) -> CoreResult<Page<CacheEntry>> {
-        let upstream = self.load_upstream(format, id).await?;
-        self.authorize_group_id(actor, upstream.group_id, Need::Read)
-            .await?;
+        self.managed_upstream(actor, format, id, Need::Read).await?;
         let search = search.filter(|s| !s.is_empty());
         self.flush_before_read().await;
         Ok(self
@@ -1090,7 +1109,7 @@ impl Core {
         if !exists {
             return Err(not_found());
         }
-        self.authorize_group_id(actor, upstream.group_id, Need::Write)
+        self.authorize_record(actor, upstream.group_id, Need::Write)
             .await?;
         let path = id.relative_path;
         let now = self.now();

@@ -3,12 +3,33 @@
 //! grace period, exact run statistics, failures recorded).
 
 use chrono::{Duration, NaiveDateTime};
+use packyard_domain::{AccessLevel, Format};
 use serde_json::{Value, json};
 
-use crate::management::{
-    add_member, call, create_subgroup, delete, get, is_timestamp, keys, patch, post, pull,
+use crate::fixtures::{
+    PullThrough, app_with_group, call, create_subgroup, delete, get, is_timestamp, keys, patch,
+    post, pull, pull_through,
 };
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
+
+/// GET, POST, PATCH and DELETE of the policy at `path` all answer 403.
+async fn assert_every_method_forbidden(app: &TestApp, token: &str, path: &str) {
+    for method in ["GET", "POST", "PATCH", "DELETE"] {
+        let answer = call(
+            app,
+            method,
+            path,
+            Some(token),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+        assert_eq!(
+            (answer.status, answer.body),
+            (403, json!({"message": "403 Forbidden"})),
+            "{method} {path}"
+        );
+    }
+}
 
 fn policy_path(group: impl std::fmt::Display) -> String {
     format!("/api/v4/groups/{group}/-/virtual_registries/cleanup/policy")
@@ -31,16 +52,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 async fn the_policy_api_follows_gitlab(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let path = policy_path(group);
     let not_found = json!({"message": "404 Not found"});
 
     let missing = get(&app, &token, &path).await;
-    assert_eq!((missing.status, missing.body), (404, not_found.clone()));
+    assert_eq!((missing.status, missing.body), (404, not_found));
     assert_eq!(
         patch(&app, &token, &path, json!({"enabled": true}))
             .await
@@ -193,26 +213,18 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
         (json!(90), json!(false))
     );
 
-    // Owners only; everyone else, and subgroups, get 404.
-    let (owner_id, owner) = app.create_user_with_token("owner").await;
-    add_member(&app, group, owner_id, 50).await;
+    // Owners only: every other member gets 403 (a client must not read it as "no policy"), an
+    // outsider learns nothing (404), and a subgroup has no policy of its own (403).
+    let owner = app.member_token(group, "owner", AccessLevel::Owner).await;
     assert_eq!(get(&app, &owner, &path).await.status, 200);
-    let (maintainer_id, maintainer) = app.create_user_with_token("maintainer").await;
-    add_member(&app, group, maintainer_id, 40).await;
-    for method in ["GET", "POST", "PATCH", "DELETE"] {
-        let answer = call(
-            &app,
-            method,
-            &path,
-            Some(&maintainer),
-            Some(json!({"enabled": true})),
-        )
-        .await;
-        assert_eq!(
-            (answer.status, answer.body),
-            (404, not_found.clone()),
-            "{method}"
-        );
+    for (username, level) in [
+        ("maintainer", AccessLevel::Maintainer),
+        ("developer", AccessLevel::Developer),
+        ("reporter", AccessLevel::Reporter),
+        ("guest", AccessLevel::Guest),
+    ] {
+        let member = app.member_token(group, username, level).await;
+        assert_every_method_forbidden(&app, &member, &path).await;
     }
     let (_, stranger) = app.create_user_with_token("stranger").await;
     let hidden = get(&app, &stranger, &path).await;
@@ -223,8 +235,7 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
     assert_eq!(call(&app, "GET", &path, None, None).await.status, 401);
     let subgroup = create_subgroup(&app, group, "team").await;
     for subgroup_path in [policy_path(subgroup), policy_path("acme%2Fteam")] {
-        let answer = post(&app, &token, &subgroup_path, json!({})).await;
-        assert_eq!((answer.status, answer.body), (404, not_found.clone()));
+        assert_every_method_forbidden(&app, &token, &subgroup_path).await;
     }
     let unknown = get(&app, &token, &policy_path(group + 1000)).await;
     assert_eq!(
@@ -239,10 +250,16 @@ async fn the_policy_api_follows_gitlab(backend: Backend) {
 }
 
 async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let files = [
         ("org/example/old/1/old-1.jar", "old bytes"),
         ("org/example/recent/1/recent-1.jar", "recently used bytes"),
@@ -259,8 +276,6 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
             Reply::file_with_etag(body, "application/octet-stream", "\"1\""),
         );
     }
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let token = app.admin_token.clone();
     let created = post(
         &app,
@@ -376,14 +391,18 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
 }
 
 async fn a_disabled_policy_never_runs(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let jar = "org/example/app/1/app-1.jar";
     upstream.set(jar, Reply::file("bytes", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let created = post(
         &app,
         &app.admin_token,
@@ -402,14 +421,18 @@ async fn a_disabled_policy_never_runs(backend: Backend) {
 }
 
 async fn a_failed_run_is_recorded_and_retried(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let jar = "org/example/app/1/app-1.jar";
     upstream.set(jar, Reply::file("bytes", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let created = post(
         &app,
         &app.admin_token,
@@ -478,13 +501,12 @@ async fn a_failed_run_is_recorded_and_retried(backend: Backend) {
 
 async fn container_entries_are_cleaned_up_too(backend: Backend) {
     use crate::container::{Image, digest_of, pull as pull_image, pull_token, v2};
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
     let image = Image::new("cleanup", &[1000], "amd64");
     image.serve(&upstream, "app", Some("v1"));
-    let group = app.create_group("acme").await;
     let (registry, upstreams) = app
         .virtual_registry(packyard_domain::Format::Container, group, &[&upstream.url])
         .await;

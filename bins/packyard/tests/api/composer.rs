@@ -8,6 +8,7 @@ use packyard_domain::AccessLevel;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -69,10 +70,9 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Response {
 }
 
 async fn uploads_fill_the_composer_repository(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let first = package("acme/demo", "one");
@@ -229,10 +229,9 @@ async fn uploads_fill_the_composer_repository(backend: Backend) {
 }
 
 async fn malformed_packages_and_permissions_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let (_, stranger) = app.create_user_with_token("stranger").await;

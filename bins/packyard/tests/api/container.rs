@@ -7,6 +7,7 @@ use packyard_domain::Format;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::fixtures::{PullThrough, app_with_group, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 use packyard_test_support::{FAKE_TOKEN_PATH, FakeAuth};
 
@@ -136,16 +137,18 @@ async fn oci_error_code(response: reqwest::Response) -> String {
 }
 
 async fn the_token_flow_guards_every_pull(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let image = Image::new("flow", &[10], "amd64");
     image.serve(&upstream, "library/alpine", Some("latest"));
-    let group = app.create_group("acme").await;
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let other_group = app.create_group("other").await;
     let (other_registry, _) = app
         .virtual_registry(Format::Container, other_group, &[&upstream.url])
@@ -174,14 +177,14 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+    let challenge = format!(
+        r#"Bearer realm="{}/jwt/auth",service="dependency_proxy""#,
+        app.base
+    );
     assert_eq!(
         anonymous.headers()["www-authenticate"],
-        format!(
-            r#"Bearer realm="{}/jwt/auth",service="dependency_proxy",scope="{}""#,
-            app.base,
-            scope(registry, "library/alpine")
-        )
-        .as_str()
+        challenge.as_str(),
+        "the realm and the service, without a scope (GitLab's challenge)"
     );
     assert_eq!(oci_error_code(anonymous).await, "UNAUTHORIZED");
     // An access token is not a registry token.
@@ -190,11 +193,24 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
         401
     );
 
-    // /jwt/auth wants a valid username and token.
+    // /jwt/auth issues tokens for its one service, to a valid username and token.
     let wanted = [scope(registry, "library/alpine")];
+    let token_request = |service: Option<&str>| {
+        let mut request = app.client.get(app.url("/jwt/auth"));
+        if let Some(service) = service {
+            request = request.query(&[("service", service)]);
+        }
+        request.header("Authorization", basic("root", &app.admin_token))
+    };
+    for unknown in [None, Some("container_registry"), Some("")] {
+        let answer = token_request(unknown).send().await.unwrap();
+        assert_eq!(answer.status(), 404, "service {unknown:?}");
+        assert_eq!(answer.bytes().await.unwrap().len(), 0);
+    }
     assert_eq!(
         app.client
             .get(app.url("/jwt/auth"))
+            .query(&[("service", "dependency_proxy")])
             .send()
             .await
             .unwrap()
@@ -211,19 +227,31 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
             .status(),
         401
     );
+    // Someone outside the group gets a token, and then the pull's 404: as in GitLab, nothing tells
+    // an outsider that the registry exists.
     let (_, outsider) = app.create_user_with_token("outsider").await;
-    assert_eq!(
-        jwt_auth(&app, "outsider", &outsider, &wanted)
-            .await
-            .status(),
-        403
-    );
-    assert_eq!(
-        jwt_auth(&app, "root", &app.admin_token, &[scope(9999, "x")])
-            .await
-            .status(),
-        403
-    );
+    let outsider_answer = jwt_auth(&app, "outsider", &outsider, &wanted).await;
+    assert_eq!(outsider_answer.status(), 200);
+    let outsider_token: Value = outsider_answer.json().await.unwrap();
+    let hidden = pull(
+        &app,
+        outsider_token["token"].as_str().unwrap(),
+        &manifest_path,
+    )
+    .await;
+    assert_eq!(hidden.status(), 404);
+    assert_eq!(oci_error_code(hidden).await, "NAME_UNKNOWN");
+    let missing = jwt_auth(&app, "root", &app.admin_token, &[scope(9999, "x")]).await;
+    assert_eq!(missing.status(), 200);
+    let missing: Value = missing.json().await.unwrap();
+    let missing_pull = pull(
+        &app,
+        missing["token"].as_str().unwrap(),
+        &v2(9999, "x/manifests/latest"),
+    )
+    .await;
+    assert_eq!(missing_pull.status(), 404);
+    assert_eq!(oci_error_code(missing_pull).await, "NAME_UNKNOWN");
     // A login without a scope gets a token that pulls nothing.
     let login = jwt_auth(&app, "root", &app.admin_token, &[]).await;
     assert_eq!(login.status(), 200);
@@ -259,12 +287,7 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
     )
     .await;
     assert_eq!(elsewhere.status(), 401);
-    assert!(
-        elsewhere.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains(&scope(other_registry, "library/alpine"))
-    );
+    assert_eq!(elsewhere.headers()["www-authenticate"], challenge.as_str());
 
     // A forged signature, or a payload changed under the signature, is refused.
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
@@ -319,11 +342,18 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
         .status(),
         200
     );
+    let foreign = jwt_auth(&app, "ci-bot", &deploy.token, &[scope(other_registry, "x")]).await;
+    assert_eq!(foreign.status(), 200);
+    let foreign: Value = foreign.json().await.unwrap();
     assert_eq!(
-        jwt_auth(&app, "ci-bot", &deploy.token, &[scope(other_registry, "x")])
-            .await
-            .status(),
-        403,
+        pull(
+            &app,
+            foreign["token"].as_str().unwrap(),
+            &v2(other_registry, "library/alpine/manifests/latest")
+        )
+        .await
+        .status(),
+        404,
         "a deploy token opens its own group only"
     );
 
@@ -333,20 +363,22 @@ async fn the_token_flow_guards_every_pull(backend: Backend) {
 }
 
 async fn manifests_and_blobs_pull_through_the_cache(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.require(FakeAuth::Bearer {
         credentials: None,
         lifetime: 300,
     });
     let image = Image::new("pull", &[300_000, 20], "amd64");
     image.serve(&upstream, "library/alpine", Some("3.20"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
 
     let by_tag = pull(&app, &token, &v2(registry, "library/alpine/manifests/3.20")).await;
@@ -485,10 +517,9 @@ async fn manifests_and_blobs_pull_through_the_cache(backend: Backend) {
 }
 
 async fn upstream_credentials_follow_basic_and_token_challenges(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let image = Image::new("auth", &[64], "amd64");
     let create_upstream = |registry: i64, url: String, password: &'static str| {
         let app = &app;
@@ -548,15 +579,17 @@ async fn assert_not_delivered(response: reqwest::Response) {
 }
 
 async fn lying_or_broken_upstreams_cache_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let image = Image::new("lies", &[200_000], "amd64");
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
     let layer_digest = digest_of(&image.layers[0]);
     let layer_path = format!("/v2/app/blobs/{layer_digest}");
@@ -664,17 +697,18 @@ async fn lying_or_broken_upstreams_cache_nothing(backend: Backend) {
 }
 
 async fn tag_manifests_revalidate_and_survive_outages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let first = Image::new("v1", &[50], "amd64");
     let second = Image::new("v2", &[60], "amd64");
     first.serve(&upstream, "app", Some("latest"));
-    let group = app.create_group("acme").await;
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
     let tag_path = v2(registry, "app/manifests/latest");
     let upstream_tag = "/v2/app/manifests/latest";
@@ -732,10 +766,15 @@ async fn tag_manifests_revalidate_and_survive_outages(backend: Backend) {
 }
 
 async fn multi_arch_indexes_pull_through(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let amd64 = Image::new("multi", &[70, 80], "amd64");
     let arm64 = Image::new("multi", &[90], "arm64");
     amd64.serve(&upstream, "app", None);
@@ -754,10 +793,6 @@ async fn multi_arch_indexes_pull_through(backend: Backend) {
         Reply::file(index.clone(), OCI_INDEX)
             .with_header("Docker-Content-Digest", &digest_of(&index)),
     );
-    let group = app.create_group("acme").await;
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
 
     let response = app
@@ -824,16 +859,17 @@ async fn multi_arch_indexes_pull_through(backend: Backend) {
 }
 
 async fn concurrent_layer_pulls_fetch_once(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Container).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let image = Image::new("busy", &[8 * 1024 * 1024], "amd64");
     image.serve(&upstream, "app", Some("latest"));
-    let group = app.create_group("acme").await;
-    let (registry, _) = app
-        .virtual_registry(Format::Container, group, &[&upstream.url])
-        .await;
     let token = pull_token(&app, registry).await;
     let digest = digest_of(&image.layers[0]);
     let path = v2(registry, &format!("app/blobs/{digest}"));
@@ -850,7 +886,7 @@ async fn concurrent_layer_pulls_fetch_once(backend: Backend) {
 }
 
 async fn the_management_api_applies_container_rules(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let upstream = FakeUpstream::start().await;
@@ -858,7 +894,6 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
         credentials: Some(("puller".into(), "s3cret".into())),
         lifetime: 60,
     });
-    let group = app.create_group("acme").await;
     let api = |path: &str| app.url(&format!("/api/v4{path}"));
     let send = |request: reqwest::RequestBuilder| async {
         let response = request
@@ -994,6 +1029,31 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
     assert_eq!(status, 200);
     assert_eq!(body[0]["relative_path"], "library/app/manifests/1");
     assert_eq!(body[0]["content_type"], OCI_MANIFEST);
+    assert!(body[0]["file_sha1"].is_string());
+    assert!(
+        body[0].get("file_md5").is_none(),
+        "GitLab's container cache entry has no file_md5: {}",
+        body[0]
+    );
+
+    // A registry shows its ordered associations.
+    let (status, body) = send(app.client.get(api(&format!(
+        "/virtual_registries/container/registries/{registry}"
+    ))))
+    .await;
+    assert_eq!(status, 200);
+    let links = body["registry_upstreams"].as_array().unwrap();
+    for (index, link) in links.iter().enumerate() {
+        assert_eq!(
+            crate::fixtures::keys(link),
+            ["id", "position", "upstream_id"]
+        );
+        assert_eq!(link["position"], index as i64 + 1, "{body}");
+    }
+    assert!(
+        links.iter().any(|link| link["upstream_id"] == upstream_id),
+        "{body}"
+    );
     let (status, body) = send(app.client.get(api(&format!("{entries_path}?search=nginx")))).await;
     assert_eq!((status, body), (200, json!([])));
     let (status, _) = send(app.client.delete(api(&format!(

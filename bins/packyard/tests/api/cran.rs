@@ -8,6 +8,7 @@ use packyard_domain::AccessLevel;
 use reqwest::{Method, Response};
 use serde_json::Value;
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -87,10 +88,9 @@ async fn error_message(response: Response, status: u16) -> String {
 }
 
 async fn uploads_and_the_repository_layout(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let v1 = source("hello.pkg", "1.0.0");
@@ -233,10 +233,9 @@ async fn uploads_and_the_repository_layout(backend: Backend) {
 }
 
 async fn packages_are_checked_before_anything_is_kept(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         (
@@ -290,10 +289,9 @@ async fn packages_are_checked_before_anything_is_kept(backend: Backend) {
 }
 
 async fn gitflic_cran_content_routes_store_global_packages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let body = source("hello", "2.0");
     let path = "/registry/package/cran/4.2/hello_2.0.tar.gz";
@@ -382,10 +380,9 @@ fn binary(name: &str, version: &str, r: &str, os_type: &str, zip: bool) -> Vec<u
 }
 
 async fn binary_trees_have_their_own_packages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let windows = binary("hello", "1.0", "4.2.2", "windows", true);
     let macos = binary("hello", "1.0", "4.2.1", "unix", false);

@@ -5,6 +5,7 @@ use packyard_domain::{AccessLevel, FileDigests, Scope};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
+use crate::fixtures::app_with_group;
 use crate::{Backend, TestApp, both_backends};
 
 /// The digests of some bytes, as the server computes them.
@@ -474,10 +475,9 @@ async fn the_service_api_refuses_strangers_unknowns_and_bad_names(backend: Backe
 }
 
 async fn group_transport_follows_group_permissions(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     app.create_group("other").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;

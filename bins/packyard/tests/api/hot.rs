@@ -5,8 +5,9 @@
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use packyard_domain::{AccessLevel, Scope};
+use packyard_domain::{AccessLevel, Format, Scope};
 
+use crate::fixtures::{PullThrough, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
@@ -107,13 +108,14 @@ async fn revoked_tokens_and_removed_members_are_refused_on_every_instance(backen
         .await
         .unwrap();
     assert_eq!(removal.status(), 204);
+    // A former member is an outsider: the registry is hidden from them (404).
     assert_eq!(
         get_status(&here, registry, &removed).await,
-        403,
+        404,
         "at once here"
     );
     within_bound("a removed member on the other instance", || async {
-        get_status(&elsewhere, registry, &removed).await == 403
+        get_status(&elsewhere, registry, &removed).await == 404
     })
     .await;
     // Everyone else is still served from memory on both.
@@ -124,13 +126,16 @@ async fn revoked_tokens_and_removed_members_are_refused_on_every_instance(backen
 }
 
 async fn an_expired_token_is_refused_although_it_was_remembered(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(JAR, Reply::file("jar bytes", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     let admin = app.admin().await.user().unwrap().clone();
     let expires_at = packyard_db::now() + chrono::Duration::seconds(2);
     let token = app
@@ -218,10 +223,15 @@ async fn downloads_are_counted_in_batches_and_written_at_shutdown(backend: Backe
 }
 
 async fn concurrent_misses_send_one_head_and_one_get(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     // A slow upstream, so that every client misses while the first one is still asking.
     upstream.set(
         JAR,
@@ -230,8 +240,6 @@ async fn concurrent_misses_send_one_head_and_one_get(backend: Backend) {
             Box::new(Reply::file("jar bytes", "application/java-archive")),
         ),
     );
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     let bodies = join_all((0..20).map(|_| get_body(&app, registry))).await;
     assert!(bodies.iter().all(|body| body == "jar bytes"));
     assert_eq!(upstream.count("HEAD", JAR), 1, "one upstream HEAD");

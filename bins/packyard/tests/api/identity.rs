@@ -1,10 +1,13 @@
 //! The identity admin API in GitLab's shapes: users, personal access tokens, groups, members and group
 //! deploy tokens.
 
+use packyard_domain::Format;
 use serde_json::{Value, json};
 
-use crate::management::{call, delete, get, is_timestamp, keys, post};
-use crate::{Backend, FakeUpstream, TestApp, both_backends};
+use crate::fixtures::{
+    PullThrough, app_with_group, call, delete, get, is_timestamp, keys, post, pull_through,
+};
+use crate::{Backend, TestApp, both_backends};
 
 async fn only_administrators_manage_users(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
@@ -369,11 +372,10 @@ async fn groups_are_found_by_id_or_encoded_full_path(backend: Backend) {
 }
 
 async fn members_are_added_listed_and_removed(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let admin = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let (alice_id, alice) = app.create_user_with_token("alice").await;
     let (bob_id, bob) = app.create_user_with_token("bob").await;
     let members = format!("/api/v4/groups/{group}/members");
@@ -500,13 +502,18 @@ async fn members_are_added_listed_and_removed(backend: Backend) {
 }
 
 async fn deploy_tokens_pull_but_do_not_manage(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    // The upstream is bound so that it keeps serving: a dropped fake upstream is an unreachable one.
+    let Some(PullThrough {
+        app,
+        upstream: _upstream,
+        group,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
     let admin = app.admin_token.clone();
-    let group = app.create_group("acme").await;
-    let upstream = FakeUpstream::start().await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
 
     let issued = post(
         &app,
@@ -558,16 +565,28 @@ async fn deploy_tokens_pull_but_do_not_manage(backend: Backend) {
         404,
         "authenticated and allowed; the upstream has no such file"
     );
-    let managed = app
-        .client
-        .get(app.url(&format!(
-            "/api/v4/virtual_registries/packages/maven/registries/{registry}"
-        )))
-        .header("Deploy-Token", token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(managed.status(), 403);
+    // The management API takes no deploy tokens at all: 401, as for no credential, whatever the route.
+    for path in [
+        format!("/api/v4/virtual_registries/packages/maven/registries/{registry}"),
+        format!(
+            "/api/v4/virtual_registries/packages/maven/registries/{}",
+            registry + 1000
+        ),
+        format!("/api/v4/groups/{group}/-/virtual_registries/packages/maven/registries"),
+        format!("/api/v4/groups/{group}/-/virtual_registries/container/registries"),
+        format!("/api/v4/groups/{group}/-/virtual_registries/cleanup/policy"),
+    ] {
+        let managed = app
+            .client
+            .get(app.url(&path))
+            .header("Deploy-Token", token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(managed.status(), 401, "{path}");
+        let body: Value = managed.json().await.unwrap();
+        assert_eq!(body, json!({"message": "401 Unauthorized"}));
+    }
 
     let (_, outsider) = app.create_user_with_token("outsider").await;
     let by_outsider = post(

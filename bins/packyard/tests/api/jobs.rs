@@ -5,9 +5,10 @@
 use bytes::Bytes;
 use chrono::Duration;
 use diesel::prelude::*;
+use packyard_domain::Format;
 use serde_json::json;
 
-use crate::management::{delete, get, post, pull};
+use crate::fixtures::{PullThrough, delete, get, post, pull, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const MAVEN: &str = "/api/v4/virtual_registries/packages/maven";
@@ -40,10 +41,16 @@ fn grace(app: &TestApp) -> Duration {
 }
 
 async fn a_purge_never_cuts_off_a_download_in_progress(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let big: Bytes = (0..64 * 1024 * 1024u32)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<u8>>()
@@ -51,8 +58,6 @@ async fn a_purge_never_cuts_off_a_download_in_progress(backend: Backend) {
     let sha256 = sha256_hex(&big);
     let path = "org/example/big/1.0/big-1.0.jar";
     upstream.set(path, Reply::file(big.clone(), "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     pull(&app, registry, path).await;
     assert!(app.blob_stored(&sha256).await);
 

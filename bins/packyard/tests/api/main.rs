@@ -6,6 +6,8 @@ mod cleanup;
 mod composer;
 mod container;
 mod cran;
+#[path = "../common/fixtures.rs"]
+mod fixtures;
 mod hosted;
 mod hot;
 mod identity;

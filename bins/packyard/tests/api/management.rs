@@ -5,182 +5,11 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
+use crate::fixtures::{
+    MAVEN, add_member, app_with_group, call, create_registry, create_subgroup, create_upstream,
+    delete, get, group_maven, is_timestamp, keys, order, patch, post, pull,
+};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
-
-const MAVEN: &str = "/api/v4/virtual_registries/packages/maven";
-
-/// The group-scoped prefix for a group id or URL-encoded full path.
-pub(crate) fn group_maven(group: impl std::fmt::Display) -> String {
-    format!("/api/v4/groups/{group}/-/virtual_registries/packages/maven")
-}
-
-/// A response: status, JSON body (`Null` when empty) and headers.
-pub(crate) struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub headers: reqwest::header::HeaderMap,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap())
-            .unwrap_or_else(|| panic!("no {name} header"))
-    }
-}
-
-/// Sends a request with an optional `PRIVATE-TOKEN` and JSON body.
-pub(crate) async fn call(
-    app: &TestApp,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Answer {
-    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut request = app.client.request(method, app.url(path));
-    if let Some(token) = token {
-        request = request.header("PRIVATE-TOKEN", token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let body = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or(Value::String(text))
-    };
-    Answer {
-        status,
-        body,
-        headers,
-    }
-}
-
-pub(crate) async fn get(app: &TestApp, token: &str, path: &str) -> Answer {
-    call(app, "GET", path, Some(token), None).await
-}
-
-pub(crate) async fn post(app: &TestApp, token: &str, path: &str, body: Value) -> Answer {
-    call(app, "POST", path, Some(token), Some(body)).await
-}
-
-pub(crate) async fn patch(app: &TestApp, token: &str, path: &str, body: Value) -> Answer {
-    call(app, "PATCH", path, Some(token), Some(body)).await
-}
-
-pub(crate) async fn delete(app: &TestApp, token: &str, path: &str) -> Answer {
-    call(app, "DELETE", path, Some(token), None).await
-}
-
-/// The sorted keys of a JSON object.
-pub(crate) fn keys(value: &Value) -> Vec<&str> {
-    let mut keys: Vec<&str> = value
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    keys.sort_unstable();
-    keys
-}
-
-/// True for GitLab's `2024-05-30T12:28:27.855Z` form.
-pub(crate) fn is_timestamp(value: &Value) -> bool {
-    let Some(text) = value.as_str() else {
-        return false;
-    };
-    text.len() == 24
-        && text.ends_with('Z')
-        && text.as_bytes()[19] == b'.'
-        && chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.3fZ").is_ok()
-}
-
-async fn create_registry(app: &TestApp, token: &str, group: i64, name: &str) -> i64 {
-    let answer = post(
-        app,
-        token,
-        &format!("{}/registries", group_maven(group)),
-        json!({"name": name}),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body["id"].as_i64().unwrap()
-}
-
-async fn create_upstream(app: &TestApp, token: &str, registry: i64, body: Value) -> Value {
-    let answer = post(
-        app,
-        token,
-        &format!("{MAVEN}/registries/{registry}/upstreams"),
-        body,
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body
-}
-
-pub(crate) async fn add_member(app: &TestApp, group: i64, user: i64, level: i32) {
-    let answer = post(
-        app,
-        &app.admin_token,
-        &format!("/api/v4/groups/{group}/members"),
-        json!({"user_id": user, "access_level": level}),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-}
-
-pub(crate) async fn create_subgroup(app: &TestApp, parent: i64, path: &str) -> i64 {
-    let answer = post(
-        app,
-        &app.admin_token,
-        "/api/v4/groups",
-        json!({"name": path, "path": path, "parent_id": parent}),
-    )
-    .await;
-    assert_eq!(answer.status, 201, "{}", answer.body);
-    answer.body["id"].as_i64().unwrap()
-}
-
-/// The upstream ids of a registry, by position, after checking positions are 1..k.
-async fn order(app: &TestApp, registry: i64) -> Vec<i64> {
-    let answer = get(
-        app,
-        &app.admin_token,
-        &format!("{MAVEN}/registries/{registry}/upstreams"),
-    )
-    .await;
-    assert_eq!(answer.status, 200);
-    let list = answer.body.as_array().unwrap();
-    for (index, upstream) in list.iter().enumerate() {
-        assert_eq!(
-            upstream["registry_upstream"]["position"],
-            index as i64 + 1,
-            "{}",
-            answer.body
-        );
-    }
-    list.iter().map(|u| u["id"].as_i64().unwrap()).collect()
-}
-
-/// Pulls a file through the Maven client endpoint so that it becomes a cache entry.
-pub(crate) async fn pull(app: &TestApp, registry: i64, path: &str) {
-    let response = app
-        .client
-        .get(app.url(&format!("{MAVEN}/{registry}/{path}")))
-        .header("PRIVATE-TOKEN", &app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "pulling {path}");
-    response.bytes().await.unwrap();
-}
 
 /// The stored upstream row, to check what the API never shows.
 async fn stored_upstream(app: &TestApp, id: i64) -> packyard_db::rows::Upstream {
@@ -200,11 +29,10 @@ async fn stored_password(app: &TestApp, id: i64) -> Option<String> {
 }
 
 async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
 
     let created = post(
         &app,
@@ -244,9 +72,26 @@ async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
         "the registry list is not paginated"
     );
 
+    // One registry shows its associations in position order, as `{id, upstream_id, position}`.
     let shown = get(&app, &token, &format!("{MAVEN}/registries/{id}")).await;
     assert_eq!(shown.status, 200);
-    assert_eq!(shown.body, created.body);
+    let mut expected = created.body.clone();
+    expected["registry_upstreams"] = json!([]);
+    assert_eq!(shown.body, expected);
+    let first = create_upstream(&app, &token, id, json!({"url": "https://one.example.com"})).await;
+    let second = create_upstream(&app, &token, id, json!({"url": "https://two.example.com"})).await;
+    let shown = get(&app, &token, &format!("{MAVEN}/registries/{id}")).await;
+    assert_eq!(
+        shown.body["registry_upstreams"],
+        json!([
+            {"id": first["registry_upstream"]["id"], "upstream_id": first["id"], "position": 1},
+            {"id": second["registry_upstream"]["id"], "upstream_id": second["id"], "position": 2},
+        ])
+    );
+    assert!(
+        listed.body[0].get("registry_upstreams").is_none(),
+        "only the single GET carries them"
+    );
 
     let renamed = patch(
         &app,
@@ -262,12 +107,27 @@ async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
         &app,
         &token,
         &format!("{MAVEN}/registries/{id}"),
-        json!({"description": null}),
+        json!({"description": "Another description"}),
     )
     .await;
     assert_eq!(described.status, 200);
-    assert_eq!(described.body["description"], Value::Null);
+    assert_eq!(described.body["description"], "Another description");
     assert_eq!(described.body["name"], "renamed");
+    // Neither field may be blank when sent (Grape's `allow_blank: false`).
+    for blank in [json!(""), json!(" "), Value::Null] {
+        let refused = patch(
+            &app,
+            &token,
+            &format!("{MAVEN}/registries/{id}"),
+            json!({"description": blank}),
+        )
+        .await;
+        assert_eq!(
+            (refused.status, refused.body),
+            (400, json!({"error": "description is empty"})),
+            "description {blank}"
+        );
+    }
 
     let nothing = patch(&app, &token, &format!("{MAVEN}/registries/{id}"), json!({})).await;
     assert_eq!(nothing.status, 400);
@@ -303,11 +163,10 @@ async fn registries_have_gitlab_shapes_and_lifecycle(backend: Backend) {
 }
 
 async fn registry_validation_follows_gitlab(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registries = format!("{}/registries", group_maven(group));
 
     let missing = post(&app, &token, &registries, json!({"description": "x"})).await;
@@ -360,18 +219,24 @@ async fn registry_validation_follows_gitlab(backend: Backend) {
     );
 
     let subgroup = create_subgroup(&app, group, "team").await;
-    let nested = post(
-        &app,
-        &token,
-        &format!("{}/registries", group_maven("acme%2Fteam")),
-        json!({"name": "r"}),
-    )
-    .await;
-    assert_eq!(nested.status, 400);
-    assert_eq!(
-        nested.body,
-        json!({"message": {"group": ["must be a top level Group"]}})
-    );
+    // Registries live in top-level groups: GitLab's policy refuses a subgroup (403), for every format.
+    for prefix in [
+        group_maven("acme%2Fteam"),
+        "/api/v4/groups/acme%2Fteam/-/virtual_registries/container".to_owned(),
+    ] {
+        let nested = post(
+            &app,
+            &token,
+            &format!("{prefix}/registries"),
+            json!({"name": "r"}),
+        )
+        .await;
+        assert_eq!(
+            (nested.status, nested.body),
+            (403, json!({"message": "403 Forbidden"})),
+            "{prefix}"
+        );
+    }
     let nested_list = get(
         &app,
         &token,
@@ -411,10 +276,9 @@ async fn registry_validation_follows_gitlab(backend: Backend) {
 }
 
 async fn management_requires_authentication_and_rights(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &app.admin_token, group, "r").await;
     let (_, stranger) = app.create_user_with_token("stranger").await;
     let (guest_id, guest) = app.create_user_with_token("guest").await;
@@ -445,18 +309,7 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
     let bad_token = call(&app, "GET", &one, Some("pyat-nope"), None).await;
     assert_eq!(bad_token.status, 401);
 
-    let forbidden = get(&app, &stranger, &one).await;
-    assert_eq!(
-        (forbidden.status, forbidden.body),
-        (403, json!({"message": "403 Forbidden"}))
-    );
-    assert_eq!(get(&app, &stranger, &registries).await.status, 403);
-    assert_eq!(
-        post(&app, &stranger, &registries, json!({"name": "x"}))
-            .await
-            .status,
-        403
-    );
+    // Someone outside the group cannot tell an existing record from a missing one.
     let missing = get(
         &app,
         &stranger,
@@ -464,9 +317,46 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
     )
     .await;
     assert_eq!(
-        missing.status, 404,
-        "the record is looked up before the rights are checked"
+        (missing.status, missing.body),
+        (404, json!({"message": "404 Not found"}))
     );
+    for (method, path) in [
+        ("GET", one.clone()),
+        ("PATCH", one.clone()),
+        ("DELETE", one.clone()),
+        ("DELETE", format!("{one}/cache")),
+        ("GET", format!("{one}/upstreams")),
+        ("POST", format!("{one}/upstreams")),
+    ] {
+        let hidden = call(
+            &app,
+            method,
+            &path,
+            Some(&stranger),
+            Some(json!({"name": "x", "url": "https://repo.example.com"})),
+        )
+        .await;
+        assert_eq!(
+            (hidden.status, hidden.body),
+            (404, json!({"message": "404 Not found"})),
+            "{method} {path}"
+        );
+    }
+    for method in ["GET", "POST"] {
+        let hidden = call(
+            &app,
+            method,
+            &registries,
+            Some(&stranger),
+            Some(json!({"name": "x"})),
+        )
+        .await;
+        assert_eq!(
+            (hidden.status, hidden.body),
+            (404, json!({"message": "404 Group Not Found"})),
+            "{method} {registries}"
+        );
+    }
 
     assert_eq!(get(&app, &guest, &one).await.status, 200);
     assert_eq!(get(&app, &guest, &registries).await.status, 200);
@@ -542,7 +432,7 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
         403
     );
 
-    // Deploy tokens pull; they do not manage.
+    // Deploy tokens pull; they are no credential on the management API.
     let admin = app.admin().await;
     let group_row = app.core.find_group(&group.to_string()).await.unwrap();
     let deploy = app
@@ -565,17 +455,16 @@ async fn management_requires_authentication_and_rights(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(by_deploy_token.status(), 403);
+    assert_eq!(by_deploy_token.status(), 401);
 
     assert_eq!(delete(&app, &maintainer, &one).await.status, 204);
 }
 
 async fn upstreams_are_created_in_a_registry_with_gitlab_shapes(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
 
     let created = create_upstream(
@@ -715,11 +604,10 @@ async fn upstreams_are_created_in_a_registry_with_gitlab_shapes(backend: Backend
 }
 
 async fn upstream_validation_follows_gitlab(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let path = format!("{MAVEN}/registries/{registry}/upstreams");
     let rejected = |body: Value| {
@@ -882,7 +770,8 @@ async fn upstream_validation_follows_gitlab(backend: Backend) {
     assert_eq!(over.status, 400);
     assert_eq!(
         over.body,
-        json!({"message": {"position": ["must be less than or equal to 20"]}})
+        json!({"message": {"registry_upstreams.position": ["must be less than or equal to 20"]}}),
+        "the new upstream's association is what does not fit"
     );
     let page = get(
         &app,
@@ -983,11 +872,10 @@ async fn local_upstream_urls_are_refused_unless_allowed(backend: Backend) {
 }
 
 async fn upstream_updates_follow_the_credential_rules(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let created = create_upstream(
         &app,
@@ -1162,11 +1050,10 @@ async fn upstream_updates_follow_the_credential_rules(backend: Backend) {
 }
 
 async fn positions_move_cap_and_repack(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let mut upstreams = Vec::new();
     let mut links = Vec::new();
@@ -1208,6 +1095,8 @@ async fn positions_move_cap_and_repack(backend: Backend) {
         json!({"position": 0}),
         json!({"position": 21}),
         json!({"position": -1}),
+        json!({"position": "a"}),
+        json!({"position": 1.5}),
     ] {
         let answer = patch(&app, &token, &link(links[0]), bad).await;
         assert_eq!(
@@ -1289,11 +1178,10 @@ async fn positions_move_cap_and_repack(backend: Backend) {
 }
 
 async fn associations_are_validated(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     let upstream = create_upstream(
         &app,
@@ -1423,11 +1311,10 @@ async fn associations_are_validated(backend: Backend) {
 }
 
 async fn deleting_a_registry_deletes_its_exclusive_upstreams_only(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let doomed = create_registry(&app, &token, group, "doomed").await;
     let survivor = create_registry(&app, &token, group, "survivor").await;
     let exclusive = create_upstream(
@@ -1479,11 +1366,10 @@ async fn deleting_a_registry_deletes_its_exclusive_upstreams_only(backend: Backe
 }
 
 async fn group_upstreams_are_paginated_and_filtered(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let registry = create_registry(&app, &token, group, "r").await;
     for (name, url) in [
         ("Maven Central", "https://repo.maven.apache.org/maven2"),
@@ -1548,16 +1434,19 @@ async fn group_upstreams_are_paginated_and_filtered(backend: Backend) {
         json!({"message": "400 Bad request - only available on top-level groups."})
     );
     let (_, stranger) = app.create_user_with_token("stranger").await;
-    assert_eq!(get(&app, &stranger, &base).await.status, 403);
+    let hidden = get(&app, &stranger, &base).await;
+    assert_eq!(
+        (hidden.status, hidden.body),
+        (404, json!({"message": "404 Group Not Found"}))
+    );
     assert_eq!(call(&app, "GET", &base, None, None).await.status, 401);
 }
 
 async fn connection_tests_head_the_upstream(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let fake = FakeUpstream::start().await;
     let test_path = "com/company/app/maven-metadata.xml";
     let group_test = format!("{}/upstreams/test", group_maven(group));
@@ -1641,7 +1530,7 @@ async fn connection_tests_head_the_upstream(backend: Backend) {
         post(&app, &stranger, &group_test, json!({"url": fake.url}))
             .await
             .status,
-        403
+        404
     );
     create_subgroup(&app, group, "team").await;
     let nested = post(
@@ -1750,7 +1639,7 @@ async fn connection_tests_head_the_upstream(backend: Backend) {
         get(&app, &stranger, &format!("{MAVEN}/upstreams/{id}/test"))
             .await
             .status,
-        403
+        404
     );
 
     // An unreachable upstream is a failed test, not an error. Port 1 on loopback has no listener (a
@@ -1775,11 +1664,10 @@ async fn connection_tests_head_the_upstream(backend: Backend) {
 }
 
 async fn cache_entries_are_listed_and_deleted(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let fake = FakeUpstream::start().await;
     let pom = "com/example/lib/1.0/lib-1.0.pom";
     let jar = "com/example/lib/1.0/lib-1.0.jar";
@@ -2010,11 +1898,10 @@ async fn walk_pages(
 }
 
 async fn cache_entries_page_by_id_from_either_end(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let (_, upstreams) = app
         .maven_registry(group, &["http://127.0.0.1:1", "http://127.0.0.1:2"])
         .await;
@@ -2090,11 +1977,10 @@ async fn cache_entries_page_by_id_from_either_end(backend: Backend) {
 }
 
 async fn cache_entry_search_is_a_literal_substring(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let (_, upstreams) = app.maven_registry(group, &["http://127.0.0.1:1"]).await;
     let upstream = upstreams[0];
     let paths = [
@@ -2146,11 +2032,10 @@ async fn cache_entry_search_is_a_literal_substring(backend: Backend) {
 }
 
 async fn registry_cache_purge_spares_shared_upstreams(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let token = app.admin_token.clone();
-    let group = app.create_group("acme").await;
     let exclusive_fake = FakeUpstream::start().await;
     let shared_fake = FakeUpstream::start().await;
     let jar = "org/example/a/1/a-1.jar";

@@ -7,6 +7,7 @@ use packyard_domain::{AccessLevel, PackageType, Scope};
 use reqwest::{Method, Response};
 use serde_json::Value;
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -107,10 +108,9 @@ async fn updated(app: &TestApp, group: &str) -> std::collections::HashMap<String
 }
 
 async fn releases_deploy_once_and_metadata_is_generated(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let jar = b"PK\x03\x04 a jar".as_slice();
     let lib_pom = pom("org.example", "lib", "1.0.0");
@@ -295,10 +295,9 @@ async fn releases_deploy_once_and_metadata_is_generated(backend: Backend) {
 }
 
 async fn snapshots_keep_every_timestamp_and_may_be_replaced(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let snapshot_dir = format!("{DIR}/1.1.0-SNAPSHOT");
     let snapshot_pom = pom("org.example", "lib", "1.1.0-SNAPSHOT");
@@ -459,10 +458,9 @@ async fn snapshots_keep_every_timestamp_and_may_be_replaced(backend: Backend) {
 }
 
 async fn poms_must_match_their_path(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let path = format!("{DIR}/1.0.0/lib-1.0.0.pom");
     for (body, message) in [
@@ -506,10 +504,9 @@ async fn poms_must_match_their_path(backend: Backend) {
 }
 
 async fn permissions_follow_the_group(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let (_, stranger) = app.create_user_with_token("stranger").await;

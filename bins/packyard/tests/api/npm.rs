@@ -7,6 +7,7 @@ use packyard_domain::{AccessLevel, Scope};
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -141,10 +142,9 @@ async fn json_of(response: Response, status: u16) -> Value {
 }
 
 async fn npm_publishes_and_installs_scoped_and_unscoped_packages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
 
@@ -451,10 +451,9 @@ async fn npm_publishes_and_installs_scoped_and_unscoped_packages(backend: Backen
 }
 
 async fn npm_publishes_are_checked_before_anything_is_kept(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let name = "demo";
     let good = tgz(Some(manifest(name, "1.0.0")));
@@ -560,10 +559,9 @@ async fn npm_publishes_are_checked_before_anything_is_kept(backend: Backend) {
 }
 
 async fn npm_authenticates_with_bearer_tokens(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     app.create_group("other").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
@@ -758,10 +756,9 @@ async fn npm_authenticates_with_bearer_tokens(backend: Backend) {
 }
 
 async fn gitflic_npm_content_routes_store_global_packages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let unscoped = tgz(Some(manifest("left-pad", "1.0.0")));
     let scoped = tgz(Some(manifest("@acme/widget", "1.0.0")));
@@ -899,10 +896,9 @@ async fn gitflic_npm_content_routes_store_global_packages(backend: Backend) {
 }
 
 async fn npm_unpublishes_versions_and_packages(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let name = "@acme/widget";

@@ -8,6 +8,7 @@ use packyard_domain::AccessLevel;
 use reqwest::{Method, Response};
 use serde_json::Value;
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -107,10 +108,9 @@ async fn get_json(app: &TestApp, token: &str, path: &str) -> Value {
 }
 
 async fn nuget_pushes_and_reads_every_resource(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let first = nupkg(Some(&nuspec("Packyard.Demo", "1.0")), "one");
@@ -339,10 +339,9 @@ async fn nuget_pushes_and_reads_every_resource(backend: Backend) {
 }
 
 async fn malformed_packages_are_refused_and_nothing_is_kept(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let refusals: Vec<(Vec<u8>, &str)> = vec![
         (

@@ -9,6 +9,7 @@ use packyard_domain::AccessLevel;
 use reqwest::{Method, Response};
 use serde_json::Value;
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -99,10 +100,9 @@ async fn package_count(app: &TestApp) -> Value {
 }
 
 async fn opm_push_and_install_are_replayed(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let (_, stranger) = app.create_user_with_token("stranger").await;
@@ -255,10 +255,9 @@ async fn opm_push_and_install_are_replayed(backend: Backend) {
 }
 
 async fn malformed_packages_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let publisher = basic("dev", &developer);
     let refusals: Vec<(&str, Vec<u8>, &str)> = vec![

@@ -4,8 +4,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::join_all;
+use packyard_domain::Format;
 use sha1::Digest;
 
+use crate::fixtures::{PullThrough, app_with_group, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
@@ -39,30 +41,48 @@ async fn raw_get(app: &TestApp, path: &str) -> (u16, String) {
     (status, response)
 }
 
+/// A download is a file to save, never a page a browser runs or sniffs: GitLab's three headers, on the
+/// uncached and the cached answer alike.
+fn assert_no_browser_execution(response: &reqwest::Response, what: &str) {
+    let headers = response.headers();
+    assert_eq!(headers["content-disposition"], "attachment", "{what}");
+    assert_eq!(
+        headers["content-security-policy"], "default-src 'none'",
+        "{what}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+}
+
 fn sha1_hex(bytes: &[u8]) -> String {
     hex::encode(sha1::Sha1::digest(bytes))
 }
 
 async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(
         JAR,
         Reply::file_with_etag("jar bytes", "application/java-archive", "\"v1\""),
     );
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
     let first = get(&app, registry, JAR).await;
     assert_eq!(first.status(), 200);
     assert_eq!(first.headers()["content-type"], "application/java-archive");
+    assert_no_browser_execution(&first, "uncached");
     assert_eq!(first.bytes().await.unwrap(), "jar bytes");
 
     let second = get(&app, registry, JAR).await;
     assert_eq!(second.status(), 200);
     assert_eq!(second.headers()["content-length"], "9");
+    assert_no_browser_execution(&second, "cached");
     assert_eq!(
         second.headers()["x-checksum-sha1"],
         sha1_hex(b"jar bytes").as_str()
@@ -86,6 +106,7 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
         "9",
         "HEAD announces the length"
     );
+    assert_no_browser_execution(&head, "HEAD");
 
     let entries = app.entries(upstreams[0]).await;
     assert_eq!(entries.len(), 1);
@@ -98,6 +119,7 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     let sha1 = get(&app, registry, &format!("{JAR}.sha1")).await;
     assert_eq!(sha1.status(), 200);
     assert_eq!(sha1.headers()["content-type"], "text/plain");
+    assert_no_browser_execution(&sha1, "checksum");
     assert_eq!(sha1.text().await.unwrap(), sha1_hex(b"jar bytes"));
     assert_eq!(
         upstream.count("GET", &format!("{JAR}.sha1")),
@@ -113,7 +135,7 @@ fn md5_hex(bytes: &[u8]) -> String {
 }
 
 async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
     let first = FakeUpstream::start().await;
@@ -124,7 +146,6 @@ async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
         "only/in/second/1/second-1.pom",
         Reply::file("<project/>", "text/xml"),
     );
-    let group = app.create_group("acme").await;
     let (registry, _) = app.maven_registry(group, &[&first.url, &second.url]).await;
 
     assert_eq!(
@@ -146,13 +167,16 @@ async fn the_lowest_position_wins_and_misses_walk_the_list(backend: Backend) {
 }
 
 async fn clients_must_authenticate_and_be_members(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(JAR, Reply::file("x", "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     let url = app.url(&maven_path(registry, JAR));
 
     let anonymous = app.client.get(&url).send().await.unwrap();
@@ -170,15 +194,21 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
         .unwrap();
     assert_eq!(wrong.status(), 401);
 
+    // Someone outside the group gets what a missing registry gets: ids of private groups stay secret.
     let (_, stranger) = app.create_user_with_token("stranger").await;
-    let forbidden = app
-        .client
-        .get(&url)
-        .header("PRIVATE-TOKEN", &stranger)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forbidden.status(), 403);
+    let as_stranger = |path: String| {
+        app.client
+            .get(app.url(&path))
+            .header("PRIVATE-TOKEN", &stranger)
+            .send()
+    };
+    let hidden = as_stranger(maven_path(registry, JAR)).await.unwrap();
+    assert_eq!(hidden.status(), 404);
+    let hidden: serde_json::Value = hidden.json().await.unwrap();
+    let missing = as_stranger(maven_path(registry + 1000, JAR)).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let missing: serde_json::Value = missing.json().await.unwrap();
+    assert_eq!(hidden, missing);
 
     let basic = app
         .client
@@ -220,7 +250,11 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(elsewhere.status(), 403);
+    assert_eq!(
+        elsewhere.status(),
+        404,
+        "a deploy token opens its own group only"
+    );
 
     let browser = app
         .client
@@ -234,12 +268,16 @@ async fn clients_must_authenticate_and_be_members(backend: Backend) {
 }
 
 async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     for bad in [
         "a/%2e%2e/b.jar",
         "a/../../b.jar",
@@ -299,16 +337,20 @@ async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
 }
 
 async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     upstream.set(
         JAR,
         Reply::file_with_etag("version one", "application/java-archive", "\"one\""),
     );
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     assert_eq!(
         get(&app, registry, JAR).await.text().await.unwrap(),
         "version one"
@@ -360,10 +402,15 @@ async fn stale_entries_are_revalidated_by_etag(backend: Backend) {
 }
 
 async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let metadata = "org/example/app/maven-metadata.xml";
     upstream.set(
         JAR,
@@ -373,8 +420,6 @@ async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backe
         metadata,
         Reply::file_with_etag("<metadata>1</metadata>", "text/xml", "\"m1\""),
     );
-    let group = app.create_group("acme").await;
-    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
     app.sql("UPDATE upstreams SET cache_validity_hours = 0, metadata_cache_validity_hours = 1")
         .await;
     get(&app, registry, JAR).await.bytes().await.unwrap();
@@ -414,18 +459,22 @@ async fn zero_validity_never_revalidates_and_metadata_has_its_own(backend: Backe
 }
 
 async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let big: Bytes = (0..50 * 1024 * 1024u32)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<u8>>()
         .into();
     let path = "org/example/big/1.0/big-1.0.jar";
     upstream.set(path, Reply::file(big.clone(), "application/java-archive"));
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
     let downloads = (0..20).map(|_| async {
         let response = get(&app, registry, path).await;
@@ -446,10 +495,16 @@ async fn concurrent_clients_share_one_upstream_fetch(backend: Backend) {
 }
 
 async fn failed_fills_cache_nothing(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
     let stalled = "org/example/stall/1.0/stall-1.0.jar";
     let cut = "org/example/cut/1.0/cut-1.0.jar";
     upstream.set(
@@ -466,8 +521,6 @@ async fn failed_fills_cache_nothing(backend: Backend) {
             declared: 100_000,
         },
     );
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
 
     for path in [stalled, cut] {
         let response = get(&app, registry, path).await;
@@ -493,6 +546,27 @@ async fn failed_fills_cache_nothing(backend: Backend) {
     assert_eq!(app.entries(upstreams[0]).await.len(), 1);
 }
 
+/// An upstream that cannot be reached might have the file: the answer is 400 "Upstream not available"
+/// (GitLab's rule for Maven clients), not a 404 that would tell mvn the file does not exist.
+async fn unreachable_upstreams_are_not_available(backend: Backend) {
+    let Some((app, group)) = app_with_group(backend).await else {
+        return;
+    };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (registry, upstreams) = app.maven_registry(group, &[&closed_url]).await;
+
+    let response = get(&app, registry, JAR).await;
+    assert_eq!(response.status(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"message": "400 Bad request - Upstream not available"})
+    );
+    assert!(app.entries(upstreams[0]).await.is_empty());
+}
+
 async fn local_upstreams_are_refused_unless_allowed(backend: Backend) {
     let Some(app) = TestApp::start_with(backend, |s| s.upstream.allow_local_network = false).await
     else {
@@ -513,30 +587,41 @@ async fn local_upstreams_are_refused_unless_allowed(backend: Backend) {
 }
 
 async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        upstreams,
+        ..
+    }) = pull_through(backend, Format::Maven).await
+    else {
         return;
     };
-    let upstream = FakeUpstream::start().await;
-    let group = app.create_group("acme").await;
-    let (registry, upstreams) = app.maven_registry(group, &[&upstream.url]).await;
     let url = app.url(&format!("{}/upload", maven_path(registry, JAR)));
     let gid = format!(
         "gid://gitlab/VirtualRegistries::Packages::Maven::Upstream/{}",
         upstreams[0]
     );
 
-    let as_admin = app
-        .client
-        .post(&url)
-        .header("X-Packyard-Internal-Token", &app.admin_token)
-        .header("Upstream-GID", &gid)
-        .body("x")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(as_admin.status(), 403);
-    let anonymous = app.client.post(&url).body("x").send().await.unwrap();
-    assert_eq!(anonymous.status(), 401);
+    // Without the internal secret, with or without a token, the caller is refused (403).
+    let admin_token = app.admin_token.as_str();
+    for headers in [
+        vec![
+            ("X-Packyard-Internal-Token", admin_token),
+            ("Upstream-GID", gid.as_str()),
+        ],
+        vec![],
+        vec![
+            ("PRIVATE-TOKEN", admin_token),
+            ("Upstream-GID", gid.as_str()),
+        ],
+    ] {
+        let mut request = app.client.post(&url).body("x");
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        assert_eq!(request.send().await.unwrap().status(), 403, "{headers:?}");
+    }
 
     let internal = app
         .client
@@ -568,6 +653,7 @@ both_backends!(
     zero_validity_never_revalidates_and_metadata_has_its_own,
     concurrent_clients_share_one_upstream_fetch,
     failed_fills_cache_nothing,
+    unreachable_upstreams_are_not_available,
     local_upstreams_are_refused_unless_allowed,
     the_upload_endpoint_takes_only_internal_callers,
 );

@@ -7,6 +7,7 @@ use packyard_domain::AccessLevel;
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
+use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
@@ -136,10 +137,9 @@ async fn get(app: &TestApp, token: &str, path: &str, accept: Option<&str>) -> Re
 const PIP_ACCEPT: &str = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01";
 
 async fn twine_uploads_and_pip_reads_the_simple_index(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let wheel = wheel(Some(&metadata("Demo.Pkg", "1.0")));
@@ -287,10 +287,9 @@ async fn twine_uploads_and_pip_reads_the_simple_index(backend: Backend) {
 }
 
 async fn uploads_are_checked_before_anything_is_kept(backend: Backend) {
-    let Some(app) = TestApp::start(backend).await else {
+    let Some((app, group)) = app_with_group(backend).await else {
         return;
     };
-    let group = app.create_group("acme").await;
     let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     let (_, stranger) = app.create_user_with_token("stranger").await;

@@ -1,8 +1,8 @@
 //! `GET`/`HEAD /api/v4/virtual_registries/packages/maven/{id}/{path}` and the internal upload endpoint.
 
-use actix_web::http::header::{CONTENT_TYPE, USER_AGENT};
-use actix_web::{HttpRequest, HttpResponse, guard, web};
-use packyard_core::identity::{Actor, Need};
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, USER_AGENT};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, guard, web};
+use packyard_core::identity::Actor;
 use packyard_core::pull::{Probed, Served, Want};
 use packyard_core::{Core, CoreError};
 use packyard_domain::{Format, RepositoryPathError};
@@ -92,16 +92,24 @@ async fn authorize_registry(
     let registry = core
         .find_registry_by_text(Format::Maven, registry_id)
         .await?;
-    let group = core.find_group(&registry.group_id.to_string()).await?;
-    core.authorize(&actor, &group, Need::Pull).await?;
+    core.authorize_pull(&actor, &registry).await?;
     Ok(registry)
 }
 
-fn file_response(served: Served) -> HttpResponse {
+/// A successful download, cached or not: a file to save, never a page a browser runs or sniffs
+/// (GitLab's answer carries the same three headers).
+fn download_response() -> HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
-        .insert_header((CONTENT_TYPE, served.content_type))
-        .insert_header(("Content-Disposition", "inline"));
+        .insert_header((CONTENT_DISPOSITION, "attachment"))
+        .insert_header(("Content-Security-Policy", "default-src 'none'"))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    response
+}
+
+fn file_response(served: Served) -> HttpResponse {
+    let mut response = download_response();
+    response.insert_header((CONTENT_TYPE, served.content_type));
     if let Some(sha1) = served.sha1 {
         response.insert_header(("x-checksum-sha1", sha1));
     }
@@ -112,7 +120,7 @@ fn file_response(served: Served) -> HttpResponse {
 }
 
 fn probe_response(probed: Probed) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
+    let mut response = download_response();
     response.insert_header((CONTENT_TYPE, probed.content_type));
     if let Some(sha1) = probed.sha1 {
         response.insert_header(("x-checksum-sha1", sha1));
@@ -151,12 +159,12 @@ async fn download(
                 .pull_checksum(&registry, &base, algorithm, base_class)
                 .await
                 .map_err(client_error)?;
+            let mut response = download_response();
+            response.content_type("text/plain");
             if head {
-                return Ok(HttpResponse::Ok()
-                    .content_type("text/plain")
-                    .body(head_body(Some(digest.len() as u64))));
+                return Ok(response.body(head_body(Some(digest.len() as u64))));
             }
-            Ok(HttpResponse::Ok().content_type("text/plain").body(digest))
+            Ok(response.body(digest))
         }
     }
 }
@@ -176,8 +184,10 @@ async fn upload(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let presented = header("X-Packyard-Internal-Token").ok_or(ApiError(CoreError::Unauthorized))?;
-    if !core.is_internal_token(&presented) {
+    // Only the server itself may call: anyone else, with or without the header, is refused (403), as
+    // GitLab refuses a request that did not come through its proxy.
+    let internal = header("X-Packyard-Internal-Token").is_some_and(|t| core.is_internal_token(&t));
+    if !internal {
         return Err(ApiError(CoreError::Forbidden));
     }
     let registry = core

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures_util::TryStreamExt;
-use packyard_core::identity::{Credential, Need};
+use packyard_core::identity::Credential;
 use packyard_core::pull::{ContentAddress, PathClass, Want};
 use packyard_core::registry_tokens::{REGISTRY_SERVICE, RegistryGrant};
 use packyard_core::rows::Registry;
@@ -66,16 +66,13 @@ fn external_url(req: &HttpRequest, core: &Core) -> String {
     }
 }
 
-/// The `Bearer` challenge; `image` adds the scope a token for it needs.
-fn challenge(req: &HttpRequest, core: &Core, registry_and_image: Option<&str>) -> String {
-    let mut challenge = format!(
+/// The `Bearer` challenge: the realm and the service only, as GitLab sends it; clients name the scope
+/// they need themselves.
+fn challenge(req: &HttpRequest, core: &Core) -> String {
+    format!(
         r#"Bearer realm="{}/jwt/auth",service="{REGISTRY_SERVICE}""#,
         external_url(req, core)
-    );
-    if let Some(name) = registry_and_image {
-        challenge.push_str(&format!(r#",scope="repository:{PREFIX}/{name}:pull""#));
-    }
-    challenge
+    )
 }
 
 /// The registry token a request carries, verified.
@@ -92,7 +89,7 @@ async fn bearer_grant(req: &HttpRequest, core: &Core) -> Option<RegistryGrant> {
 async fn ping(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciError> {
     match bearer_grant(&req, &core).await {
         Some(_) => Ok(HttpResponse::Ok().json(json!({}))),
-        None => Err(OciError::unauthorized(challenge(&req, &core, None))),
+        None => Err(OciError::unauthorized(challenge(&req, &core))),
     }
 }
 
@@ -136,9 +133,23 @@ fn requested_registries(query: &str) -> Vec<String> {
     ids
 }
 
+/// True when the token request names the one service this server issues tokens for.
+fn names_our_service(query: &str) -> bool {
+    web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default()
+        .iter()
+        .any(|(key, value)| key == "service" && value == REGISTRY_SERVICE)
+}
+
 /// `GET /jwt/auth?service=…&scope=…` with HTTP Basic (username or deploy token username, and a token):
-/// a five-minute token for pulls from the virtual registries named in the scopes.
+/// a five-minute token for pulls from the virtual registries named in the scopes. Another service is
+/// 404, as in GitLab. As there, whether the caller may pull is decided at the pull, so someone outside
+/// the group gets a token and then the pull's 404, never a hint that the registry exists.
 async fn token(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciError> {
+    if !names_our_service(req.query_string()) {
+        return Ok(HttpResponse::NotFound().finish());
+    }
     let denied = || {
         OciError::new(
             StatusCode::FORBIDDEN,
@@ -165,18 +176,15 @@ async fn token(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciErro
     }
     let mut registries = Vec::new();
     for id in requested_registries(req.query_string()) {
-        let registry = core
-            .find_registry_by_text(Format::Container, &id)
-            .await
-            .map_err(|_| denied())?;
-        let group = core
-            .find_group(&registry.group_id.to_string())
-            .await
-            .map_err(|e| OciError::from_core(e, "NAME_UNKNOWN"))?;
-        core.authorize(&actor, &group, Need::Pull)
-            .await
-            .map_err(|_| denied())?;
-        registries.push(registry.id);
+        // A registry that does not exist is left out: its pull answers 404 before it looks at the token.
+        let Ok(registry) = core.find_registry_by_text(Format::Container, &id).await else {
+            continue;
+        };
+        match core.authorize_pull(&actor, &registry).await {
+            Ok(()) | Err(CoreError::NotFound(_)) => registries.push(registry.id),
+            Err(CoreError::Forbidden) => return Err(denied()),
+            Err(other) => return Err(OciError::from_core(other, "UNKNOWN")),
+        }
     }
     let issued = core
         .issue_registry_token(&actor, registries)
@@ -193,16 +201,14 @@ async fn token(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciErro
     })))
 }
 
-/// Authenticates and authorises a pull; answers the challenge for this image when the token is missing,
+/// Authenticates and authorises a pull; answers the challenge when the token is missing,
 /// invalid, expired or for another registry.
 async fn authorized_registry(
     req: &HttpRequest,
     core: &Core,
     registry_id: &str,
-    image: &str,
 ) -> Result<Registry, OciError> {
-    let name = format!("{registry_id}/{image}");
-    let unauthorized = || OciError::unauthorized(challenge(req, core, Some(&name)));
+    let unauthorized = || OciError::unauthorized(challenge(req, core));
     let grant = bearer_grant(req, core).await.ok_or_else(unauthorized)?;
     let registry = core
         .find_registry_by_text(Format::Container, registry_id)
@@ -211,11 +217,7 @@ async fn authorized_registry(
     if !grant.registries.contains(&registry.id) {
         return Err(unauthorized());
     }
-    let group = core
-        .find_group(&registry.group_id.to_string())
-        .await
-        .map_err(|e| OciError::from_core(e, "NAME_UNKNOWN"))?;
-    core.authorize(&grant.actor, &group, Need::Pull)
+    core.authorize_pull(&grant.actor, &registry)
         .await
         .map_err(|e| OciError::from_core(e, "NAME_UNKNOWN"))?;
     Ok(registry)
@@ -229,11 +231,7 @@ async fn pull(
 ) -> Result<HttpResponse, OciError> {
     let (registry_id, path) = route.into_inner();
     let parsed = reference::parse(&path);
-    let image = match &parsed {
-        Ok(reference) => reference.image.clone(),
-        Err(_) => path.rsplitn(3, '/').last().unwrap_or_default().to_owned(),
-    };
-    let registry = authorized_registry(&req, &core, &registry_id, &image).await?;
+    let registry = authorized_registry(&req, &core, &registry_id).await?;
     let reference =
         parsed.map_err(|e| OciError::new(StatusCode::BAD_REQUEST, e.code, e.message))?;
     let head = req.method() == Method::HEAD;
