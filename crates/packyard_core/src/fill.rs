@@ -24,6 +24,10 @@ use crate::{Core, CoreError};
 /// Bytes gathered before one spool write and one progress notification.
 const SPOOL_BATCH: usize = 256 * 1024;
 
+/// Bytes no client reads before the fill is done: the body is verified (length, digests) only once it
+/// has all arrived, and a client that had every byte would take a failed check for a complete file.
+const HELD_BACK: u64 = 1;
+
 type FillKey = (i64, String);
 
 /// Fills in progress.
@@ -164,7 +168,9 @@ impl Fill {
                 loop {
                     let current = state.borrow_and_update().clone();
                     let (available, finished) = match &current {
-                        FillState::Streaming { written, .. } => (*written, false),
+                        FillState::Streaming { written, .. } => {
+                            (written.saturating_sub(HELD_BACK), false)
+                        }
                         FillState::Done { written, .. } => (*written, true),
                         FillState::Failed(failure) => {
                             let error = std::io::Error::other(failure.to_string());
@@ -486,4 +492,73 @@ async fn spool_append(
         .map_err(|e| FillFailure::Internal(e.to_string()))?
         .map_err(|e| FillFailure::Internal(format!("spool write: {e}")))?;
     Ok(offset + length)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    fn meta(length: u64) -> Arc<FillMeta> {
+        Arc::new(FillMeta {
+            content_type: "application/octet-stream".into(),
+            content_length: Some(length),
+        })
+    }
+
+    /// Reads what a client gets within a short while.
+    async fn readable(
+        body: &mut BoxStream<'static, std::io::Result<Bytes>>,
+    ) -> (Vec<u8>, Option<std::io::Error>) {
+        let mut got = Vec::new();
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_millis(200), body.next()).await {
+                Ok(Some(Ok(chunk))) => got.extend_from_slice(&chunk),
+                Ok(Some(Err(e))) => return (got, Some(e)),
+                Ok(None) | Err(_) => return (got, None),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_byte_waits_for_the_check() {
+        let body = vec![7u8; 1000];
+        let spool = Arc::new(tempfile::tempfile().unwrap());
+        spool.write_all_at(&body, 0).unwrap();
+        let streaming = || FillState::Streaming {
+            meta: meta(1000),
+            written: 1000,
+        };
+
+        // Every byte has arrived but the body is not verified yet: a client can't have it whole, and
+        // when the check fails its transfer ends in an error, one byte short.
+        let (sender, state) = watch::channel(streaming());
+        let spool_copy = spool.clone();
+        let mut client = Arc::new(Fill { spool, state }).stream();
+        let (got, error) = readable(&mut client).await;
+        assert_eq!((got.len(), error.is_none()), (999, true));
+        sender.send_replace(FillState::Failed(Arc::new(FillFailure::DigestMismatch {
+            expected: "sha256:aa".into(),
+            actual: "sha256:bb".into(),
+        })));
+        let (got, error) = readable(&mut client).await;
+        assert_eq!((got.len(), error.is_some()), (0, true));
+
+        // A verified body is read whole.
+        let (sender, state) = watch::channel(streaming());
+        let mut client = Arc::new(Fill {
+            spool: spool_copy,
+            state,
+        })
+        .stream();
+        let (mut got, _) = readable(&mut client).await;
+        sender.send_replace(FillState::Done {
+            meta: meta(1000),
+            written: 1000,
+        });
+        let (rest, error) = readable(&mut client).await;
+        got.extend_from_slice(&rest);
+        assert_eq!((got, error.is_none()), (body, true));
+    }
 }
