@@ -92,6 +92,8 @@ pub struct UpstreamConfig {
     pub head_timeout_secs: u64,
     /// Upstream HEADs sent at once during resolution.
     pub parallel_heads: usize,
+    /// Check Maven files against the `.sha1`/`.sha256`/`.sha512` their upstream publishes before caching.
+    pub verify_checksums: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -103,6 +105,7 @@ impl Default for UpstreamConfig {
             idle_timeout_secs: 30,
             head_timeout_secs: 5,
             parallel_heads: 3,
+            verify_checksums: true,
         }
     }
 }
@@ -333,6 +336,7 @@ impl Settings {
                 .as_ref()
                 .map(|url| url.trim_end_matches('/').to_owned()),
             jobs: self.job_settings(),
+            verify_upstream_checksums: upstream.verify_checksums,
         }
     }
 

@@ -357,6 +357,12 @@ impl Core {
         {
             return Err(FillFailure::TooLarge(max));
         }
+        // Asked while the body streams; compared once it has all arrived.
+        let published =
+            (want.published_checksums && self.settings.verify_upstream_checksums).then(|| {
+                let (core, upstream, path) = (self.clone(), upstream.clone(), path.to_owned());
+                tokio::spawn(async move { core.published_checksum(&upstream, &path).await })
+            });
         let content_type = download
             .meta
             .content_type
@@ -424,7 +430,8 @@ impl Core {
             None if want.content_addressed => download.meta.docker_content_digest.clone(),
             None => None,
         };
-        let staged = match expected.as_deref().and_then(sha256_hex) {
+        let expected = expected.as_deref().and_then(sha256_hex);
+        let staged = match expected {
             Some(hex) => staged.verify(hex).await.map_err(|e| match e {
                 packyard_blob::BlobError::DigestMismatch { expected, actual } => {
                     FillFailure::DigestMismatch {
@@ -436,6 +443,31 @@ impl Core {
             })?,
             None => staged,
         };
+        let published = match published {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        if let Some(published) = &published {
+            let actual = published.of(staged.digests()).to_owned();
+            if actual != published.hex {
+                staged.discard().await;
+                return Err(FillFailure::DigestMismatch {
+                    expected: format!("{}:{}", published.algorithm, published.hex),
+                    actual: format!("{}:{actual}", published.algorithm),
+                });
+            }
+        }
+        // A body that ends when the connection closes may have been cut short: served, but kept only
+        // when a digest vouches for it.
+        if download.meta.close_delimited && expected.is_none() && published.is_none() {
+            tracing::info!(
+                upstream = upstream.id,
+                path,
+                "body without a length and nothing to verify it by; not cached"
+            );
+            staged.discard().await;
+            return Ok(FillState::Done { meta, written });
+        }
         // Every client already has (or will read) the whole body from the spool: a file that cannot be
         // cached now is still served, only not kept.
         let Some(digests) = self

@@ -50,6 +50,8 @@ pub struct CoreSettings {
     pub external_url: Option<String>,
     /// Background jobs: workers, retries, grace periods.
     pub jobs: JobSettings,
+    /// Check a file against the checksum file its upstream publishes beside it before caching it.
+    pub verify_upstream_checksums: bool,
 }
 
 impl Default for CoreSettings {
@@ -61,6 +63,7 @@ impl Default for CoreSettings {
             upstream: UpstreamSettings::default(),
             external_url: None,
             jobs: JobSettings::default(),
+            verify_upstream_checksums: true,
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 use reqwest::header::{
-    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, WWW_AUTHENTICATE,
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, TRANSFER_ENCODING,
+    WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
 use thiserror::Error;
@@ -145,9 +146,29 @@ pub struct ResponseMeta {
     pub content_length: Option<u64>,
     /// `Docker-Content-Digest` (OCI registries).
     pub docker_content_digest: Option<String>,
+    /// The body has neither a length nor chunked framing: it ends when the connection closes, so a body
+    /// cut short looks complete.
+    pub close_delimited: bool,
 }
 
 impl ResponseMeta {
+    fn from_response(response: &reqwest::Response) -> Self {
+        let headers = response.headers();
+        let chunked = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("chunked"));
+        // HTTP/2 and later frame every body.
+        let framed = response.version() >= reqwest::Version::HTTP_2
+            || chunked
+            || headers.contains_key(CONTENT_LENGTH);
+        Self {
+            close_delimited: !framed,
+            ..Self::from_headers(response.status(), headers)
+        }
+    }
+
     fn from_headers(status: StatusCode, headers: &HeaderMap) -> Self {
         let text = |name| {
             headers
@@ -161,6 +182,7 @@ impl ResponseMeta {
             content_type: text(CONTENT_TYPE),
             content_length: text(CONTENT_LENGTH).and_then(|v| v.parse().ok()),
             docker_content_digest: text(HeaderName::from_static(DOCKER_CONTENT_DIGEST)),
+            close_delimited: false,
         }
     }
 }
@@ -352,7 +374,7 @@ impl UpstreamClient {
                 "waiting for the response",
             )
             .await?;
-        let meta = ResponseMeta::from_headers(response.status(), response.headers());
+        let meta = ResponseMeta::from_response(&response);
         let body = guarded_body(response, meta.content_length, self.settings.idle_timeout);
         Ok(Download { meta, body })
     }
