@@ -516,11 +516,12 @@ fn guarded_body(
     .boxed()
 }
 
-/// The upstream URL of a repository path: `File.join(upstream.url, path)`.
+/// The upstream URL of a repository path: `File.join(upstream.url, path)`. The path is decoded, so a `?`
+/// or `#` in it is part of a file name and is sent encoded, never as the start of a query or fragment.
 pub fn join_url(base: &str, path: &str) -> Result<Url, url::ParseError> {
-    Url::parse(&format!(
-        "{}/{}",
-        base.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    ))
+    let path = path
+        .trim_start_matches('/')
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    Url::parse(&format!("{}/{path}", base.trim_end_matches('/')))
 }

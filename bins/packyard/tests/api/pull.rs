@@ -621,7 +621,36 @@ async fn a_body_without_a_length_is_cached_only_once_verified(backend: Backend) 
     assert_eq!(upstream.gets(JAR), 3);
 }
 
+async fn encoded_query_and_fragment_marks_stay_in_the_file_name(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let upstream = FakeUpstream::start().await;
+    let group = app.create_group("acme").await;
+    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
+    upstream.set(JAR, Reply::file("the real jar", "application/java-archive"));
+    for (asked, name) in [
+        (format!("{JAR}%3fevil=1"), format!("/{JAR}%3Fevil=1")),
+        (format!("{JAR}%23part"), format!("/{JAR}%23part")),
+    ] {
+        upstream.set(&name, Reply::file("odd name", "application/java-archive"));
+        let response = get(&app, registry, &asked).await;
+        assert_eq!(response.status(), 200, "{asked}");
+        assert_eq!(response.text().await.unwrap(), "odd name");
+    }
+    assert_eq!(upstream.count("HEAD", JAR) + upstream.count("GET", JAR), 0);
+
+    // Bytes that are not UTF-8 are refused, not turned into U+FFFD.
+    let response = get(&app, registry, "org/example/app/1.0/app-%FF.jar").await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        response.text().await.unwrap().contains("not valid UTF-8"),
+        "the answer says why"
+    );
+}
+
 both_backends!(
+    encoded_query_and_fragment_marks_stay_in_the_file_name,
     files_are_checked_against_the_checksums_their_upstream_publishes,
     a_body_without_a_length_is_cached_only_once_verified,
     a_miss_is_fetched_once_then_served_from_the_cache,
