@@ -20,7 +20,7 @@ use reqwest::{Method, StatusCode};
 use thiserror::Error;
 use url::Url;
 
-pub use guard::{check_url, is_blocked_ip};
+pub use guard::{check_url, embedded_ipv4, is_blocked_ip};
 pub use registry_auth::{BearerChallenge, parse_bearer_challenge};
 
 use registry_auth::{TokenCache, TokenKey, TokenResponse};
