@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Seek};
 
+use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use serde::{Deserialize, Serialize};
@@ -9,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::version::{is_valid_id, normalize_version};
 
 /// The most bytes of `.nuspec` read out of a package.
-const MAX_NUSPEC: u64 = 4 * 1024 * 1024;
+const MAX_NUSPEC: u64 = limits::METADATA_DOCUMENT_MAX;
 
 /// A dependency of a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +128,9 @@ pub fn read_nuspec(source: impl BufRead) -> Result<Nuspec, String> {
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::Start(start) => {
+                if path.len() >= XML_DEPTH_MAX {
+                    return Err(limits::too_deep());
+                }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 if path.is_empty() {
                     if saw_root || name != "package" {
@@ -248,6 +252,29 @@ mod tests {
     use std::io::{Cursor, Write};
 
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_in_linear_time() {
+        let depth = 200_000;
+        let deep = format!(
+            "<package>{}{}</package>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let refused = read_nuspec(deep.as_bytes()).unwrap_err();
+        assert_eq!(refused, packyard_domain::limits::too_deep());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let shallow = format!(
+            "<package>{}{}</package>",
+            "<a>".repeat(60),
+            "</a>".repeat(60)
+        );
+        assert_ne!(
+            read_nuspec(shallow.as_bytes()).err(),
+            Some(packyard_domain::limits::too_deep())
+        );
+    }
 
     const NUSPEC: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">
