@@ -6,6 +6,7 @@
 //! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
 //! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
 
+pub mod archive;
 pub mod cleanup;
 mod clock;
 mod error;

@@ -20,6 +20,12 @@ pub mod limits {
     /// the cap keeps reading linear in the document's size.
     pub const XML_DEPTH_MAX: usize = 64;
 
+    /// Most entries a package zip may have (the most a zip holds without zip64): the zip reader keeps a
+    /// record of every entry in memory.
+    pub const ZIP_ENTRIES_MAX: u64 = 65_535;
+    /// Largest central directory a package zip may have: 16 MiB.
+    pub const ZIP_DIRECTORY_MAX: u64 = 16 * 1024 * 1024;
+
     /// The error for an XML metadata document nested deeper than [`XML_DEPTH_MAX`].
     pub fn too_deep() -> String {
         format!("elements are nested deeper than {XML_DEPTH_MAX} levels")

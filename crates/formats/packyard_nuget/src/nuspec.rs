@@ -8,6 +8,7 @@ use quick_xml::events::{BytesStart, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::version::{is_valid_id, normalize_version};
+use packyard_core::archive::check_zip_directory;
 
 /// The most bytes of `.nuspec` read out of a package.
 const MAX_NUSPEC: u64 = limits::METADATA_DOCUMENT_MAX;
@@ -217,7 +218,8 @@ pub fn read_nuspec(source: impl BufRead) -> Result<Nuspec, String> {
 }
 
 /// Reads the `.nuspec` at the root of a `.nupkg`, returning it parsed and as text.
-pub fn read_nupkg_nuspec(source: impl Read + Seek) -> Result<(Nuspec, String), String> {
+pub fn read_nupkg_nuspec(mut source: impl Read + Seek) -> Result<(Nuspec, String), String> {
+    check_zip_directory(&mut source)?;
     let mut archive =
         zip::ZipArchive::new(source).map_err(|e| format!("the package is not a zip: {e}"))?;
     let names: Vec<String> = archive
@@ -363,6 +365,24 @@ mod tests {
             read_nupkg_nuspec(Cursor::new(b"not a zip".to_vec()))
                 .unwrap_err()
                 .contains("not a zip")
+        );
+    }
+
+    #[test]
+    fn a_package_with_too_many_entries_is_refused_before_its_directory_is_read() {
+        let mut bytes = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut bytes);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("Packyard.Demo.nuspec", options).unwrap();
+        zip.write_all(NUSPEC.as_bytes()).unwrap();
+        for entry in 0..65_535 {
+            zip.start_file(format!("{entry}"), options).unwrap();
+        }
+        zip.finish().unwrap();
+        assert_eq!(
+            read_nupkg_nuspec(Cursor::new(bytes.into_inner())).unwrap_err(),
+            "the archive has more than 65535 entries"
         );
     }
 }

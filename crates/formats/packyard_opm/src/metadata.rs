@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::io::{BufRead, Read, Seek};
 
+use packyard_core::archive::check_zip_directory;
 use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -320,7 +321,8 @@ fn read_packagedef(bytes: &[u8]) -> Result<Metadata, String> {
 
 /// Reads `opm-metadata.xml` at the root of an `.ospx` zip or, without one, its `packagedef` (at the
 /// root or in `content.zip`).
-pub fn read_ospx<R: Read + Seek>(reader: R) -> Result<Metadata, String> {
+pub fn read_ospx<R: Read + Seek>(mut reader: R) -> Result<Metadata, String> {
+    check_zip_directory(&mut reader)?;
     let mut archive =
         zip::ZipArchive::new(reader).map_err(|_| "the package is not a zip archive".to_owned())?;
     if let Some(bytes) = read_entry(&mut archive, METADATA_FILE) {
