@@ -55,6 +55,20 @@ pub struct CoreSettings {
     pub verify_upstream_checksums: bool,
 }
 
+impl CoreSettings {
+    /// The largest request body any route accepts: the largest file in base64 (an npm publish
+    /// document) plus [`DOCUMENTS_BESIDE_A_FILE`] of documents.
+    pub fn max_request_body(&self) -> u64 {
+        self.max_file_size
+            .saturating_mul(4)
+            .div_ceil(3)
+            .saturating_add(DOCUMENTS_BESIDE_A_FILE)
+    }
+}
+
+/// What a request body may hold besides a file (an npm package document without its tarball): 16 MiB.
+pub const DOCUMENTS_BESIDE_A_FILE: u64 = 16 * 1024 * 1024;
+
 impl Default for CoreSettings {
     fn default() -> Self {
         Self {

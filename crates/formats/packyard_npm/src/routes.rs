@@ -34,7 +34,7 @@ use crate::publish::PackageUpdate;
 const BASE: &str = "/company/{group}/package/-/npm";
 /// What a package document may hold besides the base64 tarball: its version documents and dist-tags,
 /// which are read into memory.
-const PUBLISH_SLACK: u64 = 16 * 1024 * 1024;
+const PUBLISH_SLACK: u64 = packyard_core::DOCUMENTS_BESIDE_A_FILE;
 /// The largest version document (a `package.json` with its readme), kept and served with the version.
 const VERSION_DOCUMENT_MAX: u64 = packyard_domain::limits::METADATA_DOCUMENT_MAX;
 /// The largest body of the small JSON requests (login, dist-tags).
@@ -544,12 +544,7 @@ async fn read_update(
     core: &Core,
     body: web::Payload,
 ) -> CoreResult<(PackageUpdate, std::fs::File)> {
-    let cap = core
-        .settings()
-        .max_file_size
-        .saturating_mul(4)
-        .div_ceil(3)
-        .saturating_add(PUBLISH_SLACK);
+    let cap = core.settings().max_request_body();
     let spooled = spool_body(core, body, cap).await?;
     tokio::task::spawn_blocking(move || {
         let mut reader = spooled
