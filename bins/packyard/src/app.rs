@@ -13,7 +13,7 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
     let db_url = settings.database_url();
     let db = Db::connect(&db_url, settings.database.max_connections.unwrap_or(10))
         .await
-        .with_context(|| format!("database.url = {db_url}"))?;
+        .with_context(|| format!("database.url = {}", packyard_db::redacted_url(&db_url)))?;
     let blobs = BlobStore::from_url(&settings.storage_url()).with_context(|| "storage.url")?;
     let secret = settings.secret_key()?;
     Core::new(db, blobs, settings.core_settings(), secret).map_err(|e| anyhow::anyhow!("{e}"))

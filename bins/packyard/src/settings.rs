@@ -194,6 +194,7 @@ impl Settings {
         self.listen_addr()?;
         let db = self.database_url();
         if packyard_db::Backend::from_url(&db).is_err() {
+            let db = packyard_db::redacted_url(&db);
             bail!("invalid setting database.url = {db:?}: use sqlite://PATH or postgres://...");
         }
         let storage = self.storage_url();

@@ -36,10 +36,20 @@ pub enum CoreError {
     /// The upstream could not be reached and nothing is cached.
     #[error("upstream not available: {0}")]
     UpstreamUnavailable(String),
+    /// A service packyard depends on (the database) can't be reached now: 503 with `Retry-After`; the
+    /// cause is logged.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Storage is full (507).
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// A failure of ours; logged, answered with a generic message.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Seconds a client is asked to wait before retrying after [`CoreError::Unavailable`].
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 impl CoreError {
     /// A 404 naming the record.
@@ -50,7 +60,11 @@ impl CoreError {
 
 impl From<packyard_db::DbError> for CoreError {
     fn from(error: packyard_db::DbError) -> Self {
-        CoreError::Internal(format!("database: {error}"))
+        if error.is_unavailable() {
+            CoreError::Unavailable(format!("database: {error}"))
+        } else {
+            CoreError::Internal(format!("database: {error}"))
+        }
     }
 }
 

@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use clock::Clock;
-pub use error::{CoreError, CoreResult};
+pub use error::{CoreError, CoreResult, RETRY_AFTER_SECS};
 pub use hot::{COUNTER_FLUSH_INTERVAL, HotSync, SYNC_INTERVAL};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream, Hashers};

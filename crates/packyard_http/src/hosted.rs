@@ -62,7 +62,10 @@ pub fn hosted_error_message(error: &CoreError) -> String {
         | CoreError::Conflict(message)
         | CoreError::TooLarge(message) => message.clone(),
         CoreError::NoUpstreams => "No upstreams set".into(),
-        CoreError::UpstreamUnavailable(_) => "Service unavailable".into(),
+        CoreError::UpstreamUnavailable(_) | CoreError::Unavailable(_) => {
+            "Service unavailable".into()
+        }
+        CoreError::InsufficientStorage(_) => "Not enough storage left to keep the file".into(),
         CoreError::Internal(_) => "Internal server error".into(),
     }
 }
@@ -73,11 +76,8 @@ impl ResponseError for HostedError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let CoreError::Internal(detail) = &self.0 {
-            tracing::error!(error = %detail, "internal error");
-        }
         let status = self.status_code();
-        let mut response = HttpResponse::build(status);
+        let mut response = crate::error_response_builder(&self.0);
         if matches!(self.0, CoreError::Unauthorized) {
             response.insert_header((WWW_AUTHENTICATE, BASIC_CHALLENGE));
         }

@@ -15,7 +15,7 @@ mod stream;
 
 pub use auth::{Authenticated, CoreData, credential_from_request};
 pub use connection::{ConnectionLimits, Connections};
-pub use error::{ApiError, ApiResult, gitlab_error_body};
+pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
 pub use stream::{head_body, stream_body};

@@ -7,6 +7,7 @@ mod composer;
 mod connections;
 mod container;
 mod cran;
+mod faults;
 mod hosted;
 mod hot;
 mod identity;

@@ -143,10 +143,7 @@ impl ResponseError for NpmError {
 
     fn error_response(&self) -> HttpResponse {
         let error = &self.0.0;
-        if let CoreError::Internal(detail) = error {
-            tracing::error!(error = %detail, "internal error");
-        }
-        let mut response = HttpResponse::build(self.status_code());
+        let mut response = packyard_http::error_response_builder(error);
         if matches!(error, CoreError::Unauthorized) {
             response.insert_header((WWW_AUTHENTICATE, BASIC_CHALLENGE));
         }

@@ -1,0 +1,66 @@
+//! Faults answered fast and clearly: a database that can't be reached, a full disk.
+
+use std::time::{Duration, Instant};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+
+use crate::{Backend, TestApp};
+
+/// Runs a statement on the PostgreSQL server as its administrator.
+fn on_server(statement: &str) {
+    let server = packyard_test_support::postgres_server_url();
+    let mut conn = PgConnection::establish(&format!("{server}/postgres")).unwrap();
+    diesel::sql_query(statement).execute(&mut conn).unwrap();
+}
+
+#[tokio::test]
+async fn a_database_outage_answers_503_at_once_and_recovers_by_itself() {
+    let Some(app) = TestApp::start(Backend::Postgres).await else {
+        return;
+    };
+    let name = app
+        .settings
+        .database
+        .url
+        .clone()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let groups = || {
+        app.client
+            .get(app.url("/api/v4/groups"))
+            .header("PRIVATE-TOKEN", &app.admin_token)
+            .send()
+    };
+    assert_eq!(groups().await.unwrap().status(), 200);
+
+    on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    on_server(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = groups().await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "5");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    // Connections the outage cut off are replaced as they are found broken; no restart is needed. The
+    // client retries as `Retry-After` tells it to, only sooner.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while groups().await.unwrap().status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "still failing after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
