@@ -74,7 +74,38 @@ impl From<packyard_blob::BlobError> for CoreError {
             packyard_blob::BlobError::TooLarge(max) => {
                 CoreError::TooLarge(format!("file is larger than {max} bytes"))
             }
+            other if is_storage_full(&other) => {
+                CoreError::InsufficientStorage("the server has no room left for the file".into())
+            }
             other => CoreError::Internal(format!("storage: {other}")),
+        }
+    }
+}
+
+/// True when an error comes from a full disk (or an exhausted quota), wherever in its chain.
+pub fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+impl CoreError {
+    /// A failed spool or staging write: 507 when the disk is full, otherwise internal.
+    pub fn from_write(what: &str, error: std::io::Error) -> Self {
+        if is_storage_full(&error) {
+            CoreError::InsufficientStorage("the server has no room left for the file".into())
+        } else {
+            CoreError::Internal(format!("{what}: {error}"))
         }
     }
 }

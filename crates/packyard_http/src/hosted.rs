@@ -60,12 +60,12 @@ pub fn hosted_error_message(error: &CoreError) -> String {
         CoreError::BadParameter(message)
         | CoreError::BadRequest(message)
         | CoreError::Conflict(message)
-        | CoreError::TooLarge(message) => message.clone(),
+        | CoreError::TooLarge(message)
+        | CoreError::InsufficientStorage(message) => message.clone(),
         CoreError::NoUpstreams => "No upstreams set".into(),
         CoreError::UpstreamUnavailable(_) | CoreError::Unavailable(_) => {
             "Service unavailable".into()
         }
-        CoreError::InsufficientStorage(_) => "Not enough storage left to keep the file".into(),
         CoreError::Internal(_) => "Internal server error".into(),
     }
 }

@@ -64,3 +64,63 @@ async fn a_database_outage_answers_503_at_once_and_recovers_by_itself() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// A 1 MiB file system, unmounted when dropped; `None` where mounting needs rights the test lacks.
+struct TinyDisk(tempfile::TempDir);
+
+impl TinyDisk {
+    fn mount() -> Option<Self> {
+        let dir = tempfile::tempdir().unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            eprintln!("skipped: mounting a small tmpfs needs root");
+            return None;
+        }
+        Some(Self(dir))
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_answers_507_and_keeps_nothing() {
+    let Some(disk) = TinyDisk::mount() else {
+        return;
+    };
+    let blobs = disk.0.path().to_path_buf();
+    let Some(app) = TestApp::start_with(Backend::Sqlite, |settings| {
+        settings.storage.url = Some(format!("file://{}", blobs.display()));
+    })
+    .await
+    else {
+        return;
+    };
+    let response = app
+        .client
+        .put(app.url("/registry/package/generic/demo/1.0.0/big.bin"))
+        .header("Authorization", format!("token {}", app.admin_token))
+        .body(vec![1u8; 3 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 507);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body["message"], "the server has no room left for the file",
+        "{body}"
+    );
+    let staged = std::fs::read_dir(disk.0.path().join("tmp"))
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(staged, 0, "a staging file was left behind");
+}

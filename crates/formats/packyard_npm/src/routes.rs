@@ -527,11 +527,11 @@ async fn spool_body(core: &Core, mut body: web::Payload, cap: u64) -> CoreResult
         }
         file.write_all(&chunk)
             .await
-            .map_err(|e| CoreError::Internal(format!("spool write: {e}")))?;
+            .map_err(|e| CoreError::from_write("spool write", e))?;
     }
     file.flush()
         .await
-        .map_err(|e| CoreError::Internal(format!("spool write: {e}")))?;
+        .map_err(|e| CoreError::from_write("spool write", e))?;
     Ok(file.into_std().await)
 }
 

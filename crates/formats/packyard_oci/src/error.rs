@@ -86,7 +86,7 @@ impl OciError {
                 Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     "UNKNOWN",
-                    "not enough storage left",
+                    "the server has no room left for the file",
                 )
             }
             CoreError::Internal(detail) => {
