@@ -81,12 +81,15 @@ impl DbError {
     /// the request may succeed later.
     pub fn is_unavailable(&self) -> bool {
         use diesel::result::{DatabaseErrorKind, Error};
-        match self {
-            DbError::Pool(_) | DbError::Unreachable(_) => true,
-            DbError::Query(Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => true,
-            DbError::Query(Error::DatabaseError(DatabaseErrorKind::UnableToSendCommand, _)) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            DbError::Pool(_)
+                | DbError::Unreachable(_)
+                | DbError::Query(Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                ))
+        )
     }
 
     pub fn is_not_found(&self) -> bool {
