@@ -124,3 +124,32 @@ async fn a_full_disk_answers_507_and_keeps_nothing() {
         .unwrap_or(0);
     assert_eq!(staged, 0, "a staging file was left behind");
 }
+
+#[tokio::test]
+async fn staging_files_left_by_a_crash_are_collected_at_start() {
+    let mut leftover = None;
+    let Some(_app) = TestApp::start_with(Backend::Sqlite, |settings| {
+        let blobs = settings
+            .storage
+            .url
+            .clone()
+            .unwrap()
+            .trim_start_matches("file://")
+            .to_owned();
+        let staging = std::path::Path::new(&blobs).join("tmp");
+        std::fs::create_dir_all(&staging).unwrap();
+        let file = staging.join("8f2c61f0-crashed#1");
+        std::fs::write(&file, vec![0u8; 4096]).unwrap();
+        leftover = Some(file);
+    })
+    .await
+    else {
+        return;
+    };
+    let leftover = leftover.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while leftover.exists() {
+        assert!(Instant::now() < deadline, "the leftover is still there");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
