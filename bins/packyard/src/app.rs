@@ -1,6 +1,8 @@
 //! The assembled server: services from settings, and the actix app with every surface's routes.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use std::time::Duration;
+
 use anyhow::Context;
 use packyard_core::{BlobStore, Core, Db};
 use packyard_http::hosted::{COMPANY_SCOPE, GLOBAL_SCOPE};
@@ -12,7 +14,7 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
     let db_url = settings.database_url();
     let db = Db::connect(&db_url, settings.database.max_connections.unwrap_or(10))
         .await
-        .with_context(|| format!("database.url = {db_url}"))?;
+        .with_context(|| format!("database.url = {}", packyard_db::redacted_url(&db_url)))?;
     let blobs = BlobStore::from_url(&settings.storage_url()).with_context(|| "storage.url")?;
     let secret = settings.secret_key()?;
     Core::new(db, blobs, settings.core_settings(), secret).map_err(|e| anyhow::anyhow!("{e}"))
@@ -71,6 +73,7 @@ async fn readiness(core: packyard_http::CoreData) -> HttpResponse {
 /// Builds the actix app around the services.
 pub fn app(
     core: Core,
+    limits: packyard_http::ConnectionLimits,
 ) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -82,6 +85,7 @@ pub fn app(
 > {
     App::new()
         .app_data(web::Data::new(core))
+        .wrap(packyard_http::Connections(limits))
         .wrap(tracing_actix::RequestLog)
         .configure(configure)
 }
@@ -150,6 +154,18 @@ mod tracing_actix {
     }
 }
 
+/// Sets the socket options of an accepted connection.
+pub fn tune_connection(connection: &dyn std::any::Any, send_timeout: Duration) {
+    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        // Headers and body go out as separate writes; without NODELAY a kept-alive small download
+        // waits on the client's delayed ACK.
+        let _ = tcp.set_nodelay(true);
+        // A client that stops reading leaves sent bytes unacknowledged (its window closes): the kernel
+        // drops the connection after this long instead of holding it forever.
+        let _ = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(send_timeout));
+    }
+}
+
 /// How long a stopping server waits for its running jobs.
 const JOB_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -160,14 +176,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let core = build_core(&settings).await?;
     let workers = settings.jobs.worker.then(|| core.start_job_workers());
     let hot_sync = core.start_hot_sync();
-    let mut server = HttpServer::new(move || app(core.clone()))
-        // Headers and body go out as separate writes; without NODELAY a kept-alive small download
-        // waits on the client's delayed ACK.
-        .on_connect(|connection, _| {
-            if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = tcp.set_nodelay(true);
-            }
-        })
+    let limits = settings.connection_limits();
+    let send_timeout = Duration::from_secs(settings.server.send_timeout_secs);
+    let mut server = HttpServer::new(move || app(core.clone(), limits))
+        .on_connect(move |connection, _| tune_connection(connection, send_timeout))
         .shutdown_timeout(60)
         .bind(listen)
         .with_context(|| format!("server.listen = {listen}"))?;

@@ -41,6 +41,11 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     /// HTTP worker threads (default: one per core).
     pub workers: Option<usize>,
+    /// Longest pause, in seconds, between two pieces of a request body before the request fails.
+    pub body_idle_timeout_secs: u64,
+    /// Longest time, in seconds, sent response bytes may wait for a client that stopped reading
+    /// before its connection is closed.
+    pub send_timeout_secs: u64,
 }
 
 impl Default for ServerSettings {
@@ -50,6 +55,8 @@ impl Default for ServerSettings {
             external_url: None,
             data_dir: PathBuf::from("./data"),
             workers: None,
+            body_idle_timeout_secs: 30,
+            send_timeout_secs: 60,
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct UpstreamConfig {
     pub head_timeout_secs: u64,
     /// Upstream HEADs sent at once during resolution.
     pub parallel_heads: usize,
+    /// Check Maven files against the `.sha1`/`.sha256`/`.sha512` their upstream publishes before caching.
+    pub verify_checksums: bool,
 }
 
 impl Default for UpstreamConfig {
@@ -103,6 +112,7 @@ impl Default for UpstreamConfig {
             idle_timeout_secs: 30,
             head_timeout_secs: 5,
             parallel_heads: 3,
+            verify_checksums: true,
         }
     }
 }
@@ -184,6 +194,7 @@ impl Settings {
         self.listen_addr()?;
         let db = self.database_url();
         if packyard_db::Backend::from_url(&db).is_err() {
+            let db = packyard_db::redacted_url(&db);
             bail!("invalid setting database.url = {db:?}: use sqlite://PATH or postgres://...");
         }
         let storage = self.storage_url();
@@ -218,6 +229,11 @@ impl Settings {
                 "upstream.head_timeout_secs",
                 self.upstream.head_timeout_secs,
             ),
+            (
+                "server.body_idle_timeout_secs",
+                self.server.body_idle_timeout_secs,
+            ),
+            ("server.send_timeout_secs", self.server.send_timeout_secs),
         ] {
             if value == 0 {
                 bail!("invalid setting {name}: must be at least 1 second");
@@ -333,6 +349,15 @@ impl Settings {
                 .as_ref()
                 .map(|url| url.trim_end_matches('/').to_owned()),
             jobs: self.job_settings(),
+            verify_upstream_checksums: upstream.verify_checksums,
+        }
+    }
+
+    /// The limits every connection gets.
+    pub fn connection_limits(&self) -> packyard_http::ConnectionLimits {
+        packyard_http::ConnectionLimits {
+            body_idle_timeout: Duration::from_secs(self.server.body_idle_timeout_secs),
+            max_body_size: self.core_settings().max_request_body(),
         }
     }
 

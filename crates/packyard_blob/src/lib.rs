@@ -98,6 +98,26 @@ pub struct BlobStore {
     small: Arc<quick_cache::sync::Cache<String, Bytes, SmallBlobWeight>>,
     /// Bounds the local file reads running at once ([`PARALLEL_READS`]).
     reads: Arc<tokio::sync::Semaphore>,
+    /// The temporary objects of this process's writes in progress (written or staged, not yet
+    /// published or discarded): what staging collection must leave alone.
+    live: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+/// The folder of temporary objects.
+const STAGING: &str = "tmp";
+
+/// Marks a temporary object as owned by a write in progress, until dropped.
+struct StagingClaim {
+    live: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    name: String,
+}
+
+impl Drop for StagingClaim {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.live.lock() {
+            live.remove(&self.name);
+        }
+    }
 }
 
 /// Largest blob kept whole in memory once read.
@@ -129,8 +149,8 @@ fn blob_path(sha256: &str) -> Path {
     Path::from(format!("sha256/{}/{}/{sha256}", prefix(0..2), prefix(2..4)))
 }
 
-fn temporary_path() -> Path {
-    Path::from(format!("tmp/{}", uuid::Uuid::new_v4()))
+fn temporary_name() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl BlobStore {
@@ -158,15 +178,63 @@ impl BlobStore {
             local_root,
             small: Arc::new(small),
             reads: Arc::new(tokio::sync::Semaphore::new(PARALLEL_READS)),
+            live: Arc::default(),
         })
+    }
+
+    /// Deletes what crashed writes left in the local store's staging folder: files no write of this
+    /// process owns, last changed at least `older_than` ago (a write of another process sharing the
+    /// folder changes its file with every chunk). Returns how many. Other stores keep no staging files.
+    pub async fn collect_staging(&self, older_than: std::time::Duration) -> BlobResult<usize> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        let live = self.live.clone();
+        tokio::task::spawn_blocking(move || {
+            let entries = match std::fs::read_dir(root.join(STAGING)) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+                Err(e) => return Err(BlobError::Folder(STAGING.into(), e)),
+            };
+            let mut removed = 0;
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                // The local store stages a multipart write as `<name>#<n>` beside the object.
+                let owner = name.split('#').next().unwrap_or_default();
+                let owned = live.lock().map_or(true, |live| live.contains(owner));
+                let idle = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| modified.elapsed().ok());
+                if !owned
+                    && idle.is_some_and(|idle| idle >= older_than)
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+            Ok(removed)
+        })
+        .await
+        .map_err(|e| BlobError::Folder(STAGING.into(), std::io::Error::other(e)))?
     }
 
     /// Starts a streaming write of at most `max_size` bytes.
     pub async fn writer(&self, max_size: u64) -> BlobResult<BlobWriter> {
-        let temporary = temporary_path();
+        let name = temporary_name();
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(name.clone());
+        }
+        let claim = StagingClaim {
+            live: self.live.clone(),
+            name: name.clone(),
+        };
+        let temporary = Path::from(format!("{STAGING}/{name}"));
         let upload = self.store.put_multipart(&temporary).await?;
         Ok(BlobWriter {
             store: self.store.clone(),
+            claim,
             temporary,
             upload: WriteMultipart::new_with_chunk_size(upload, 8 * 1024 * 1024),
             hashers: Hashers::default(),
@@ -287,6 +355,7 @@ fn not_found(error: object_store::Error, sha256: &str) -> BlobError {
 /// dropping it or [`BlobWriter::abort`] leaves nothing readable.
 pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
+    claim: StagingClaim,
     temporary: Path,
     upload: WriteMultipart,
     hashers: Hashers,
@@ -326,6 +395,7 @@ impl BlobWriter {
         }
         Ok(StagedBlob {
             store: self.store,
+            _claim: self.claim,
             temporary: self.temporary,
             digests,
         })
@@ -345,6 +415,7 @@ impl BlobWriter {
 /// place. Dropping it without publishing or discarding leaves its temporary object behind.
 pub struct StagedBlob {
     store: Arc<dyn ObjectStore>,
+    _claim: StagingClaim,
     temporary: Path,
     digests: FileDigests,
 }
@@ -388,6 +459,42 @@ impl StagedBlob {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn staging_leftovers_are_collected_but_not_live_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::from_url(&format!("file://{}", dir.path().display())).unwrap();
+        let mut live = store.writer(1 << 20).await.unwrap();
+        live.write(b"in progress").await.unwrap();
+        let staging = dir.path().join(STAGING);
+        std::fs::create_dir_all(&staging).unwrap();
+        for leftover in ["0b7a1c2e-crash#1", "0b7a1c2e-crash", "5d0e-other#3"] {
+            std::fs::write(staging.join(leftover), b"left by a crash").unwrap();
+        }
+
+        // Too recent for the grace period: kept.
+        let grace = std::time::Duration::from_secs(3600);
+        assert_eq!(store.collect_staging(grace).await.unwrap(), 0);
+        // Past it: only what no live write owns goes.
+        let removed = store
+            .collect_staging(std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(removed, 3);
+        let left = std::fs::read_dir(&staging).unwrap().count();
+        assert!(left >= 1, "the live write's staging file was removed");
+        // The live write still completes.
+        live.write(b" and done").await.unwrap();
+        let published = live.finish().await.unwrap().publish().await.unwrap();
+        assert!(store.exists(&published.sha256).await.unwrap());
+        assert_eq!(
+            store
+                .collect_staging(std::time::Duration::ZERO)
+                .await
+                .unwrap(),
+            0
+        );
+    }
 
     #[tokio::test]
     async fn writes_become_visible_under_their_sha256_only_when_finished() {

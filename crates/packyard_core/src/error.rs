@@ -36,10 +36,20 @@ pub enum CoreError {
     /// The upstream could not be reached and nothing is cached.
     #[error("upstream not available: {0}")]
     UpstreamUnavailable(String),
+    /// A service packyard depends on (the database) can't be reached now: 503 with `Retry-After`; the
+    /// cause is logged.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// Storage is full (507).
+    #[error("insufficient storage: {0}")]
+    InsufficientStorage(String),
     /// A failure of ours; logged, answered with a generic message.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Seconds a client is asked to wait before retrying after [`CoreError::Unavailable`].
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 impl CoreError {
     /// A 404 naming the record.
@@ -50,7 +60,11 @@ impl CoreError {
 
 impl From<packyard_db::DbError> for CoreError {
     fn from(error: packyard_db::DbError) -> Self {
-        CoreError::Internal(format!("database: {error}"))
+        if error.is_unavailable() {
+            CoreError::Unavailable(format!("database: {error}"))
+        } else {
+            CoreError::Internal(format!("database: {error}"))
+        }
     }
 }
 
@@ -60,7 +74,38 @@ impl From<packyard_blob::BlobError> for CoreError {
             packyard_blob::BlobError::TooLarge(max) => {
                 CoreError::TooLarge(format!("file is larger than {max} bytes"))
             }
+            other if is_storage_full(&other) => {
+                CoreError::InsufficientStorage("the server has no room left for the file".into())
+            }
             other => CoreError::Internal(format!("storage: {other}")),
+        }
+    }
+}
+
+/// True when an error comes from a full disk (or an exhausted quota), wherever in its chain.
+pub fn is_storage_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    while let Some(current) = source {
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+impl CoreError {
+    /// A failed spool or staging write: 507 when the disk is full, otherwise internal.
+    pub fn from_write(what: &str, error: std::io::Error) -> Self {
+        if is_storage_full(&error) {
+            CoreError::InsufficientStorage("the server has no room left for the file".into())
+        } else {
+            CoreError::Internal(format!("{what}: {error}"))
         }
     }
 }

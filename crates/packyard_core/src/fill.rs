@@ -24,6 +24,10 @@ use crate::{Core, CoreError};
 /// Bytes gathered before one spool write and one progress notification.
 const SPOOL_BATCH: usize = 256 * 1024;
 
+/// Bytes no client reads before the fill is done: the body is verified (length, digests) only once it
+/// has all arrived, and a client that had every byte would take a failed check for a complete file.
+const HELD_BACK: u64 = 1;
+
 type FillKey = (i64, String);
 
 /// Fills in progress.
@@ -164,7 +168,9 @@ impl Fill {
                 loop {
                     let current = state.borrow_and_update().clone();
                     let (available, finished) = match &current {
-                        FillState::Streaming { written, .. } => (*written, false),
+                        FillState::Streaming { written, .. } => {
+                            (written.saturating_sub(HELD_BACK), false)
+                        }
                         FillState::Done { written, .. } => (*written, true),
                         FillState::Failed(failure) => {
                             let error = std::io::Error::other(failure.to_string());
@@ -351,6 +357,12 @@ impl Core {
         {
             return Err(FillFailure::TooLarge(max));
         }
+        // Asked while the body streams; compared once it has all arrived.
+        let published =
+            (want.published_checksums && self.settings.verify_upstream_checksums).then(|| {
+                let (core, upstream, path) = (self.clone(), upstream.clone(), path.to_owned());
+                tokio::spawn(async move { core.published_checksum(&upstream, &path).await })
+            });
         let content_type = download
             .meta
             .content_type
@@ -418,7 +430,8 @@ impl Core {
             None if want.content_addressed => download.meta.docker_content_digest.clone(),
             None => None,
         };
-        let staged = match expected.as_deref().and_then(sha256_hex) {
+        let expected = expected.as_deref().and_then(sha256_hex);
+        let staged = match expected {
             Some(hex) => staged.verify(hex).await.map_err(|e| match e {
                 packyard_blob::BlobError::DigestMismatch { expected, actual } => {
                     FillFailure::DigestMismatch {
@@ -430,6 +443,31 @@ impl Core {
             })?,
             None => staged,
         };
+        let published = match published {
+            Some(task) => task.await.ok().flatten(),
+            None => None,
+        };
+        if let Some(published) = &published {
+            let actual = published.of(staged.digests()).to_owned();
+            if actual != published.hex {
+                staged.discard().await;
+                return Err(FillFailure::DigestMismatch {
+                    expected: format!("{}:{}", published.algorithm, published.hex),
+                    actual: format!("{}:{actual}", published.algorithm),
+                });
+            }
+        }
+        // A body that ends when the connection closes may have been cut short: served, but kept only
+        // when a digest vouches for it.
+        if download.meta.close_delimited && expected.is_none() && published.is_none() {
+            tracing::info!(
+                upstream = upstream.id,
+                path,
+                "body without a length and nothing to verify it by; not cached"
+            );
+            staged.discard().await;
+            return Ok(FillState::Done { meta, written });
+        }
         // Every client already has (or will read) the whole body from the spool: a file that cannot be
         // cached now is still served, only not kept.
         let Some(digests) = self
@@ -486,4 +524,73 @@ async fn spool_append(
         .map_err(|e| FillFailure::Internal(e.to_string()))?
         .map_err(|e| FillFailure::Internal(format!("spool write: {e}")))?;
     Ok(offset + length)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use super::*;
+
+    fn meta(length: u64) -> Arc<FillMeta> {
+        Arc::new(FillMeta {
+            content_type: "application/octet-stream".into(),
+            content_length: Some(length),
+        })
+    }
+
+    /// Reads what a client gets within a short while.
+    async fn readable(
+        body: &mut BoxStream<'static, std::io::Result<Bytes>>,
+    ) -> (Vec<u8>, Option<std::io::Error>) {
+        let mut got = Vec::new();
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_millis(200), body.next()).await {
+                Ok(Some(Ok(chunk))) => got.extend_from_slice(&chunk),
+                Ok(Some(Err(e))) => return (got, Some(e)),
+                Ok(None) | Err(_) => return (got, None),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_last_byte_waits_for_the_check() {
+        let body = vec![7u8; 1000];
+        let spool = Arc::new(tempfile::tempfile().unwrap());
+        spool.write_all_at(&body, 0).unwrap();
+        let streaming = || FillState::Streaming {
+            meta: meta(1000),
+            written: 1000,
+        };
+
+        // Every byte has arrived but the body is not verified yet: a client can't have it whole, and
+        // when the check fails its transfer ends in an error, one byte short.
+        let (sender, state) = watch::channel(streaming());
+        let spool_copy = spool.clone();
+        let mut client = Arc::new(Fill { spool, state }).stream();
+        let (got, error) = readable(&mut client).await;
+        assert_eq!((got.len(), error.is_none()), (999, true));
+        sender.send_replace(FillState::Failed(Arc::new(FillFailure::DigestMismatch {
+            expected: "sha256:aa".into(),
+            actual: "sha256:bb".into(),
+        })));
+        let (got, error) = readable(&mut client).await;
+        assert_eq!((got.len(), error.is_some()), (0, true));
+
+        // A verified body is read whole.
+        let (sender, state) = watch::channel(streaming());
+        let mut client = Arc::new(Fill {
+            spool: spool_copy,
+            state,
+        })
+        .stream();
+        let (mut got, _) = readable(&mut client).await;
+        sender.send_replace(FillState::Done {
+            meta: meta(1000),
+            written: 1000,
+        });
+        let (rest, error) = readable(&mut client).await;
+        got.extend_from_slice(&rest);
+        assert_eq!((got, error.is_none()), (body, true));
+    }
 }

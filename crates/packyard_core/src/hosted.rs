@@ -253,7 +253,7 @@ impl Core {
                         Some(file) => file
                             .write_all(&chunk)
                             .await
-                            .map_err(|e| CoreError::Internal(format!("spool write: {e}"))),
+                            .map_err(|e| CoreError::from_write("spool write", e)),
                         None => Ok(()),
                     },
                     Err(e) => Err(CoreError::from(e)),
@@ -270,7 +270,7 @@ impl Core {
                 Ok(()) => Some(file.into_std().await),
                 Err(e) => {
                     writer.abort().await;
-                    return Err(CoreError::Internal(format!("spool write: {e}")));
+                    return Err(CoreError::from_write("spool write", e));
                 }
             },
             None => None,

@@ -151,6 +151,14 @@ impl Drop for JobWorkers {
 impl Core {
     /// Starts this instance's worker loops (`jobs.concurrency` of them) on the current tokio runtime.
     pub fn start_job_workers(&self) -> JobWorkers {
+        // Leftovers of a crash are collected at start: at once on SQLite, where this is the only
+        // instance; after the grace period on PostgreSQL, where another instance may be writing.
+        let core = self.clone();
+        let older_than = match self.db.backend() {
+            packyard_db::Backend::Sqlite => Duration::ZERO,
+            packyard_db::Backend::Postgres => self.settings.jobs.blob_grace,
+        };
+        tokio::spawn(async move { core.collect_staging(older_than).await });
         let (stop, receiver) = watch::channel(false);
         let tasks = (0..self.settings.jobs.concurrency.max(1))
             .map(|_| tokio::spawn(self.clone().worker_loop(receiver.clone())))

@@ -6,6 +6,7 @@
 //! Format-agnostic: a format crate says what a path is (artifact, mutable metadata, checksum sidecar).
 //! Depends on `packyard_db`, `packyard_blob`, `packyard_upstream` and `packyard_domain`; never on actix.
 
+pub mod archive;
 pub mod cleanup;
 mod clock;
 mod error;
@@ -24,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use clock::Clock;
-pub use error::{CoreError, CoreResult};
+pub use error::{CoreError, CoreResult, RETRY_AFTER_SECS};
 pub use hot::{COUNTER_FLUSH_INTERVAL, HotSync, SYNC_INTERVAL};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream, Hashers};
@@ -50,7 +51,23 @@ pub struct CoreSettings {
     pub external_url: Option<String>,
     /// Background jobs: workers, retries, grace periods.
     pub jobs: JobSettings,
+    /// Check a file against the checksum file its upstream publishes beside it before caching it.
+    pub verify_upstream_checksums: bool,
 }
+
+impl CoreSettings {
+    /// The largest request body any route accepts: the largest file in base64 (an npm publish
+    /// document) plus [`DOCUMENTS_BESIDE_A_FILE`] of documents.
+    pub fn max_request_body(&self) -> u64 {
+        self.max_file_size
+            .saturating_mul(4)
+            .div_ceil(3)
+            .saturating_add(DOCUMENTS_BESIDE_A_FILE)
+    }
+}
+
+/// What a request body may hold besides a file (an npm package document without its tarball): 16 MiB.
+pub const DOCUMENTS_BESIDE_A_FILE: u64 = 16 * 1024 * 1024;
 
 impl Default for CoreSettings {
     fn default() -> Self {
@@ -61,6 +78,7 @@ impl Default for CoreSettings {
             upstream: UpstreamSettings::default(),
             external_url: None,
             jobs: JobSettings::default(),
+            verify_upstream_checksums: true,
         }
     }
 }

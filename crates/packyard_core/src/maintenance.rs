@@ -61,6 +61,7 @@ impl Core {
     /// Marks unreferenced blobs, deletes those whose grace period is over, and wakes itself for the
     /// next one that comes due. Returns how many blobs it deleted.
     pub(crate) async fn collect_blobs(&self) -> CoreResult<usize> {
+        self.collect_staging(self.settings.jobs.blob_grace).await;
         let now = self.now();
         let grace = chrono(self.settings.jobs.blob_grace);
         loop {
@@ -143,6 +144,16 @@ impl Core {
     }
 
     /// Wakes blob collection now: a blob may have lost its last reference.
+    /// Deletes what crashed writes left in blob storage's staging folder, last changed at least
+    /// `older_than` ago and owned by no write of this instance.
+    pub(crate) async fn collect_staging(&self, older_than: std::time::Duration) {
+        match self.blobs.collect_staging(older_than).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed staging files left by crashed writes"),
+            Err(error) => tracing::warn!(%error, "could not collect staging files"),
+        }
+    }
+
     pub(crate) async fn collect_blobs_soon(&self) -> CoreResult<()> {
         let now = self.now();
         self.db

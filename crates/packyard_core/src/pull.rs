@@ -69,15 +69,24 @@ pub struct Want {
     /// Registry protocol (OCI): a body is checked against the `Docker-Content-Digest` the upstream
     /// declares, and its entry's etag is its own `sha256:<hex>`.
     pub content_addressed: bool,
+    /// The upstream may publish checksum files beside it (`.sha1`, `.sha256`, `.sha512`: Maven
+    /// artifacts); when checksums are verified, a body that disagrees with one is not kept.
+    pub published_checksums: bool,
 }
 
 impl Want {
-    /// A plain file (Maven): no digest, no token dance.
+    /// A plain file (Maven): no digest, no token dance; an artifact that is not itself a checksum or a
+    /// signature may have published checksums.
     pub fn file(
         path: RepositoryPath,
         class: PathClass,
         content_type_hint: Option<&'static str>,
     ) -> Self {
+        let published_checksums = class == PathClass::Artifact
+            && !PUBLISHED_CHECKSUMS
+                .iter()
+                .chain(&["md5", "asc"])
+                .any(|extension| path.file_name().ends_with(&format!(".{extension}")));
         Self {
             path,
             class,
@@ -86,6 +95,7 @@ impl Want {
             token_scope: None,
             address: None,
             content_addressed: false,
+            published_checksums,
         }
     }
 
@@ -160,6 +170,43 @@ enum Revalidation {
 
 /// Largest checksum document forwarded from an upstream.
 const MAX_CHECKSUM_DOCUMENT: usize = 4096;
+
+/// The checksum files an upstream may publish beside a file, in the order they are asked for: `.sha1`
+/// first, since every Maven repository has it.
+const PUBLISHED_CHECKSUMS: [&str; 3] = ["sha1", "sha256", "sha512"];
+
+/// A checksum an upstream published for a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PublishedChecksum {
+    /// `sha1`, `sha256` or `sha512`.
+    pub(crate) algorithm: &'static str,
+    /// Lowercase hex.
+    pub(crate) hex: String,
+}
+
+impl PublishedChecksum {
+    /// Reads a checksum file: the hex alone, or `sha1sum`'s `<hex>  <file name>`; `None` when it is not a
+    /// digest of that algorithm.
+    pub(crate) fn parse(algorithm: &'static str, text: &str) -> Option<Self> {
+        let hex = text.split_whitespace().next()?.to_ascii_lowercase();
+        let length = match algorithm {
+            "sha1" => 40,
+            "sha256" => 64,
+            _ => 128,
+        };
+        (hex.len() == length && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then_some(Self { algorithm, hex })
+    }
+
+    /// The same digest of the received body.
+    pub(crate) fn of<'a>(&self, digests: &'a packyard_domain::FileDigests) -> &'a str {
+        match self.algorithm {
+            "sha1" => &digests.sha1,
+            "sha256" => &digests.sha256,
+            _ => &digests.sha512,
+        }
+    }
+}
 
 fn is_stale(entry: &CacheEntry, upstream: &Upstream, class: PathClass, now: NaiveDateTime) -> bool {
     let hours = match class {
@@ -513,6 +560,27 @@ impl Core {
         }
         String::from_utf8(body.to_vec())
             .map_err(|_| CoreError::UpstreamUnavailable("checksum is not text".into()))
+    }
+
+    /// The first checksum the upstream publishes beside `path`; `None` when it publishes none (or none
+    /// could be read: the file is then kept unverified, as without the setting).
+    pub(crate) async fn published_checksum(
+        &self,
+        upstream: &Upstream,
+        path: &str,
+    ) -> Option<PublishedChecksum> {
+        for algorithm in PUBLISHED_CHECKSUMS {
+            match self
+                .fetch_sidecar(upstream, &format!("{path}.{algorithm}"))
+                .await
+            {
+                Ok(text) => return PublishedChecksum::parse(algorithm, &text),
+                Err(error) => {
+                    tracing::debug!(%error, path, algorithm, "no published checksum");
+                }
+            }
+        }
+        None
     }
 
     fn refresh_later(&self, registry: Registry, path: RepositoryPath, class: PathClass) {

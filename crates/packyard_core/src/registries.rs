@@ -18,7 +18,7 @@ use packyard_domain::{
     UpstreamUrlError, limits, normalize_upstream_url, stored_url, upstream_url_twin,
 };
 pub use packyard_upstream::ConnectionTest;
-use packyard_upstream::{Credentials, Fetch, is_blocked_ip};
+use packyard_upstream::{Credentials, Fetch, embedded_ipv4, is_blocked_ip};
 use url::{Host, Url};
 
 use crate::identity::{Actor, Need};
@@ -201,7 +201,7 @@ fn blocked_reason(ip: IpAddr) -> Option<&'static str> {
         return None;
     }
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => embedded_ipv4(v6).map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     };
     let link_local = match ip {
@@ -239,7 +239,9 @@ pub async fn validate_upstream_url(raw: &str, allow_local_network: bool) -> Resu
         Some(Host::Domain(domain)) => domain.to_owned(),
         None => return Err("is blocked: URI is invalid".into()),
     };
-    if host == "localhost" || host.ends_with(".localhost") {
+    // A trailing dot names the same host (`localhost.` is `localhost`, fully qualified).
+    let name = host.trim_end_matches('.');
+    if name == "localhost" || name.ends_with(".localhost") {
         return Err("is blocked: Requests to localhost are not allowed".into());
     }
     let port = url.port_or_known_default().unwrap_or(443);
@@ -1153,9 +1155,23 @@ mod tests {
             refused("http://0.0.0.0/").await,
             "is blocked: Requests to localhost are not allowed"
         );
+        for localhost in [
+            "http://localhost:8081/",
+            "http://localhost./",
+            "http://LOCALHOST../",
+            "http://registry.localhost./",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[2002:7f00:1::]/",
+        ] {
+            assert_eq!(
+                refused(localhost).await,
+                "is blocked: Requests to localhost are not allowed",
+                "{localhost}"
+            );
+        }
         assert_eq!(
-            refused("http://localhost:8081/").await,
-            "is blocked: Requests to localhost are not allowed"
+            refused("http://[64:ff9b::a9fe:a9fe]/").await,
+            "is blocked: Requests to the link local network are not allowed"
         );
         assert_eq!(
             refused("http://169.254.169.254/latest/meta-data").await,

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{CustomizeConnection, Pool};
 use diesel::{PgConnection, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use thiserror::Error;
@@ -54,6 +54,8 @@ pub enum DbError {
     /// No connection could be had.
     #[error("database connection failed: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    #[error("{0}")]
+    Unreachable(String),
     /// Migrations failed.
     #[error("migrations failed: {0}")]
     Migration(String),
@@ -75,6 +77,21 @@ impl DbError {
     }
 
     /// True when the row was not found.
+    /// True when the database could not be reached (no connection within the timeout, or one cut off):
+    /// the request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        use diesel::result::{DatabaseErrorKind, Error};
+        matches!(
+            self,
+            DbError::Pool(_)
+                | DbError::Unreachable(_)
+                | DbError::Query(Error::DatabaseError(
+                    DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                    _
+                ))
+        )
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, DbError::Query(diesel::result::Error::NotFound))
     }
@@ -115,9 +132,9 @@ pub fn sqlite_path(url: &str) -> &str {
 #[derive(Debug)]
 struct ConnectionSetup;
 
-impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup {
-    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
-        if let AnyConnection::Sqlite(c) = conn {
+impl CustomizeConnection<PooledAny, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut PooledAny) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(c) = &mut conn.conn {
             // WAL lets readers run beside the one writer; the busy timeout waits out the writer's lock.
             c.batch_execute(
                 "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
@@ -130,10 +147,96 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for ConnectionSetup
 }
 
 /// The connection pool and async facade.
+/// A pooled connection, marked broken when a statement found it cut off (the server restarted or
+/// dropped it), so the pool replaces it instead of handing it out again.
+pub struct PooledAny {
+    conn: AnyConnection,
+    broken: bool,
+}
+
+impl std::ops::Deref for PooledAny {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledAny {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// Opens connections of the one backend the URL names, so a failure says why (the multi-backend
+/// connection's own `establish` only says the URL fits no backend).
+#[derive(Debug)]
+struct Manager {
+    url: String,
+    backend: Backend,
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = PooledAny;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PooledAny, Self::Error> {
+        use diesel::Connection;
+        let conn = match self.backend {
+            Backend::Postgres => PgConnection::establish(&self.url).map(AnyConnection::Postgres),
+            Backend::Sqlite => SqliteConnection::establish(&self.url).map(AnyConnection::Sqlite),
+        }
+        .map_err(diesel::r2d2::Error::ConnectionError)?;
+        Ok(PooledAny {
+            conn,
+            broken: false,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut PooledAny) -> Result<(), Self::Error> {
+        conn.conn
+            .batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut PooledAny) -> bool {
+        conn.broken || diesel::r2d2::R2D2Connection::is_broken(&mut conn.conn)
+    }
+}
+
+/// How long a request waits for a database connection before it is answered "unavailable".
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// After a connection could not be had, how long requests take only an idle connection instead of
+/// waiting: during an outage every request but the first answers at once.
+const OUTAGE_HOLD: Duration = Duration::from_secs(2);
+
+fn millis_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A database URL fit for logs: the password replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: Pool<Manager>,
     backend: Backend,
+    /// Until when (milliseconds since the epoch) the database is taken to be unreachable.
+    outage_until: Arc<AtomicU64>,
     /// Writes made through this handle ([`Db::write`], [`Db::transaction`]), so that what this instance
     /// remembers can be checked against its own changes before it answers from memory.
     writes: Arc<AtomicU64>,
@@ -170,15 +273,19 @@ impl Db {
                 // A broken connection fails its query and is then dropped; a `SELECT 1` before every
                 // checkout doubled the statements of a request.
                 .test_on_check_out(false)
-                .connection_timeout(Duration::from_secs(15))
+                .connection_timeout(CONNECTION_TIMEOUT)
                 .connection_customizer(Box::new(ConnectionSetup))
-                .build(ConnectionManager::<AnyConnection>::new(conn_url))
+                .build(Manager {
+                    url: conn_url,
+                    backend,
+                })
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))??;
         let db = Self {
             pool,
             backend,
+            outage_until: Arc::new(AtomicU64::new(0)),
             writes: Arc::new(AtomicU64::new(0)),
         };
         db.migrate().await?;
@@ -211,9 +318,26 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let outage_until = self.outage_until.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
+            let in_outage = millis_now() < outage_until.load(Ordering::Acquire);
+            let got = if in_outage {
+                pool.try_get()
+                    .ok_or_else(|| DbError::Unreachable("database unreachable moments ago".into()))
+            } else {
+                pool.get().map_err(DbError::from)
+            };
+            let mut conn = got.inspect_err(|_| {
+                if !in_outage {
+                    let until = millis_now() + OUTAGE_HOLD.as_millis() as u64;
+                    outage_until.store(until, Ordering::Release);
+                }
+            })?;
+            let result = f(&mut conn);
+            if result.as_ref().is_err_and(DbError::is_unavailable) {
+                conn.broken = true;
+            }
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
@@ -283,4 +407,25 @@ pub fn migration_names() -> (Vec<String>, Vec<String>) {
 /// The current time in UTC, as stored.
 pub fn now() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_never_show_a_database_password() {
+        assert_eq!(
+            redacted_url("postgres://packyard:s3cr:et@db.example:5432/packyard"),
+            "postgres://packyard:***@db.example:5432/packyard"
+        );
+        assert_eq!(
+            redacted_url("postgres://packyard@db/packyard"),
+            "postgres://packyard@db/packyard"
+        );
+        assert_eq!(
+            redacted_url("sqlite:///data/packyard.db"),
+            "sqlite:///data/packyard.db"
+        );
+    }
 }

@@ -17,6 +17,9 @@ pub enum RepositoryPathError {
     /// The path has a `..` or `.` segment, an empty segment, a backslash, a control character or an encoded form of those.
     #[error("path is invalid")]
     Invalid,
+    /// The path's percent-encoded bytes are not UTF-8 (the router decodes them to U+FFFD).
+    #[error("path is not valid UTF-8")]
+    NotUtf8,
 }
 
 /// A relative repository path such as `org/example/app/1.0/app-1.0.jar`: no leading slash, no empty, `.`
@@ -44,6 +47,9 @@ impl RepositoryPath {
             .any(|segment| segment.is_empty() || segment == "." || segment == "..");
         if bad_char || encoded || bad_segment {
             return Err(RepositoryPathError::Invalid);
+        }
+        if path.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(RepositoryPathError::NotUtf8);
         }
         Ok(Self(path.to_owned()))
     }
@@ -74,6 +80,14 @@ mod tests {
         let path = RepositoryPath::parse("/org/example/app/1.0/app-1.0.jar").unwrap();
         assert_eq!(path.as_str(), "org/example/app/1.0/app-1.0.jar");
         assert_eq!(path.file_name(), "app-1.0.jar");
+    }
+
+    #[test]
+    fn refuses_what_invalid_utf8_decodes_to() {
+        assert_eq!(
+            RepositoryPath::parse("org/x/\u{FFFD}.jar"),
+            Err(RepositoryPathError::NotUtf8)
+        );
     }
 
     #[test]

@@ -14,6 +14,22 @@ pub mod limits {
     pub const MAX_FILE_SIZE: u64 = 5 * 1024 * 1024 * 1024;
     /// Largest `cache_validity_hours` (a smallint in GitLab).
     pub const VALIDITY_HOURS_MAX: i64 = 32767;
+    /// Largest XML metadata document read (a `.pom`, a `.nuspec`, an `opm-metadata.xml`): 4 MiB.
+    pub const METADATA_DOCUMENT_MAX: u64 = 4 * 1024 * 1024;
+    /// Deepest element nesting read in an XML metadata document. Real ones nest a handful of levels;
+    /// the cap keeps reading linear in the document's size.
+    pub const XML_DEPTH_MAX: usize = 64;
+
+    /// Most entries a package zip may have (the most a zip holds without zip64): the zip reader keeps a
+    /// record of every entry in memory.
+    pub const ZIP_ENTRIES_MAX: u64 = 65_535;
+    /// Largest central directory a package zip may have: 16 MiB.
+    pub const ZIP_DIRECTORY_MAX: u64 = 16 * 1024 * 1024;
+
+    /// The error for an XML metadata document nested deeper than [`XML_DEPTH_MAX`].
+    pub fn too_deep() -> String {
+        format!("elements are nested deeper than {XML_DEPTH_MAX} levels")
+    }
 }
 
 /// Validation messages per attribute, rendered as GitLab's model errors.

@@ -1,7 +1,8 @@
 //! One mapping from [`CoreError`] to HTTP, in GitLab's error format.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use packyard_core::CoreError;
 use serde_json::{Value, json};
 
@@ -36,7 +37,10 @@ pub fn status_of(error: &CoreError) -> StatusCode {
         | CoreError::NoUpstreams => StatusCode::BAD_REQUEST,
         CoreError::Conflict(_) => StatusCode::CONFLICT,
         CoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        CoreError::UpstreamUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::UpstreamUnavailable(_) | CoreError::Unavailable(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        CoreError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
         CoreError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -58,9 +62,32 @@ pub fn gitlab_error_body(error: &CoreError) -> Value {
         CoreError::TooLarge(message) => {
             json!({"message": format!("413 Request Entity Too Large - {message}")})
         }
-        CoreError::UpstreamUnavailable(_) => json!({"message": "503 Service Unavailable"}),
+        CoreError::UpstreamUnavailable(_) | CoreError::Unavailable(_) => {
+            json!({"message": "503 Service Unavailable"})
+        }
+        CoreError::InsufficientStorage(message) => {
+            json!({"message": format!("507 Insufficient Storage - {message}")})
+        }
         CoreError::Internal(_) => json!({"message": "500 Internal Server Error"}),
     }
+}
+
+/// The start of an error response on every surface: the status, the cause logged when the client
+/// can't be told it, and `Retry-After` when trying again later may work.
+pub fn error_response_builder(error: &CoreError) -> HttpResponseBuilder {
+    match error {
+        CoreError::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+        CoreError::Unavailable(detail) => tracing::warn!(error = %detail, "service unavailable"),
+        CoreError::InsufficientStorage(detail) => {
+            tracing::error!(error = %detail, "storage is full");
+        }
+        _ => {}
+    }
+    let mut response = HttpResponse::build(status_of(error));
+    if matches!(error, CoreError::Unavailable(_)) {
+        response.insert_header((RETRY_AFTER, packyard_core::RETRY_AFTER_SECS.to_string()));
+    }
+    response
 }
 
 impl ResponseError for ApiError {
@@ -69,10 +96,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let CoreError::Internal(detail) = &self.0 {
-            tracing::error!(error = %detail, "internal error");
-        }
-        let mut response = HttpResponse::build(self.status_code());
+        let mut response = error_response_builder(&self.0);
         if matches!(self.0, CoreError::Unauthorized) {
             response.insert_header((
                 "WWW-Authenticate",

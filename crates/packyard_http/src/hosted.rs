@@ -69,9 +69,12 @@ pub fn hosted_error_message(error: &CoreError) -> String {
         CoreError::BadParameter(message)
         | CoreError::BadRequest(message)
         | CoreError::Conflict(message)
-        | CoreError::TooLarge(message) => message.clone(),
+        | CoreError::TooLarge(message)
+        | CoreError::InsufficientStorage(message) => message.clone(),
         CoreError::NoUpstreams => "No upstreams set".into(),
-        CoreError::UpstreamUnavailable(_) => "Service unavailable".into(),
+        CoreError::UpstreamUnavailable(_) | CoreError::Unavailable(_) => {
+            "Service unavailable".into()
+        }
         CoreError::Internal(_) => "Internal server error".into(),
     }
 }
@@ -82,11 +85,8 @@ impl ResponseError for HostedError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let CoreError::Internal(detail) = &self.0 {
-            tracing::error!(error = %detail, "internal error");
-        }
         let status = self.status_code();
-        let mut response = HttpResponse::build(status);
+        let mut response = crate::error_response_builder(&self.0);
         if matches!(self.0, CoreError::Unauthorized) {
             response.insert_header((WWW_AUTHENTICATE, BASIC_CHALLENGE));
         }

@@ -6,6 +6,7 @@
 //! Depends on `packyard_core`; knows nothing of any one format.
 
 mod auth;
+mod connection;
 mod error;
 pub mod hosted;
 mod pagination;
@@ -13,7 +14,8 @@ mod params;
 mod stream;
 
 pub use auth::{Authenticated, CoreData, credential_from_request};
-pub use error::{ApiError, ApiResult, gitlab_error_body};
+pub use connection::{ConnectionLimits, Connections};
+pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
 pub use stream::{head_body, stream_body};

@@ -11,7 +11,9 @@ mod upstream;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 pub use oci_registry::{OciRegistry, PushedImage, PushedIndex};
-pub use upstream::{FAKE_TOKEN_PATH, FakeAuth, FakeUpstream, Reply, UpstreamLog};
+pub use upstream::{
+    CloseDelimitedUpstream, FAKE_TOKEN_PATH, FakeAuth, FakeUpstream, Reply, UpstreamLog,
+};
 
 /// A database backend under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

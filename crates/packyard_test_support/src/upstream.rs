@@ -256,16 +256,28 @@ async fn answer(req: HttpRequest, state: web::Data<State>) -> HttpResponse {
         return refusal;
     }
     let mut reply = state.replies.lock().unwrap().get(req.path()).cloned();
+    let head = req.method() == actix_web::http::Method::HEAD;
     if reply.is_none()
         && let Some(root) = &state.root
     {
         let relative = req.path().trim_start_matches('/');
         let safe = !relative.split('/').any(|s| s == ".." || s.is_empty());
-        if safe && let Ok(body) = tokio::fs::read(root.join(relative)).await {
+        let file = root.join(relative);
+        if safe && head {
+            // A HEAD reads the file's size only: reading whole jars made HEADs slow enough, on a busy
+            // machine, to run past the server's HEAD timeout.
+            if let Ok(metadata) = tokio::fs::metadata(&file).await
+                && metadata.is_file()
+            {
+                return HttpResponse::Ok()
+                    .content_type("application/octet-stream")
+                    .no_chunking(metadata.len())
+                    .finish();
+            }
+        } else if safe && let Ok(body) = tokio::fs::read(&file).await {
             reply = Some(Reply::file(body, "application/octet-stream"));
         }
     }
-    let head = req.method() == actix_web::http::Method::HEAD;
     respond(reply, head).await
 }
 
@@ -423,3 +435,89 @@ fn respond_plain(reply: Option<Reply>, head: bool) -> HttpResponse {
 }
 
 use futures_util::StreamExt;
+
+/// An HTTP/1.1 upstream whose bodies have neither a length nor chunked framing: they end when the
+/// connection closes, so a body cut short looks whole. Paths not scripted answer 404.
+pub struct CloseDelimitedUpstream {
+    /// Base URL, as `http://127.0.0.1:PORT`.
+    pub url: String,
+    files: Arc<Mutex<HashMap<String, Bytes>>>,
+    gets: Arc<Mutex<Vec<String>>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl CloseDelimitedUpstream {
+    /// Starts the server.
+    pub async fn start() -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let files: Arc<Mutex<HashMap<String, Bytes>>> = Arc::default();
+        let gets: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (served, logged) = (files.clone(), gets.clone());
+        let server = tokio::spawn(async move {
+            while let Ok((mut connection, _)) = listener.accept().await {
+                let (files, gets) = (served.clone(), logged.clone());
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        match connection.read(&mut byte).await {
+                            Ok(1) => head.push(byte[0]),
+                            _ => return,
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let mut words = head.split_whitespace();
+                    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                    if method == "GET" {
+                        gets.lock().unwrap().push(path.to_owned());
+                    }
+                    let body = files.lock().unwrap().get(path).cloned();
+                    let answer = match body {
+                        Some(body) => {
+                            let mut answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/java-archive\r\nConnection: close\r\n\r\n".to_vec();
+                            if method == "GET" {
+                                answer.extend_from_slice(&body);
+                            }
+                            answer
+                        }
+                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            .to_vec(),
+                    };
+                    let _ = connection.write_all(&answer).await;
+                    let _ = connection.shutdown().await;
+                });
+            }
+        });
+        Self {
+            url,
+            files,
+            gets,
+            server,
+        }
+    }
+
+    /// Serves `body` at `path` (with or without its leading slash).
+    pub fn set(&self, path: &str, body: impl Into<Bytes>) {
+        let path = format!("/{}", path.trim_start_matches('/'));
+        self.files.lock().unwrap().insert(path, body.into());
+    }
+
+    /// How many GETs of `path` arrived.
+    pub fn gets(&self, path: &str) -> usize {
+        let path = format!("/{}", path.trim_start_matches('/'));
+        self.gets
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| **p == path)
+            .count()
+    }
+}
+
+impl Drop for CloseDelimitedUpstream {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

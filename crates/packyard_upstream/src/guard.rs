@@ -19,14 +19,31 @@ impl std::fmt::Display for BlockedAddress {
 impl std::error::Error for BlockedAddress {}
 
 /// True for loopback, private, link-local (cloud metadata), shared, unspecified, broadcast, multicast and
-/// documentation addresses, in IPv4 or IPv6 (mapped addresses included).
+/// documentation addresses, in IPv4 or IPv6 (IPv6 addresses that carry an IPv4 address included).
 pub fn is_blocked_ip(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_blocked_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_ipv4(v6) {
             Some(v4) => is_blocked_v4(v4),
             None => is_blocked_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address an IPv6 address reaches through a translator or tunnel: IPv4-mapped
+/// (`::ffff:0:0/96`), NAT64 (`64:ff9b::/96` and the local-use `64:ff9b:1::/48`) and 6to4 (`2002::/16`).
+pub fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let octets = ip.octets();
+    let segments = ip.segments();
+    let last_32 = || Ipv4Addr::new(octets[12], octets[13], octets[14], octets[15]);
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        Some(v4)
+    } else if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..3] == [0x64, 0xff9b, 1] {
+        Some(last_32())
+    } else if segments[0] == 0x2002 {
+        Some(Ipv4Addr::new(octets[2], octets[3], octets[4], octets[5]))
+    } else {
+        None
     }
 }
 
@@ -117,10 +134,22 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::c0a8:101",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::",
+            "2002:0a00:0001:1234::5",
         ] {
             assert!(is_blocked_ip(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "2606:4700::1111", "8.8.8.8"] {
+        for ip in [
+            "93.184.216.34",
+            "2606:4700::1111",
+            "8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert!(!is_blocked_ip(ip.parse().unwrap()), "{ip}");
         }
     }

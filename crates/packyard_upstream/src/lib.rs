@@ -13,13 +13,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 use reqwest::header::{
-    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, WWW_AUTHENTICATE,
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, TRANSFER_ENCODING,
+    WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
 use thiserror::Error;
 use url::Url;
 
-pub use guard::{check_url, is_blocked_ip};
+pub use guard::{check_url, embedded_ipv4, is_blocked_ip};
 pub use registry_auth::{BearerChallenge, parse_bearer_challenge};
 
 use registry_auth::{TokenCache, TokenKey, TokenResponse};
@@ -145,9 +146,29 @@ pub struct ResponseMeta {
     pub content_length: Option<u64>,
     /// `Docker-Content-Digest` (OCI registries).
     pub docker_content_digest: Option<String>,
+    /// The body has neither a length nor chunked framing: it ends when the connection closes, so a body
+    /// cut short looks complete.
+    pub close_delimited: bool,
 }
 
 impl ResponseMeta {
+    fn from_response(response: &reqwest::Response) -> Self {
+        let headers = response.headers();
+        let chunked = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.to_ascii_lowercase().contains("chunked"));
+        // HTTP/2 and later frame every body.
+        let framed = response.version() >= reqwest::Version::HTTP_2
+            || chunked
+            || headers.contains_key(CONTENT_LENGTH);
+        Self {
+            close_delimited: !framed,
+            ..Self::from_headers(response.status(), headers)
+        }
+    }
+
     fn from_headers(status: StatusCode, headers: &HeaderMap) -> Self {
         let text = |name| {
             headers
@@ -161,6 +182,7 @@ impl ResponseMeta {
             content_type: text(CONTENT_TYPE),
             content_length: text(CONTENT_LENGTH).and_then(|v| v.parse().ok()),
             docker_content_digest: text(HeaderName::from_static(DOCKER_CONTENT_DIGEST)),
+            close_delimited: false,
         }
     }
 }
@@ -358,7 +380,7 @@ impl UpstreamClient {
                 "waiting for the response",
             )
             .await?;
-        let meta = ResponseMeta::from_headers(response.status(), response.headers());
+        let meta = ResponseMeta::from_response(&response);
         let body = guarded_body(response, meta.content_length, self.settings.idle_timeout);
         Ok(Download { meta, body })
     }
@@ -500,11 +522,12 @@ fn guarded_body(
     .boxed()
 }
 
-/// The upstream URL of a repository path: `File.join(upstream.url, path)`.
+/// The upstream URL of a repository path: `File.join(upstream.url, path)`. The path is decoded, so a `?`
+/// or `#` in it is part of a file name and is sent encoded, never as the start of a query or fragment.
 pub fn join_url(base: &str, path: &str) -> Result<Url, url::ParseError> {
-    Url::parse(&format!(
-        "{}/{}",
-        base.trim_end_matches('/'),
-        path.trim_start_matches('/')
-    ))
+    let path = path
+        .trim_start_matches('/')
+        .replace('?', "%3F")
+        .replace('#', "%23");
+    Url::parse(&format!("{}/{path}", base.trim_end_matches('/')))
 }

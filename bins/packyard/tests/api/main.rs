@@ -4,8 +4,10 @@
 
 mod cleanup;
 mod composer;
+mod connections;
 mod container;
 mod cran;
+mod faults;
 #[path = "../common/fixtures.rs"]
 mod fixtures;
 mod hosted;
@@ -86,11 +88,17 @@ impl TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let app_core = core.clone();
-        let server = actix_web::HttpServer::new(move || packyard::app::app(app_core.clone()))
-            .workers(2)
-            .listen(listener)
-            .unwrap()
-            .run();
+        let limits = settings.connection_limits();
+        let send_timeout = std::time::Duration::from_secs(settings.server.send_timeout_secs);
+        let server =
+            actix_web::HttpServer::new(move || packyard::app::app(app_core.clone(), limits))
+                .on_connect(move |connection, _| {
+                    packyard::app::tune_connection(connection, send_timeout)
+                })
+                .workers(2)
+                .listen(listener)
+                .unwrap()
+                .run();
         let handle = server.handle();
         tokio::spawn(server);
         let workers = settings.jobs.worker.then(|| core.start_job_workers());

@@ -484,6 +484,15 @@ async fn poms_must_match_their_path(backend: Backend) {
             b"<project><groupId>org.example</groupId><version>1.0.0</version></project>".to_vec(),
             "invalid pom: the pom declares no artifactId",
         ),
+        (
+            format!(
+                "<project>{}{}</project>",
+                "<a>".repeat(100_000),
+                "</a>".repeat(100_000)
+            )
+            .into_bytes(),
+            "invalid pom: elements are nested deeper than 64 levels",
+        ),
     ] {
         let response = maven(&app, Method::PUT, Some(&developer), &path, Some(&body)).await;
         assert_eq!(response.status(), 400);
@@ -493,6 +502,16 @@ async fn poms_must_match_their_path(backend: Backend) {
             "{error}"
         );
     }
+    // A pom above the metadata size cap: refused, and the answer names the limit.
+    let mut huge = pom("org.example", "lib", "1.0.0");
+    huge.extend(std::iter::repeat_n(b' ', 4 * 1024 * 1024));
+    let response = maven(&app, Method::PUT, Some(&developer), &path, Some(&huge)).await;
+    assert_eq!(response.status(), 413);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(
+        error["message"], "a .pom is limited to 4194304 bytes",
+        "{error}"
+    );
     // Nothing was kept.
     let list = admin_json(&app, "/registry/package?type=maven").await;
     assert_eq!(list["page"]["totalElements"], 0);

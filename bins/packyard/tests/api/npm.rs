@@ -544,6 +544,15 @@ async fn npm_publishes_are_checked_before_anything_is_kept(backend: Backend) {
     .await;
     assert_eq!(missing, json!({"error": "Not found"}));
 
+    // A version document over its cap is a 413 that names the limit, whatever the file size cap.
+    let mut huge = publish_body(name, "1.0.0", &good, "latest");
+    huge["versions"]["1.0.0"]["readme"] = json!("x".repeat(5 * 1024 * 1024));
+    let response = publish(&app, &developer, name, huge).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "a version document is limited to 4194304 bytes"})
+    );
     // A document over the cap is a 413.
     let Some(small) = TestApp::start_with(backend, |s| s.storage.max_file_size = Some(1024)).await
     else {

@@ -7,6 +7,8 @@ use futures_util::future::join_all;
 use packyard_domain::Format;
 use sha1::Digest;
 
+use packyard_test_support::CloseDelimitedUpstream;
+
 use crate::fixtures::{PullThrough, app_with_group, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
@@ -116,6 +118,8 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     assert_eq!(entries[0].downloads_count, 1, "the cache hit is counted");
     assert!(entries[0].downloaded_at.is_some());
 
+    // The fill asked for the published checksum once, to verify the file.
+    assert_eq!(upstream.count("GET", &format!("{JAR}.sha1")), 1);
     let sha1 = get(&app, registry, &format!("{JAR}.sha1")).await;
     assert_eq!(sha1.status(), 200);
     assert_eq!(sha1.headers()["content-type"], "text/plain");
@@ -123,7 +127,7 @@ async fn a_miss_is_fetched_once_then_served_from_the_cache(backend: Backend) {
     assert_eq!(sha1.text().await.unwrap(), sha1_hex(b"jar bytes"));
     assert_eq!(
         upstream.count("GET", &format!("{JAR}.sha1")),
-        0,
+        1,
         "answered from stored digests"
     );
 }
@@ -644,7 +648,128 @@ async fn the_upload_endpoint_takes_only_internal_callers(backend: Backend) {
     assert!(upstream.requests().is_empty());
 }
 
+/// A body the fill refused reaches the client as a 400 before any byte, or as an aborted transfer.
+async fn assert_not_delivered_whole(response: reqwest::Response) {
+    match response.status().as_u16() {
+        200 => assert!(response.bytes().await.is_err(), "a bad body arrived whole"),
+        400 => {}
+        other => panic!("unexpected status {other}"),
+    }
+}
+
+async fn files_are_checked_against_the_checksums_their_upstream_publishes(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let upstream = FakeUpstream::start().await;
+    let group = app.create_group("acme").await;
+    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
+    let body = vec![b'j'; 300_000];
+    upstream.set(JAR, Reply::file(body.clone(), "application/java-archive"));
+
+    // A `.sha1` that disagrees: the transfer is aborted and nothing is kept.
+    upstream.set(
+        &format!("{JAR}.sha1"),
+        Reply::file(sha1_hex(b"other bytes"), "text/plain"),
+    );
+    assert_not_delivered_whole(get(&app, registry, JAR).await).await;
+    assert_not_delivered_whole(get(&app, registry, JAR).await).await;
+    assert_eq!(upstream.count("GET", JAR), 2);
+
+    // Only a `.sha256`, in `sha256sum`'s format, that agrees: kept.
+    upstream.remove(&format!("{JAR}.sha1"));
+    let sha256 = hex::encode(sha2::Sha256::digest(&body));
+    upstream.set(
+        &format!("{JAR}.sha256"),
+        Reply::file(format!("{sha256}  app-1.0.jar\n"), "text/plain"),
+    );
+    let response = get(&app, registry, JAR).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.unwrap(), body);
+    let response = get(&app, registry, JAR).await;
+    assert_eq!(response.bytes().await.unwrap(), body);
+    assert_eq!(upstream.count("GET", JAR), 3);
+
+    // With the check turned off, a disagreeing checksum is not asked for.
+    let Some(unchecked) = TestApp::start_with(backend, |settings| {
+        settings.upstream.verify_checksums = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let other = FakeUpstream::start().await;
+    other.set(JAR, Reply::file(body.clone(), "application/java-archive"));
+    other.set(
+        &format!("{JAR}.sha1"),
+        Reply::file(sha1_hex(b"other bytes"), "text/plain"),
+    );
+    let group = unchecked.create_group("acme").await;
+    let (registry, _) = unchecked.maven_registry(group, &[&other.url]).await;
+    let response = get(&unchecked, registry, JAR).await;
+    assert_eq!(response.bytes().await.unwrap(), body);
+    assert_eq!(other.count("GET", &format!("{JAR}.sha1")), 0);
+}
+
+async fn a_body_without_a_length_is_cached_only_once_verified(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let upstream = CloseDelimitedUpstream::start().await;
+    let group = app.create_group("acme").await;
+    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
+    // The connection closed early, or not: from here the two look the same.
+    upstream.set(JAR, "jar by".as_bytes().to_vec());
+
+    for _ in 0..2 {
+        let response = get(&app, registry, JAR).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.bytes().await.unwrap(), "jar by");
+    }
+    assert_eq!(upstream.gets(JAR), 2, "an unverifiable body was cached");
+
+    // With a published checksum that vouches for it, it is kept.
+    upstream.set(JAR, "jar bytes".as_bytes().to_vec());
+    upstream.set(&format!("{JAR}.sha1"), sha1_hex(b"jar bytes").into_bytes());
+    for _ in 0..2 {
+        let response = get(&app, registry, JAR).await;
+        assert_eq!(response.bytes().await.unwrap(), "jar bytes");
+    }
+    assert_eq!(upstream.gets(JAR), 3);
+}
+
+async fn encoded_query_and_fragment_marks_stay_in_the_file_name(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let upstream = FakeUpstream::start().await;
+    let group = app.create_group("acme").await;
+    let (registry, _) = app.maven_registry(group, &[&upstream.url]).await;
+    upstream.set(JAR, Reply::file("the real jar", "application/java-archive"));
+    for (asked, name) in [
+        (format!("{JAR}%3fevil=1"), format!("/{JAR}%3Fevil=1")),
+        (format!("{JAR}%23part"), format!("/{JAR}%23part")),
+    ] {
+        upstream.set(&name, Reply::file("odd name", "application/java-archive"));
+        let response = get(&app, registry, &asked).await;
+        assert_eq!(response.status(), 200, "{asked}");
+        assert_eq!(response.text().await.unwrap(), "odd name");
+    }
+    assert_eq!(upstream.count("HEAD", JAR) + upstream.count("GET", JAR), 0);
+
+    // Bytes that are not UTF-8 are refused, not turned into U+FFFD.
+    let response = get(&app, registry, "org/example/app/1.0/app-%FF.jar").await;
+    assert_eq!(response.status(), 400);
+    assert!(
+        response.text().await.unwrap().contains("not valid UTF-8"),
+        "the answer says why"
+    );
+}
+
 both_backends!(
+    encoded_query_and_fragment_marks_stay_in_the_file_name,
+    files_are_checked_against_the_checksums_their_upstream_publishes,
+    a_body_without_a_length_is_cached_only_once_verified,
     a_miss_is_fetched_once_then_served_from_the_cache,
     the_lowest_position_wins_and_misses_walk_the_list,
     clients_must_authenticate_and_be_members,

@@ -3,12 +3,11 @@
 
 use std::io::{Read, Seek};
 
+use packyard_core::archive::check_zip_directory;
 use serde_json::{Map, Value};
 
 /// Largest `composer.json` read out of a zip.
 pub const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
-/// Entries of a zip looked at before giving up.
-const MAX_ENTRIES: usize = 100_000;
 /// Keys of a root `composer.json` that mean nothing in a repository's package metadata.
 const ROOT_ONLY_KEYS: [&str; 7] = [
     "repositories",
@@ -263,12 +262,10 @@ impl Manifest {
 }
 
 /// Reads `composer.json` out of a dist zip: at the root, or inside the single top-level folder.
-pub fn read_zip_manifest<R: Read + Seek>(reader: R) -> Result<Manifest, ManifestError> {
+pub fn read_zip_manifest<R: Read + Seek>(mut reader: R) -> Result<Manifest, ManifestError> {
+    check_zip_directory(&mut reader).map_err(fail)?;
     let mut archive =
         zip::ZipArchive::new(reader).map_err(|_| fail("the package is not a zip archive"))?;
-    if archive.len() > MAX_ENTRIES {
-        return Err(fail(format!("the zip has more than {MAX_ENTRIES} entries")));
-    }
     let names: Vec<String> = archive
         .file_names()
         .map(|name| name.map(|n| n.into_owned()))

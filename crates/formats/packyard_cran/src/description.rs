@@ -4,6 +4,7 @@
 use std::cmp::Ordering;
 use std::io::Read;
 
+use packyard_core::archive::check_zip_directory;
 use serde_json::{Map, Value};
 
 /// Largest `DESCRIPTION` read out of a package.
@@ -305,9 +306,10 @@ pub fn read_source_description(reader: impl Read) -> Result<Description, Descrip
 
 /// Reads and parses `<pkg>/DESCRIPTION` out of a Windows binary package (a zip).
 pub fn read_zip_description(
-    reader: impl Read + std::io::Seek,
+    mut reader: impl Read + std::io::Seek,
     kind: Kind<'_>,
 ) -> Result<Description, DescriptionError> {
+    check_zip_directory(&mut reader).map_err(fail)?;
     let mut archive = zip::ZipArchive::new(reader)
         .map_err(|e| fail(format!("the package is not a zip archive: {e}")))?;
     let name = archive

@@ -199,6 +199,12 @@ async fn read_sidecar(body: web::Payload) -> CoreResult<String> {
 
 /// Checks a received `.pom` against the coordinates of its path.
 async fn check_pom(received: &ReceivedFile, artifact: &Artifact, version: &str) -> CoreResult<()> {
+    let max = packyard_domain::limits::METADATA_DOCUMENT_MAX;
+    if received.digests().size as u64 > max {
+        return Err(CoreError::TooLarge(format!(
+            "a .pom is limited to {max} bytes"
+        )));
+    }
     let mut file = received
         .spool()?
         .ok_or_else(|| CoreError::Internal("the pom was not spooled".into()))?;

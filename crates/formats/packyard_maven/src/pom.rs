@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 
+use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -27,6 +28,9 @@ enum Field {
 }
 
 fn field_at(path: &[String]) -> Option<Field> {
+    if path.len() > 3 {
+        return None;
+    }
     let path: Vec<&str> = path.iter().map(String::as_str).collect();
     match path.as_slice() {
         ["project", "groupId"] => Some(Field::GroupId),
@@ -53,6 +57,9 @@ pub fn read_coordinates(source: impl BufRead) -> Result<PomCoordinates, String> 
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::Start(start) => {
+                if path.len() >= XML_DEPTH_MAX {
+                    return Err(limits::too_deep());
+                }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 if path.is_empty() {
                     if saw_root || name != "project" {
@@ -151,6 +158,29 @@ pub fn check_coordinates(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_in_linear_time() {
+        let depth = 200_000;
+        let deep = format!(
+            "<project>{}{}</project>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let refused = read_coordinates(deep.as_bytes()).unwrap_err();
+        assert_eq!(refused, packyard_domain::limits::too_deep());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let shallow = format!(
+            "<project>{}{}</project>",
+            "<a>".repeat(60),
+            "</a>".repeat(60)
+        );
+        assert_ne!(
+            read_coordinates(shallow.as_bytes()).err(),
+            Some(packyard_domain::limits::too_deep())
+        );
+    }
 
     fn read(text: &str) -> Result<PomCoordinates, String> {
         read_coordinates(text.as_bytes())

@@ -195,9 +195,112 @@ pub fn decode_attachment(
     Ok(())
 }
 
+/// A reader that counts the bytes consumed through it.
+struct Counted<R> {
+    inner: R,
+    consumed: u64,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        self.consumed += read as u64;
+        Ok(read)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.consumed += amount as u64;
+        self.inner.consume(amount);
+    }
+}
+
+/// How large the parts of a package document that are read into memory are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentSize {
+    /// Bytes outside `_attachments` (the name, the version documents, the dist-tags).
+    pub without_attachments: u64,
+    /// Bytes of the largest version document.
+    pub largest_version: u64,
+}
+
+/// Measures a package document without keeping any of it.
+pub fn measure_document(reader: impl BufRead) -> Result<DocumentSize, AttachmentError> {
+    let mut scanner = Scanner {
+        reader: Counted {
+            inner: reader,
+            consumed: 0,
+        },
+    };
+    let (mut attachments, mut largest_version) = (0, 0);
+    scanner.expect(b'{')?;
+    while let Some(key) = scanner.next_key()? {
+        let before = scanner.reader.consumed;
+        if key == b"versions" && scanner.skip_whitespace()? == b'{' {
+            scanner.reader.consume(1);
+            while scanner.next_key()?.is_some() {
+                let start = scanner.reader.consumed;
+                scanner.skip_value()?;
+                largest_version = largest_version.max(scanner.reader.consumed - start);
+            }
+        } else {
+            scanner.skip_value()?;
+        }
+        if key == b"_attachments" {
+            attachments += scanner.reader.consumed - before;
+        }
+    }
+    Ok(DocumentSize {
+        without_attachments: scanner.reader.consumed - attachments,
+        largest_version,
+    })
+}
+
+impl<R: BufRead> Scanner<R> {
+    /// In an object, the next key (its value comes next), or `None` after the closing `}`.
+    fn next_key(&mut self) -> Result<Option<Vec<u8>>, AttachmentError> {
+        loop {
+            match self.skip_whitespace()? {
+                b'"' => self.reader.consume(1),
+                b',' => {
+                    self.reader.consume(1);
+                    continue;
+                }
+                b'}' => {
+                    self.reader.consume(1);
+                    return Ok(None);
+                }
+                _ => return Err(fail("the document is not shaped as expected")),
+            }
+            let key = self.read_string(MAX_KEY)?;
+            self.expect(b':')?;
+            return Ok(Some(key));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn measures_the_document_without_its_attachments() {
+        let document = br#"{"name":"a","_attachments":{"a-1.0.0.tgz":{"data":"AAAA"}},
+            "versions":{"1.0.0":{"readme":"12345"},"2.0.0":{}}}"#;
+        let attachments = br#"{"a-1.0.0.tgz":{"data":"AAAA"}}"#.len() as u64;
+        assert_eq!(
+            measure_document(&document[..]),
+            Ok(DocumentSize {
+                without_attachments: document.len() as u64 - attachments,
+                largest_version: br#"{"readme":"12345"}"#.len() as u64,
+            })
+        );
+    }
     use serde_json::json;
 
     fn decode(document: &str) -> Result<Vec<u8>, AttachmentError> {

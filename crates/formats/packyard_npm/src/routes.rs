@@ -24,7 +24,7 @@ use packyard_http::hosted::{
 use serde_json::{Map, Value, json};
 use tokio::io::AsyncWriteExt;
 
-use crate::attachment::decode_attachment;
+use crate::attachment::{decode_attachment, measure_document};
 use crate::manifest::{Manifest, read_tarball_manifest};
 use crate::name::{NpmName, is_valid_tag, is_valid_version};
 use crate::packument::{ABBREVIATED, Packument, PackumentVersion};
@@ -32,8 +32,11 @@ use crate::publish::PackageUpdate;
 
 /// The registry URL users configure, in the company scope.
 const BASE: &str = "/npm";
-/// What a publish document may hold besides the base64 tarball (the version document, a readme).
-const PUBLISH_SLACK: u64 = 16 * 1024 * 1024;
+/// What a package document may hold besides the base64 tarball: its version documents and dist-tags,
+/// which are read into memory.
+const PUBLISH_SLACK: u64 = packyard_core::DOCUMENTS_BESIDE_A_FILE;
+/// The largest version document (a `package.json` with its readme), kept and served with the version.
+const VERSION_DOCUMENT_MAX: u64 = packyard_domain::limits::METADATA_DOCUMENT_MAX;
 /// The largest body of the small JSON requests (login, dist-tags).
 const MAX_SMALL_BODY: usize = 64 * 1024;
 /// Tarballs are served as the npm registry serves them.
@@ -142,10 +145,7 @@ impl ResponseError for NpmError {
 
     fn error_response(&self) -> HttpResponse {
         let error = &self.0.0;
-        if let CoreError::Internal(detail) = error {
-            tracing::error!(error = %detail, "internal error");
-        }
-        let mut response = HttpResponse::build(self.status_code());
+        let mut response = packyard_http::error_response_builder(error);
         if matches!(error, CoreError::Unauthorized) {
             response.insert_header((WWW_AUTHENTICATE, BASIC_CHALLENGE));
         }
@@ -529,11 +529,11 @@ async fn spool_body(core: &Core, mut body: web::Payload, cap: u64) -> CoreResult
         }
         file.write_all(&chunk)
             .await
-            .map_err(|e| CoreError::Internal(format!("spool write: {e}")))?;
+            .map_err(|e| CoreError::from_write("spool write", e))?;
     }
     file.flush()
         .await
-        .map_err(|e| CoreError::Internal(format!("spool write: {e}")))?;
+        .map_err(|e| CoreError::from_write("spool write", e))?;
     Ok(file.into_std().await)
 }
 
@@ -543,20 +543,32 @@ async fn read_update(
     core: &Core,
     body: web::Payload,
 ) -> CoreResult<(PackageUpdate, std::fs::File)> {
-    let cap = core
-        .settings()
-        .max_file_size
-        .saturating_mul(4)
-        .div_ceil(3)
-        .saturating_add(PUBLISH_SLACK);
+    let cap = core.settings().max_request_body();
     let spooled = spool_body(core, body, cap).await?;
     tokio::task::spawn_blocking(move || {
         let mut reader = spooled
             .try_clone()
             .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        reader
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
+        let rewind = |reader: &mut std::fs::File| {
+            reader
+                .seek(SeekFrom::Start(0))
+                .map_err(|e| CoreError::Internal(format!("spool file: {e}")))
+        };
+        // Measured before it is parsed: parsing holds what is measured in memory.
+        rewind(&mut reader)?;
+        let size = measure_document(BufReader::new(&mut reader))
+            .map_err(|e| bad_request(format!("the publish document is not valid: {}", e.0)))?;
+        if size.largest_version > VERSION_DOCUMENT_MAX {
+            return Err(CoreError::TooLarge(format!(
+                "a version document is limited to {VERSION_DOCUMENT_MAX} bytes"
+            )));
+        }
+        if size.without_attachments > PUBLISH_SLACK {
+            return Err(CoreError::TooLarge(format!(
+                "a package document without its tarball is limited to {PUBLISH_SLACK} bytes"
+            )));
+        }
+        rewind(&mut reader)?;
         let update = PackageUpdate::read(BufReader::new(reader)).map_err(|e| bad_request(e.0))?;
         Ok((update, spooled))
     })

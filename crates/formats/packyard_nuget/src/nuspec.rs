@@ -2,14 +2,16 @@
 
 use std::io::{BufRead, BufReader, Read, Seek};
 
+use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::version::{is_valid_id, normalize_version};
+use packyard_core::archive::check_zip_directory;
 
 /// The most bytes of `.nuspec` read out of a package.
-const MAX_NUSPEC: u64 = 4 * 1024 * 1024;
+const MAX_NUSPEC: u64 = limits::METADATA_DOCUMENT_MAX;
 
 /// A dependency of a package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +129,9 @@ pub fn read_nuspec(source: impl BufRead) -> Result<Nuspec, String> {
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::Start(start) => {
+                if path.len() >= XML_DEPTH_MAX {
+                    return Err(limits::too_deep());
+                }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 if path.is_empty() {
                     if saw_root || name != "package" {
@@ -213,7 +218,8 @@ pub fn read_nuspec(source: impl BufRead) -> Result<Nuspec, String> {
 }
 
 /// Reads the `.nuspec` at the root of a `.nupkg`, returning it parsed and as text.
-pub fn read_nupkg_nuspec(source: impl Read + Seek) -> Result<(Nuspec, String), String> {
+pub fn read_nupkg_nuspec(mut source: impl Read + Seek) -> Result<(Nuspec, String), String> {
+    check_zip_directory(&mut source)?;
     let mut archive =
         zip::ZipArchive::new(source).map_err(|e| format!("the package is not a zip: {e}"))?;
     let names: Vec<String> = archive
@@ -248,6 +254,29 @@ mod tests {
     use std::io::{Cursor, Write};
 
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_in_linear_time() {
+        let depth = 200_000;
+        let deep = format!(
+            "<package>{}{}</package>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let refused = read_nuspec(deep.as_bytes()).unwrap_err();
+        assert_eq!(refused, packyard_domain::limits::too_deep());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let shallow = format!(
+            "<package>{}{}</package>",
+            "<a>".repeat(60),
+            "</a>".repeat(60)
+        );
+        assert_ne!(
+            read_nuspec(shallow.as_bytes()).err(),
+            Some(packyard_domain::limits::too_deep())
+        );
+    }
 
     const NUSPEC: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">
@@ -336,6 +365,24 @@ mod tests {
             read_nupkg_nuspec(Cursor::new(b"not a zip".to_vec()))
                 .unwrap_err()
                 .contains("not a zip")
+        );
+    }
+
+    #[test]
+    fn a_package_with_too_many_entries_is_refused_before_its_directory_is_read() {
+        let mut bytes = Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut bytes);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("Packyard.Demo.nuspec", options).unwrap();
+        zip.write_all(NUSPEC.as_bytes()).unwrap();
+        for entry in 0..65_535 {
+            zip.start_file(format!("{entry}"), options).unwrap();
+        }
+        zip.finish().unwrap();
+        assert_eq!(
+            read_nupkg_nuspec(Cursor::new(bytes.into_inner())).unwrap_err(),
+            "the archive has more than 65535 entries"
         );
     }
 }

@@ -73,6 +73,22 @@ impl OciError {
                 "UNAUTHORIZED",
                 "authentication required",
             ),
+            CoreError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "service unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "UNAVAILABLE",
+                    "service unavailable, try again later",
+                )
+            }
+            CoreError::InsufficientStorage(detail) => {
+                tracing::error!(error = %detail, "storage is full");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "UNKNOWN",
+                    "the server has no room left for the file",
+                )
+            }
             CoreError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Self::new(

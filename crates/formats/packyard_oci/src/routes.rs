@@ -299,6 +299,7 @@ fn want(reference: &Reference) -> Result<Want, OciError> {
         token_scope: Some(reference.pull_scope()),
         address,
         content_addressed: true,
+        published_checksums: false,
     })
 }
 

@@ -3,6 +3,8 @@
 use std::cmp::Ordering;
 use std::io::{BufRead, Read, Seek};
 
+use packyard_core::archive::check_zip_directory;
+use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
 use serde_json::{Value, json};
@@ -129,6 +131,9 @@ pub fn parse_metadata(source: impl BufRead) -> Result<Metadata, String> {
             .map_err(|e| format!("malformed XML at byte {}: {e}", reader.error_position()))?;
         match event {
             Event::Start(start) => {
+                if path.len() >= XML_DEPTH_MAX {
+                    return Err(limits::too_deep());
+                }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 if path.is_empty() {
                     if saw_root || name != "opm-metadata" {
@@ -293,14 +298,19 @@ fn read_entry<R: Read + Seek>(
 ) -> Option<Result<Vec<u8>, String>> {
     let entry = archive.by_name(name).ok()?;
     // Metadata is small: refuse absurd files instead of reading them.
+    let max = limits::METADATA_DOCUMENT_MAX;
     let mut bytes = Vec::new();
-    Some(
-        entry
-            .take(1 << 20)
-            .read_to_end(&mut bytes)
-            .map(|_| bytes)
-            .map_err(|e| format!("{name} cannot be read: {e}")),
-    )
+    let read = entry
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("{name} cannot be read: {e}"));
+    Some(read.and_then(|_| {
+        if bytes.len() as u64 > max {
+            Err(format!("{name} is larger than {max} bytes"))
+        } else {
+            Ok(bytes)
+        }
+    }))
 }
 
 fn read_packagedef(bytes: &[u8]) -> Result<Metadata, String> {
@@ -311,7 +321,8 @@ fn read_packagedef(bytes: &[u8]) -> Result<Metadata, String> {
 
 /// Reads `opm-metadata.xml` at the root of an `.ospx` zip or, without one, its `packagedef` (at the
 /// root or in `content.zip`).
-pub fn read_ospx<R: Read + Seek>(reader: R) -> Result<Metadata, String> {
+pub fn read_ospx<R: Read + Seek>(mut reader: R) -> Result<Metadata, String> {
+    check_zip_directory(&mut reader)?;
     let mut archive =
         zip::ZipArchive::new(reader).map_err(|_| "the package is not a zip archive".to_owned())?;
     if let Some(bytes) = read_entry(&mut archive, METADATA_FILE) {
@@ -333,6 +344,29 @@ mod tests {
     use std::io::{Cursor, Write};
 
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_in_linear_time() {
+        let depth = 200_000;
+        let deep = format!(
+            "<opm-metadata>{}{}</opm-metadata>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        );
+        let started = std::time::Instant::now();
+        let refused = parse_metadata(deep.as_bytes()).unwrap_err();
+        assert_eq!(refused, packyard_domain::limits::too_deep());
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        let shallow = format!(
+            "<opm-metadata>{}{}</opm-metadata>",
+            "<a>".repeat(60),
+            "</a>".repeat(60)
+        );
+        assert_ne!(
+            parse_metadata(shallow.as_bytes()).err(),
+            Some(packyard_domain::limits::too_deep())
+        );
+    }
 
     const XML: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <opm-metadata xmlns="http://oscript.io/schemas/opm-metadata/1.0">

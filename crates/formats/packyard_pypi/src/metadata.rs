@@ -3,6 +3,7 @@
 
 use std::io::Read;
 
+use packyard_core::archive::check_zip_directory;
 use serde_json::{Map, Value, json};
 
 /// Largest metadata document read out of a distribution.
@@ -155,7 +156,10 @@ fn read_capped(reader: impl Read, what: &str) -> Result<String, MetadataError> {
 }
 
 /// The `METADATA` of a wheel: the one `*.dist-info/METADATA` at the top of the zip.
-pub fn read_wheel_metadata(file: impl Read + std::io::Seek) -> Result<CoreMetadata, MetadataError> {
+pub fn read_wheel_metadata(
+    mut file: impl Read + std::io::Seek,
+) -> Result<CoreMetadata, MetadataError> {
+    check_zip_directory(&mut file).map_err(fail)?;
     let mut archive =
         zip::ZipArchive::new(file).map_err(|e| fail(format!("the wheel is not a zip: {e}")))?;
     let candidates: Vec<String> = archive

@@ -1,0 +1,145 @@
+//! Bounds on the zip archives packages arrive as, checked before a zip reader loads an archive's central
+//! directory (which it keeps whole in memory, one record per entry).
+
+use std::io::{Read, Seek, SeekFrom};
+
+use packyard_domain::limits::{ZIP_DIRECTORY_MAX, ZIP_ENTRIES_MAX};
+
+/// The end-of-central-directory record: its signature and its length without the comment.
+const EOCD_SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x05, 0x06];
+const EOCD_LENGTH: usize = 22;
+/// The zip64 locator, which sits right before the end-of-central-directory record.
+const ZIP64_LOCATOR_SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x06, 0x07];
+const ZIP64_LOCATOR_LENGTH: usize = 20;
+const ZIP64_RECORD_SIGNATURE: [u8; 4] = [0x50, 0x4b, 0x06, 0x06];
+
+fn u16_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from(u16::from_le_bytes([bytes[at], bytes[at + 1]]))
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from(u32::from_le_bytes([
+        bytes[at],
+        bytes[at + 1],
+        bytes[at + 2],
+        bytes[at + 3],
+    ]))
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    let mut le = [0u8; 8];
+    le.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(le)
+}
+
+/// Refuses a zip with more than [`ZIP_ENTRIES_MAX`] entries or a central directory larger than
+/// [`ZIP_DIRECTORY_MAX`] bytes, reading only its end records; the error names the limit. Something that
+/// is not a zip passes, for the zip reader to refuse in its own words. Leaves the reader at its start.
+pub fn check_zip_directory<R: Read + Seek>(reader: &mut R) -> Result<(), String> {
+    let unreadable = |e: std::io::Error| format!("the archive cannot be read: {e}");
+    let length = reader.seek(SeekFrom::End(0)).map_err(unreadable)?;
+    // The record ends the file, after a comment of at most 65,535 bytes.
+    let tail_length = length.min((EOCD_LENGTH + usize::from(u16::MAX)) as u64);
+    reader
+        .seek(SeekFrom::Start(length - tail_length))
+        .map_err(unreadable)?;
+    let mut tail = vec![0u8; tail_length as usize];
+    reader.read_exact(&mut tail).map_err(unreadable)?;
+    reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let Some(eocd) = (0..=tail.len().saturating_sub(EOCD_LENGTH))
+        .rev()
+        .find(|&at| tail.len() >= at + EOCD_LENGTH && tail[at..at + 4] == EOCD_SIGNATURE)
+    else {
+        return Ok(());
+    };
+    let mut entries = u16_at(&tail, eocd + 10);
+    let mut directory = u32_at(&tail, eocd + 12);
+    if entries == u64::from(u16::MAX) || directory == u64::from(u32::MAX) {
+        // Zip64: the real counts are in the zip64 record the locator points at.
+        let locator = eocd.checked_sub(ZIP64_LOCATOR_LENGTH);
+        if let Some(locator) = locator.filter(|&at| tail[at..at + 4] == ZIP64_LOCATOR_SIGNATURE) {
+            let mut record = [0u8; 56];
+            let offset = u64_at(&tail, locator + 8);
+            let read = reader
+                .seek(SeekFrom::Start(offset))
+                .and_then(|_| reader.read_exact(&mut record));
+            reader.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+            if read.is_ok() && record[..4] == ZIP64_RECORD_SIGNATURE {
+                entries = u64_at(&record, 32);
+                directory = u64_at(&record, 40);
+            }
+        }
+    }
+    if entries > ZIP_ENTRIES_MAX {
+        return Err(format!(
+            "the archive has more than {ZIP_ENTRIES_MAX} entries"
+        ));
+    }
+    if directory > ZIP_DIRECTORY_MAX {
+        return Err(format!(
+            "the archive's central directory is larger than {ZIP_DIRECTORY_MAX} bytes"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
+    use std::io::Cursor;
+
+    use super::*;
+
+    fn eocd(entries: u16, directory: u32) -> Vec<u8> {
+        let mut record = EOCD_SIGNATURE.to_vec();
+        record.extend([0u8; 6]);
+        record.extend(entries.to_le_bytes());
+        record.extend(directory.to_le_bytes());
+        record.extend([0u8; 6]);
+        record
+    }
+
+    fn zip64(entries: u64, directory: u64) -> Vec<u8> {
+        let mut file = b"local entries".to_vec();
+        let record_at = file.len() as u64;
+        file.extend(ZIP64_RECORD_SIGNATURE);
+        file.extend([0u8; 28]);
+        file.extend(entries.to_le_bytes());
+        file.extend(directory.to_le_bytes());
+        file.extend([0u8; 8]);
+        file.extend(ZIP64_LOCATOR_SIGNATURE);
+        file.extend([0u8; 4]);
+        file.extend(record_at.to_le_bytes());
+        file.extend([0u8; 4]);
+        file.extend(eocd(u16::MAX, u32::MAX));
+        file
+    }
+
+    fn check(bytes: Vec<u8>) -> Result<(), String> {
+        let mut reader = Cursor::new(bytes);
+        let checked = check_zip_directory(&mut reader);
+        assert_eq!(reader.position(), 0);
+        checked
+    }
+
+    #[test]
+    fn refuses_too_many_entries_or_too_large_a_directory() {
+        assert_eq!(check(eocd(1000, 64_000)), Ok(()));
+        assert_eq!(check(zip64(65_535, 1 << 20)), Ok(()));
+        assert_eq!(
+            check(zip64(1_000_000, 1 << 20)),
+            Err("the archive has more than 65535 entries".into())
+        );
+        assert_eq!(
+            check(eocd(1000, 20 << 20)),
+            Err("the archive's central directory is larger than 16777216 bytes".into())
+        );
+        // A comment after the record, and things that are not zips, pass.
+        let mut commented = eocd(10, 1000);
+        commented.extend(b"a comment");
+        assert_eq!(check(commented), Ok(()));
+        assert_eq!(check(b"not a zip".to_vec()), Ok(()));
+        assert_eq!(check(Vec::new()), Ok(()));
+    }
+}
