@@ -125,7 +125,7 @@ pub const SMALL_BLOB_MAX: u64 = 64 * 1024;
 /// Bytes of small blobs kept in memory at most.
 const SMALL_BLOBS_CAPACITY: u64 = 32 * 1024 * 1024;
 /// Bytes read from a local file at once: large reads keep syscalls and thread handoffs few.
-const READ_CHUNK: u64 = 128 * 1024;
+const READ_CHUNK: u64 = 256 * 1024;
 /// Reads of one local file in flight at once, so the disk works while the socket drains.
 const READS_AHEAD: usize = 2;
 /// Reads of local files running at once, across all downloads. Each runs on a blocking thread; without a
