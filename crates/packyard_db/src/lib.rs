@@ -258,7 +258,13 @@ impl Db {
                 }
                 path.to_owned()
             }
-            Backend::Postgres => url.to_owned(),
+            Backend::Postgres => {
+                // OpenSSL set up as the upstream client sets it up, before libpq's TLS does: without
+                // the exit-time cleanup libpq's own initialisation registers, which frees OpenSSL's
+                // state while threads that used it are still ending ("free(): invalid pointer" at exit).
+                openssl_sys::init();
+                url.to_owned()
+            }
         };
         let max = match backend {
             // One writer at a time anyway; a few readers beside it.
