@@ -17,16 +17,19 @@ use crate::ApiError;
 /// The services as actix app data.
 pub type CoreData = web::Data<Core>;
 
+/// A header's value, trimmed; none when it is missing, empty or not text.
+pub fn header_text(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
 /// The credential a request carries, if any.
 pub fn credential_from_request(req: &HttpRequest) -> Option<Credential> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let header = |name: &str| header_text(req, name);
     if let Some(token) = header("PRIVATE-TOKEN") {
         return Some(Credential::Token(token));
     }

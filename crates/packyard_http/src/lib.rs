@@ -13,7 +13,7 @@ mod pagination;
 mod params;
 mod stream;
 
-pub use auth::{Authenticated, CoreData, credential_from_request};
+pub use auth::{Authenticated, CoreData, credential_from_request, header_text};
 pub use connection::{ConnectionLimits, Connections};
 pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};

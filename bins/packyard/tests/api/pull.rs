@@ -9,12 +9,12 @@ use sha1::Digest;
 
 use packyard_test_support::CloseDelimitedUpstream;
 
-use crate::fixtures::{PullThrough, app_with_group, pull_through};
+use crate::fixtures::{self, PullThrough, app_with_group, pull_through};
 use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
 
-fn maven_path(registry: i64, path: &str) -> String {
+fn maven_path(registry: impl std::fmt::Display, path: &str) -> String {
     format!("/api/v4/virtual_registries/packages/maven/{registry}/{path}")
 }
 
@@ -301,37 +301,28 @@ async fn bad_paths_and_unknown_registries_are_refused(backend: Backend) {
     assert_eq!(get(&app, registry + 100, JAR).await.status(), 404);
     assert_eq!(get(&app, 0, JAR).await.status(), 404);
     // Ids that are not numbers are routed after the management API, and still get GitLab's 404.
-    let response = app
-        .client
-        .get(app.url(&format!(
-            "/api/v4/virtual_registries/packages/maven/abc/{JAR}"
-        )))
-        .header("PRIVATE-TOKEN", &app.admin_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 404);
-    let body: serde_json::Value = response.json().await.unwrap();
+    let token = &app.admin_token;
+    let not_a_number = fixtures::get(&app, token, &maven_path("abc", JAR)).await;
+    assert_eq!(not_a_number.status, 404);
     assert!(
-        body["message"].as_str().unwrap().starts_with("404"),
-        "{body}"
+        not_a_number.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("404"),
+        "{}",
+        not_a_number.body
     );
-    let show = app
-        .client
-        .get(app.url(&format!(
-            "/api/v4/virtual_registries/packages/maven/registries/{registry}"
-        )))
-        .header("PRIVATE-TOKEN", &app.admin_token)
-        .send()
-        .await
-        .unwrap();
+    let show = fixtures::get(
+        &app,
+        token,
+        &format!("/api/v4/virtual_registries/packages/maven/registries/{registry}"),
+    )
+    .await;
     assert_eq!(
-        show.status(),
-        200,
+        show.status, 200,
         "the management route is not taken for a client one"
     );
-    let body: serde_json::Value = show.json().await.unwrap();
-    assert_eq!(body["id"], registry);
+    assert_eq!(show.body["id"], registry);
 
     let (empty, _) = app.maven_registry(group, &[]).await;
     let response = get(&app, empty, JAR).await;

@@ -11,7 +11,7 @@ use packyard_http::hosted::{
     HostedActor, HostedResult, PackageFileModel, file_response, payload_stream,
 };
 
-use packyard_http::{CoreData, credential_from_request};
+use packyard_http::{CoreData, credential_from_request, header_text};
 
 use crate::metadata::{Metadata, compare_versions, read_ospx};
 
@@ -160,27 +160,15 @@ async fn push(
     path: web::Path<String>,
     body: web::Payload,
 ) -> HostedResult<HttpResponse> {
-    let credential = credential_from_request(&req).or_else(|| {
-        req.headers()
-            .get("OAUTH-TOKEN")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(|token| Credential::DeployOrPersonal(token.to_owned()))
-    });
+    let credential = credential_from_request(&req)
+        .or_else(|| header_text(&req, "OAUTH-TOKEN").map(Credential::DeployOrPersonal));
     let actor = HostedActor::authenticate(&req, credential).await?;
     let group_path = path.into_inner();
     let group = core
         .company_for(&actor.0, &group_path, Need::Publish)
         .await?;
-    let declared = req
-        .headers()
-        .get("FILE-NAME")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| bad_request("the FILE-NAME header is missing"))?
-        .to_owned();
+    let declared = header_text(&req, "FILE-NAME")
+        .ok_or_else(|| bad_request("the FILE-NAME header is missing"))?;
     let received = core.receive_file(payload_stream(body), true).await?;
     let stored = store_package(
         &core,
