@@ -168,6 +168,18 @@ impl std::ops::DerefMut for PooledAny {
     }
 }
 
+/// Opens a PostgreSQL connection, the only way this project opens one.
+///
+/// OpenSSL is set up first, as the upstream client sets it up: whoever initialises it first decides
+/// whether `OPENSSL_cleanup` runs at exit, and libpq's own initialisation registers it. That cleanup frees
+/// OpenSSL's state while threads that used it are still ending, so a process that had a TLS connection to
+/// PostgreSQL could crash as it exited ("free(): invalid pointer", SIGSEGV).
+pub fn establish_postgres(url: &str) -> diesel::ConnectionResult<PgConnection> {
+    use diesel::Connection;
+    openssl_sys::init();
+    PgConnection::establish(url)
+}
+
 /// Opens connections of the one backend the URL names, so a failure says why (the multi-backend
 /// connection's own `establish` only says the URL fits no backend).
 #[derive(Debug)]
@@ -183,7 +195,7 @@ impl diesel::r2d2::ManageConnection for Manager {
     fn connect(&self) -> Result<PooledAny, Self::Error> {
         use diesel::Connection;
         let conn = match self.backend {
-            Backend::Postgres => PgConnection::establish(&self.url).map(AnyConnection::Postgres),
+            Backend::Postgres => establish_postgres(&self.url).map(AnyConnection::Postgres),
             Backend::Sqlite => SqliteConnection::establish(&self.url).map(AnyConnection::Sqlite),
         }
         .map_err(diesel::r2d2::Error::ConnectionError)?;
@@ -258,13 +270,7 @@ impl Db {
                 }
                 path.to_owned()
             }
-            Backend::Postgres => {
-                // OpenSSL set up as the upstream client sets it up, before libpq's TLS does: without
-                // the exit-time cleanup libpq's own initialisation registers, which frees OpenSSL's
-                // state while threads that used it are still ending ("free(): invalid pointer" at exit).
-                openssl_sys::init();
-                url.to_owned()
-            }
+            Backend::Postgres => url.to_owned(),
         };
         let max = match backend {
             // One writer at a time anyway; a few readers beside it.

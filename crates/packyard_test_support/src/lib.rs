@@ -9,8 +9,9 @@
 pub mod oci_registry;
 mod upstream;
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
 pub use oci_registry::{OciRegistry, PushedImage, PushedIndex};
+use packyard_db::establish_postgres;
 pub use upstream::{
     CloseDelimitedUpstream, FAKE_TOKEN_PATH, FakeAuth, FakeUpstream, Reply, UpstreamLog,
 };
@@ -54,7 +55,7 @@ impl TestDb {
             }
             Backend::Postgres => {
                 let server = postgres_server_url();
-                let mut admin = match PgConnection::establish(&format!("{server}/postgres")) {
+                let mut admin = match establish_postgres(&format!("{server}/postgres")) {
                     Ok(conn) => conn,
                     Err(error) if std::env::var("CI").as_deref() != Ok("true") => {
                         eprintln!(
@@ -84,7 +85,7 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = &self.postgres_name
             && let Ok(mut admin) =
-                PgConnection::establish(&format!("{}/postgres", postgres_server_url()))
+                establish_postgres(&format!("{}/postgres", postgres_server_url()))
         {
             let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&mut admin);

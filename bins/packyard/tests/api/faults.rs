@@ -2,14 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::RunQueryDsl;
 
 use crate::{Backend, TestApp};
 
 /// Runs a statement on the PostgreSQL server as its administrator.
 fn on_server(statement: &str) {
     let server = packyard_test_support::postgres_server_url();
-    let mut conn = PgConnection::establish(&format!("{server}/postgres")).unwrap();
+    let mut conn = packyard_db::establish_postgres(&format!("{server}/postgres")).unwrap();
     diesel::sql_query(statement).execute(&mut conn).unwrap();
 }
 
