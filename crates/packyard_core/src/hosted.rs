@@ -11,9 +11,10 @@
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, LocalBoxStream, StreamExt, TryStreamExt};
 use packyard_blob::BlobWriter;
-use packyard_db::queries::hosted::{self as q, PackageFilter, PackageIdentity};
+use packyard_db::queries::hosted::{self as q, ListedMetadata, PackageFilter, PackageIdentity};
 use packyard_db::rows::{
     Group, NewPackage, NewPackageFile, NewPackageVersion, Package, PackageFile, PackageVersion,
+    VersionListing,
 };
 use packyard_domain::{FileDigests, OwnerType, PackageType, UploadType};
 use tokio::io::AsyncWriteExt;
@@ -115,6 +116,8 @@ pub struct FileUpload {
     pub expected_md5: Option<String>,
     /// Format metadata of the version, stored when the version is created.
     pub version_metadata: Option<serde_json::Value>,
+    /// The part of `version_metadata` the format's index serves, as JSON text, stored beside it.
+    pub index_metadata: Option<String>,
     /// Format metadata of the file.
     pub file_metadata: Option<serde_json::Value>,
 }
@@ -132,6 +135,7 @@ impl FileUpload {
             expected_sha256: None,
             expected_md5: None,
             version_metadata: None,
+            index_metadata: None,
             file_metadata: None,
         }
     }
@@ -425,6 +429,7 @@ impl Core {
                                     metadata: version_metadata,
                                     created_at: now,
                                     updated_at: now,
+                                    index_metadata: upload.index_metadata.clone(),
                                 },
                             )?;
                             (version, true)
@@ -711,16 +716,36 @@ impl Core {
             .await?)
     }
 
-    /// Replaces the format metadata of a version (npm deprecations).
+    /// Replaces the format metadata of a version and its index's part of it (npm deprecations).
     pub async fn set_hosted_version_metadata(
         &self,
         version: &PackageVersion,
         metadata: &serde_json::Value,
+        index_metadata: Option<String>,
     ) -> CoreResult<()> {
         let (version_id, metadata, now) = (version.id, metadata.to_string(), self.now());
         Ok(self
             .db
-            .write(move |conn| q::set_version_metadata(conn, version_id, &metadata, now))
+            .write(move |conn| {
+                q::set_version_metadata(conn, version_id, &metadata, index_metadata.as_deref(), now)
+            })
+            .await?)
+    }
+
+    /// A page of a package's versions with their `*{suffix}` file, oldest first, after the version
+    /// with row id `after` (0 for the first page): package indexes are read a page at a time.
+    pub async fn list_hosted_version_page(
+        &self,
+        package: &Package,
+        suffix: &'static str,
+        after: i64,
+        limit: i64,
+        metadata: ListedMetadata,
+    ) -> CoreResult<Vec<VersionListing>> {
+        let package_id = package.id;
+        Ok(self
+            .db
+            .run(move |conn| q::list_version_page(conn, package_id, suffix, after, limit, metadata))
             .await?)
     }
 

@@ -30,7 +30,7 @@ pub use hot::{COUNTER_FLUSH_INTERVAL, HotSync, SYNC_INTERVAL};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream, Hashers};
 pub use packyard_db::queries::Page;
-pub use packyard_db::queries::hosted::PackageFilter;
+pub use packyard_db::queries::hosted::{ListedMetadata, PackageFilter};
 pub use packyard_db::{Db, rows};
 pub use packyard_upstream::{UpstreamClient, UpstreamSettings};
 pub use secrets::SecretKey;

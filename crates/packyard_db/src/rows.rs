@@ -551,6 +551,8 @@ pub struct PackageVersion {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// The part of `metadata` the format's index serves, as JSON text.
+    pub index_metadata: Option<String>,
 }
 
 /// A new version.
@@ -577,6 +579,27 @@ pub struct NewPackageVersion {
     pub created_at: NaiveDateTime,
     /// Last change.
     pub updated_at: NaiveDateTime,
+    /// The part of `metadata` the format's index serves, as JSON text.
+    pub index_metadata: Option<String>,
+}
+
+/// A version as a package index lists it: one of its files, and the metadata the index needs.
+#[derive(Debug, Clone, Queryable)]
+pub struct VersionListing {
+    /// The version's row id.
+    pub version_id: i64,
+    /// The version.
+    pub version: String,
+    /// When it was published.
+    pub created_at: NaiveDateTime,
+    /// The metadata asked for, as JSON text: the whole or the index's part.
+    pub metadata: Option<String>,
+    /// The file's name.
+    pub file_name: String,
+    /// The file's sha1, hex.
+    pub file_sha1: String,
+    /// The file's sha512, hex.
+    pub file_sha512: String,
 }
 
 /// A file of a hosted package version.

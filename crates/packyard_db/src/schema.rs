@@ -203,6 +203,7 @@ diesel::table! {
         metadata -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        index_metadata -> Nullable<Text>,
     }
 }
 

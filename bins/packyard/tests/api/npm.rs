@@ -1057,7 +1057,109 @@ async fn bearer_deploy_tokens_work_on_every_hosted_surface(backend: Backend) {
     assert_eq!(management.status(), 401);
 }
 
+/// Packuments are written a page of versions at a time: a package with more versions than a page and
+/// large readmes lists every version, the abbreviated document carries no readme, a version stored
+/// before install fields were kept apart is still served, and install fields past their cap are
+/// refused with nothing kept.
+async fn npm_documents_list_every_version_without_their_readmes(backend: Backend) {
+    let Some((app, group)) = app_with_group(backend).await else {
+        return;
+    };
+    let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
+    let name = "@acme/many";
+    let path = format!("{BASE}/{}", escaped(name));
+    let readme = |version: &str| format!("{version}: {}", "r".repeat(200 * 1024));
+    let count = 40;
+    for minor in 0..count {
+        let version = format!("1.{minor}.0");
+        let tarball = tgz(Some(manifest(name, &version)));
+        let mut body = publish_body(name, &version, &tarball, "latest");
+        let document = &mut body["versions"][&version];
+        document["readme"] = json!(readme(&version));
+        document["dependencies"] = json!({"left-pad": format!("^1.{minor}.0")});
+        let response = publish(&app, &developer, name, body).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+    // The first version as a release before this one stored it: no install fields of its own.
+    app.sql("UPDATE package_versions SET index_metadata = NULL WHERE version = '1.0.0'")
+        .await;
+
+    let response = npm(
+        &app,
+        Method::GET,
+        &path,
+        Some(&developer),
+        None,
+        Some(ABBREVIATED),
+    )
+    .await;
+    let text = response.text().await.unwrap();
+    assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    assert!(
+        !text.contains("rrrr"),
+        "the abbreviated document has a readme"
+    );
+    let corgi: Value = serde_json::from_str(&text).unwrap();
+    let versions = corgi["versions"].as_object().unwrap();
+    assert_eq!(versions.len(), count);
+    for minor in 0..count {
+        let version = &versions[&format!("1.{minor}.0")];
+        assert_eq!(version["dependencies"]["left-pad"], format!("^1.{minor}.0"));
+        assert_eq!(version["name"], name);
+        assert!(
+            version["dist"]["integrity"]
+                .as_str()
+                .unwrap()
+                .starts_with("sha512-")
+        );
+    }
+    assert_eq!(corgi["dist-tags"]["latest"], format!("1.{}.0", count - 1));
+
+    let full = json_of(
+        npm(&app, Method::GET, &path, Some(&developer), None, None).await,
+        200,
+    )
+    .await;
+    let versions = full["versions"].as_object().unwrap();
+    assert_eq!(versions.len(), count);
+    assert_eq!(versions["1.0.0"]["readme"], readme("1.0.0"));
+    assert_eq!(versions["1.7.0"]["readme"], readme("1.7.0"));
+    let latest = format!("1.{}.0", count - 1);
+    assert_eq!(full["readme"], readme(&latest));
+    let time = full["time"].as_object().unwrap();
+    assert_eq!(time.len(), count + 2, "every version, created and modified");
+
+    // Install fields past 1 MiB: 413, and the package keeps what it had.
+    let version = "2.0.0";
+    let tarball = tgz(Some(manifest(name, version)));
+    let mut body = publish_body(name, version, &tarball, "latest");
+    let dependencies: serde_json::Map<String, Value> = (0..30_000)
+        .map(|i| (format!("dependency-number-{i:06}"), json!("^1.0.0")))
+        .collect();
+    body["versions"][version]["dependencies"] = Value::Object(dependencies);
+    let refused = publish(&app, &developer, name, body).await;
+    assert_eq!(refused.status(), 413);
+    let error = refused.text().await.unwrap();
+    assert!(error.contains("1048576 bytes"), "{error}");
+    let after = json_of(
+        npm(
+            &app,
+            Method::GET,
+            &path,
+            Some(&developer),
+            None,
+            Some(ABBREVIATED),
+        )
+        .await,
+        200,
+    )
+    .await;
+    assert_eq!(after["versions"].as_object().unwrap().len(), count);
+    assert_eq!(after["dist-tags"]["latest"], latest);
+}
+
 both_backends!(
+    npm_documents_list_every_version_without_their_readmes,
     bearer_deploy_tokens_work_on_every_hosted_surface,
     npm_unpublishes_versions_and_packages,
     npm_publishes_and_installs_scoped_and_unscoped_packages,

@@ -40,30 +40,24 @@ const INSTALL_FIELDS: &[&str] = &[
 /// Lifecycle scripts that make npm run code at install time.
 const INSTALL_SCRIPTS: &[&str] = &["preinstall", "install", "postinstall"];
 
-/// One version as the documents show it.
+/// What packyard itself says of a version in the documents, beside its published fields.
 #[derive(Debug, Clone)]
-pub struct PackumentVersion {
+pub struct VersionDist {
     /// The version.
     pub version: String,
-    /// Its version document as published (`package.json` fields).
-    pub manifest: Map<String, Value>,
     /// Where npm downloads its tarball.
     pub tarball_url: String,
     /// The tarball's sha1, hex.
     pub sha1: String,
     /// The tarball's sha512, hex.
     pub sha512: String,
-    /// When it was published.
-    pub published: NaiveDateTime,
 }
 
-/// A package as the documents show it.
+/// A package's own fields in the documents.
 #[derive(Debug, Clone)]
-pub struct Packument {
+pub struct PackageHead {
     /// `name` or `@scope/name`.
     pub name: String,
-    /// Its versions, oldest first.
-    pub versions: Vec<PackumentVersion>,
     /// Its dist-tags.
     pub dist_tags: BTreeMap<String, String>,
     /// When it was created.
@@ -86,12 +80,32 @@ pub fn integrity_of(sha512_hex: &str) -> Option<String> {
         .map(|bytes| format!("sha512-{}", STANDARD.encode(bytes)))
 }
 
-impl PackumentVersion {
-    /// The version document: the published fields (without the publisher's internal `_` fields), its
-    /// identity, and `dist` pointing back at this registry.
-    fn document(&self, name: &str) -> Map<String, Value> {
-        let mut doc: Map<String, Value> = self
-            .manifest
+/// A JSON string literal.
+fn quoted(text: &str) -> String {
+    Value::from(text).to_string()
+}
+
+/// Whether a version document makes npm run code at install time.
+fn runs_install_scripts(manifest: &Map<String, Value>) -> bool {
+    manifest
+        .get("scripts")
+        .and_then(Value::as_object)
+        .is_some_and(|scripts| INSTALL_SCRIPTS.iter().any(|s| scripts.contains_key(*s)))
+}
+
+impl VersionDist {
+    fn dist(&self) -> Value {
+        let mut dist = json!({"tarball": self.tarball_url, "shasum": self.sha1});
+        if let Some(integrity) = integrity_of(&self.sha512) {
+            dist["integrity"] = json!(integrity);
+        }
+        dist
+    }
+
+    /// This version's entry in the full document, `"1.0.0":{…}`: the published fields (without the
+    /// publisher's internal `_` fields), its identity, and `dist` pointing back at this registry.
+    pub fn full_entry(&self, name: &str, manifest: &Map<String, Value>) -> String {
+        let mut doc: Map<String, Value> = manifest
             .iter()
             .filter(|(key, _)| !key.starts_with('_') || key.as_str() == "_hasShrinkwrap")
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -99,86 +113,106 @@ impl PackumentVersion {
         doc.insert("name".into(), json!(name));
         doc.insert("version".into(), json!(self.version));
         doc.insert("_id".into(), json!(format!("{name}@{}", self.version)));
-        let mut dist = json!({"tarball": self.tarball_url, "shasum": self.sha1});
-        if let Some(integrity) = integrity_of(&self.sha512) {
-            dist["integrity"] = json!(integrity);
-        }
-        doc.insert("dist".into(), dist);
-        let runs_scripts = doc
-            .get("scripts")
-            .and_then(Value::as_object)
-            .is_some_and(|scripts| INSTALL_SCRIPTS.iter().any(|s| scripts.contains_key(*s)));
-        if runs_scripts {
+        doc.insert("dist".into(), self.dist());
+        if runs_install_scripts(manifest) {
             doc.insert("hasInstallScript".into(), json!(true));
         }
-        doc
+        format!("{}:{}", quoted(&self.version), Value::Object(doc))
+    }
+
+    /// This version's entry in the abbreviated document, spliced from its stored [`install_fields`]
+    /// without parsing them: the documents npm install reads stay cheap however large the readmes.
+    pub fn abbreviated_entry(&self, name: &str, install_fields: &str) -> String {
+        let mut entry = format!(
+            "{}:{{\"name\":{},\"version\":{},\"dist\":{}",
+            quoted(&self.version),
+            quoted(name),
+            quoted(&self.version),
+            self.dist()
+        );
+        // `install_fields` is an object this module wrote: its members go in as they are.
+        let members = install_fields
+            .trim()
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+            .unwrap_or_default();
+        if !members.trim().is_empty() {
+            entry.push(',');
+            entry.push_str(members);
+        }
+        entry.push('}');
+        entry
     }
 }
 
-impl Packument {
-    /// The full document.
-    pub fn full(&self) -> Value {
-        let mut versions = Map::new();
-        let mut time = Map::new();
-        time.insert("created".into(), json!(npm_time(self.created)));
-        time.insert("modified".into(), json!(npm_time(self.modified)));
-        for version in &self.versions {
-            versions.insert(
-                version.version.clone(),
-                Value::Object(version.document(&self.name)),
-            );
-            time.insert(version.version.clone(), json!(npm_time(version.published)));
-        }
-        let latest = self
-            .dist_tags
-            .get("latest")
-            .and_then(|v| self.versions.iter().find(|pv| &pv.version == v));
+/// The fields of a published version document that the abbreviated document keeps, as a JSON object,
+/// without those packyard writes itself (name, version, dist): stored when the version is published,
+/// so that `npm install`'s documents are served without reading the whole version documents.
+pub fn install_fields(manifest: &Map<String, Value>) -> String {
+    let mut kept: Map<String, Value> = manifest
+        .iter()
+        .filter(|(key, _)| {
+            INSTALL_FIELDS.contains(&key.as_str())
+                && !matches!(key.as_str(), "name" | "version" | "dist")
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if runs_install_scripts(manifest) {
+        kept.insert("hasInstallScript".into(), json!(true));
+    }
+    Value::Object(kept).to_string()
+}
+
+/// Where the abbreviated document's version entries end: the document is written in pieces.
+pub const ABBREVIATED_CLOSING: &str = "}}";
+
+impl PackageHead {
+    /// The abbreviated document up to its version entries.
+    pub fn abbreviated_opening(&self) -> String {
+        format!(
+            "{{\"name\":{},\"modified\":{},\"dist-tags\":{},\"versions\":{{",
+            quoted(&self.name),
+            quoted(&npm_time(self.modified)),
+            json!(self.dist_tags)
+        )
+    }
+
+    /// The full document up to its version entries, with the latest version's descriptive fields at
+    /// the top, as `npm view` reads them.
+    pub fn full_opening(&self, latest: Option<&Map<String, Value>>) -> String {
         let mut doc = json!({
             "_id": self.name,
             "_rev": self.revision,
             "name": self.name,
             "dist-tags": self.dist_tags,
-            "versions": versions,
-            "time": time,
         });
-        // The registry shows the latest version's descriptive fields at the top, as npm view reads them.
-        if let Some(latest) = latest {
-            for key in [
-                "description",
-                "readme",
-                "license",
-                "homepage",
-                "repository",
-                "keywords",
-            ] {
-                if let Some(value) = latest.manifest.get(key) {
-                    doc[key] = value.clone();
-                }
+        for key in [
+            "description",
+            "readme",
+            "license",
+            "homepage",
+            "repository",
+            "keywords",
+        ] {
+            if let Some(value) = latest.and_then(|latest| latest.get(key)) {
+                doc[key] = value.clone();
             }
         }
-        doc
+        let mut opening = doc.to_string();
+        opening.pop();
+        opening.push_str(",\"versions\":{");
+        opening
     }
 
-    /// The abbreviated document: for each version only what installing needs.
-    pub fn abbreviated(&self) -> Value {
-        let versions: Map<String, Value> = self
-            .versions
-            .iter()
-            .map(|version| {
-                let doc = version.document(&self.name);
-                let kept: Map<String, Value> = doc
-                    .into_iter()
-                    .filter(|(key, _)| INSTALL_FIELDS.contains(&key.as_str()))
-                    .collect();
-                (version.version.clone(), Value::Object(kept))
-            })
-            .collect();
-        json!({
-            "name": self.name,
-            "modified": npm_time(self.modified),
-            "dist-tags": self.dist_tags,
-            "versions": versions,
-        })
+    /// The full document after its version entries: the publication times.
+    pub fn full_closing(&self, published: &[(String, NaiveDateTime)]) -> String {
+        let mut time = Map::new();
+        time.insert("created".into(), json!(npm_time(self.created)));
+        time.insert("modified".into(), json!(npm_time(self.modified)));
+        for (version, at) in published {
+            time.insert(version.clone(), json!(npm_time(*at)));
+        }
+        format!("}},\"time\":{}}}", Value::Object(time))
     }
 }
 
@@ -193,8 +227,8 @@ mod tests {
             .unwrap()
     }
 
-    fn packument() -> Packument {
-        let manifest = json!({
+    fn manifest() -> Map<String, Value> {
+        json!({
             "name": "@acme/widget",
             "version": "1.0.0",
             "description": "A widget",
@@ -203,18 +237,15 @@ mod tests {
             "readme": "long text",
             "_npmUser": {"name": "me"},
             "dist": {"tarball": "http://elsewhere/x.tgz"},
-        });
-        Packument {
+        })
+        .as_object()
+        .unwrap()
+        .clone()
+    }
+
+    fn head() -> PackageHead {
+        PackageHead {
             name: "@acme/widget".into(),
-            versions: vec![PackumentVersion {
-                version: "1.0.0".into(),
-                manifest: manifest.as_object().unwrap().clone(),
-                tarball_url: "http://h/company/acme/package/-/npm/@acme/widget/-/widget-1.0.0.tgz"
-                    .into(),
-                sha1: "ab".repeat(20),
-                sha512: "00".repeat(64),
-                published: at(5),
-            }],
             dist_tags: BTreeMap::from([("latest".into(), "1.0.0".into())]),
             created: at(5),
             modified: at(7),
@@ -222,15 +253,40 @@ mod tests {
         }
     }
 
+    fn dist(version: &str) -> VersionDist {
+        VersionDist {
+            version: version.into(),
+            tarball_url: format!(
+                "http://h/company/acme/package/-/npm/@acme/widget/-/widget-{version}.tgz"
+            ),
+            sha1: "ab".repeat(20),
+            sha512: "00".repeat(64),
+        }
+    }
+
+    /// A document written in pieces, as the route streams it, read back as npm reads it.
+    fn assembled(opening: String, entries: &[String], closing: &str) -> Value {
+        let text = format!("{opening}{}{closing}", entries.join(","));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
     #[test]
     fn full_documents_point_dist_back_here() {
-        let doc = packument().full();
+        let head = head();
+        let entry = dist("1.0.0").full_entry(&head.name, &manifest());
+        let doc = assembled(
+            head.full_opening(Some(&manifest())),
+            &[entry],
+            &head.full_closing(&[("1.0.0".into(), at(5))]),
+        );
         let version = &doc["versions"]["1.0.0"];
         assert_eq!(doc["name"], "@acme/widget");
         assert_eq!(doc["_rev"], "1-abc");
         assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
         assert_eq!(doc["description"], "A widget");
+        assert_eq!(doc["readme"], "long text");
         assert_eq!(doc["time"]["1.0.0"], "2026-11-23T14:00:05.250Z");
+        assert_eq!(doc["time"]["modified"], "2026-11-23T14:00:07.250Z");
         assert_eq!(version["_id"], "@acme/widget@1.0.0");
         assert_eq!(
             version["dist"]["tarball"],
@@ -250,10 +306,18 @@ mod tests {
 
     #[test]
     fn abbreviated_documents_keep_what_installing_needs() {
-        let doc = packument().abbreviated();
-        let version = doc["versions"]["1.0.0"].as_object().unwrap();
+        let head = head();
+        let stored = install_fields(&manifest());
+        assert!(!stored.contains("long text"), "{stored}");
+        let entries = [
+            dist("1.0.0").abbreviated_entry(&head.name, &stored),
+            dist("2.0.0").abbreviated_entry(&head.name, &install_fields(&Map::new())),
+        ];
+        let doc = assembled(head.abbreviated_opening(), &entries, ABBREVIATED_CLOSING);
         assert_eq!(doc["modified"], "2026-11-23T14:00:07.250Z");
+        assert_eq!(doc["dist-tags"]["latest"], "1.0.0");
         assert!(doc.get("time").is_none());
+        let version = doc["versions"]["1.0.0"].as_object().unwrap();
         let mut keys: Vec<&str> = version.keys().map(String::as_str).collect();
         keys.sort_unstable();
         assert_eq!(
@@ -265,6 +329,32 @@ mod tests {
                 "name",
                 "version"
             ]
+        );
+        assert_eq!(version["dependencies"]["left-pad"], "^1.0.0");
+        assert_eq!(version["name"], "@acme/widget");
+        assert_eq!(
+            version["dist"]["tarball"],
+            "http://h/company/acme/package/-/npm/@acme/widget/-/widget-1.0.0.tgz"
+        );
+        let bare = doc["versions"]["2.0.0"].as_object().unwrap();
+        assert_eq!(bare.len(), 3, "{bare:?}");
+        assert_eq!(bare["version"], "2.0.0");
+    }
+
+    #[test]
+    fn names_and_versions_that_need_escaping_stay_valid_json() {
+        let head = PackageHead {
+            name: "quote\"d".into(),
+            ..head()
+        };
+        let mut odd = dist("1.0.0-\"x\"");
+        odd.tarball_url = "http://h/\\/x.tgz".into();
+        let entry = odd.abbreviated_entry(&head.name, &install_fields(&manifest()));
+        let doc = assembled(head.abbreviated_opening(), &[entry], ABBREVIATED_CLOSING);
+        assert_eq!(doc["name"], "quote\"d");
+        assert_eq!(
+            doc["versions"]["1.0.0-\"x\""]["dist"]["tarball"],
+            "http://h/\\/x.tgz"
         );
     }
 }

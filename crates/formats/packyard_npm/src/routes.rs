@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use packyard_core::hosted::{FileUpload, Owner, PackageRef, ReceivedFile, StoredFile};
 use packyard_core::identity::{Actor, Credential, Need};
 use packyard_core::rows::{Group, Package};
-use packyard_core::{Core, CoreError, CoreResult};
+use packyard_core::{Core, CoreError, CoreResult, ListedMetadata};
 use packyard_domain::{PackageType, UploadType};
 use packyard_http::CoreData;
 use packyard_http::hosted::{
@@ -27,7 +27,9 @@ use tokio::io::AsyncWriteExt;
 use crate::attachment::{decode_attachment, measure_document};
 use crate::manifest::{Manifest, read_tarball_manifest};
 use crate::name::{NpmName, is_valid_tag, is_valid_version};
-use crate::packument::{ABBREVIATED, Packument, PackumentVersion};
+use crate::packument::{
+    ABBREVIATED, ABBREVIATED_CLOSING, PackageHead, VersionDist, install_fields,
+};
 use crate::publish::PackageUpdate;
 
 /// The registry URL users configure, in the company scope.
@@ -37,6 +39,9 @@ const BASE: &str = "/npm";
 const PUBLISH_SLACK: u64 = packyard_core::DOCUMENTS_BESIDE_A_FILE;
 /// The largest version document (a `package.json` with its readme), kept and served with the version.
 const VERSION_DOCUMENT_MAX: u64 = packyard_domain::limits::METADATA_DOCUMENT_MAX;
+/// The largest install fields of a version (its dependencies, bin, engines, …: what the abbreviated
+/// document serves), far above any real package's.
+const INSTALL_FIELDS_MAX: u64 = 1024 * 1024;
 /// The largest body of the small JSON requests (login, dist-tags).
 const MAX_SMALL_BODY: usize = 64 * 1024;
 /// Tarballs are served as the npm registry serves them.
@@ -315,8 +320,16 @@ async fn global_upload(
     let (name, version, file_name) = global_target(&req)?;
     let received = core.receive_file(payload_stream(body), true).await?;
     let (manifest, received) = checked_manifest(received, &name, &version).await?;
+    let index_metadata = match checked_install_fields(&manifest.0) {
+        Ok(fields) => fields,
+        Err(error) => {
+            received.discard().await;
+            return Err(error.into());
+        }
+    };
     let upload = FileUpload {
         version_metadata: Some(Value::Object(manifest.0)),
+        index_metadata: Some(index_metadata),
         ..FileUpload::new(&version, &file_name, UploadType::Api)
     };
     let stored = core
@@ -447,32 +460,12 @@ async fn delete_tag(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmRes
     Ok(HttpResponse::Ok().json(json!({ "ok": true })))
 }
 
-/// The package document, full or abbreviated as the `Accept` header asks.
+/// The package document, full or abbreviated as the `Accept` header asks, streamed a page of versions
+/// at a time.
 async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResult<HttpResponse> {
     let (_, name, package) = find_package(&req, &core, &actor.0, Need::Install).await?;
-    let registry = registry_url(&req, &core, &group_path(&req));
-    let mut versions: Vec<PackumentVersion> = Vec::new();
-    for (version, file) in core.list_hosted_files_with_versions(&package).await? {
-        if versions.iter().any(|v| v.version == version.version) || !file.name.ends_with(".tgz") {
-            continue;
-        }
-        let manifest = version
-            .metadata
-            .as_deref()
-            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok())
-            .unwrap_or_default();
-        versions.push(PackumentVersion {
-            tarball_url: format!("{registry}/{}/-/{}", name.full(), file.name),
-            manifest,
-            sha1: file.file_sha1,
-            sha512: file.file_sha512,
-            published: version.created_at,
-            version: version.version,
-        });
-    }
-    let document = Packument {
+    let head = PackageHead {
         name: package.name.clone(),
-        versions,
         dist_tags: dist_tags(&core, &package).await?,
         created: package.created_at,
         modified: package.updated_at,
@@ -483,15 +476,189 @@ async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResu
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains(ABBREVIATED));
-    let (content_type, body) = if abbreviated {
-        (ABBREVIATED, document.abbreviated())
+    let (content_type, form, opening) = if abbreviated {
+        (ABBREVIATED, Form::Abbreviated, head.abbreviated_opening())
     } else {
-        ("application/json", document.full())
+        let latest = match head.dist_tags.get("latest") {
+            Some(latest) => match core.find_hosted_version(&package, latest).await {
+                Ok(found) => Some(version_manifest(found.version.metadata.as_deref())),
+                Err(CoreError::NotFound(_)) => None,
+                Err(error) => return Err(error.into()),
+            },
+            None => None,
+        };
+        let opening = head.full_opening(latest.as_ref());
+        ("application/json", Form::Full, opening)
     };
+    let writer = DocumentWriter {
+        core: core.clone(),
+        tarballs: format!(
+            "{}/{}/-/",
+            registry_url(&req, &core, &group_path(&req)),
+            name.full()
+        ),
+        package,
+        head,
+        form,
+        opening: Some(opening),
+        after: 0,
+        published: Vec::new(),
+        written: 0,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(writer, |mut writer| async move {
+        let piece = writer.next_piece().await?;
+        Some((piece, writer))
+    });
     Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, content_type))
         .insert_header((VARY, "Accept"))
-        .body(body.to_string()))
+        .streaming(body))
+}
+
+/// Which package document a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `npm install`'s: each version's install fields, stored apart at publish and spliced in.
+    Abbreviated,
+    /// Everything published, each version document read and rewritten one at a time.
+    Full,
+}
+
+impl Form {
+    /// Versions read from the database at once: a page's documents are all that is held in memory
+    /// (install fields are capped at [`INSTALL_FIELDS_MAX`], version documents at
+    /// [`VERSION_DOCUMENT_MAX`]).
+    fn page(self) -> i64 {
+        match self {
+            Form::Abbreviated => 16,
+            Form::Full => 1,
+        }
+    }
+}
+
+/// Writes a package document in pieces: the opening, a page of versions at a time, the closing.
+struct DocumentWriter {
+    core: CoreData,
+    package: Package,
+    head: PackageHead,
+    /// Where the package's tarballs are served, up to the file name.
+    tarballs: String,
+    form: Form,
+    opening: Option<String>,
+    /// The row id of the last version written.
+    after: i64,
+    /// The versions written and when they were published (the full document's `time`).
+    published: Vec<(String, chrono::NaiveDateTime)>,
+    /// How many versions are written.
+    written: usize,
+    done: bool,
+}
+
+impl DocumentWriter {
+    /// The next piece of the document, or `None` after the closing. An error ends the stream, which
+    /// aborts the response: a client never reads a cut document as a whole one.
+    async fn next_piece(&mut self) -> Option<CoreResult<bytes::Bytes>> {
+        if self.done {
+            return None;
+        }
+        if let Some(opening) = self.opening.take() {
+            return Some(Ok(opening.into()));
+        }
+        let piece = self.versions().await;
+        if !matches!(piece, Ok(Some(_))) {
+            self.done = true;
+        }
+        Some(match piece {
+            Ok(Some(entries)) => Ok(entries.into()),
+            Ok(None) => Ok(match self.form {
+                Form::Abbreviated => ABBREVIATED_CLOSING.to_owned(),
+                Form::Full => self.head.full_closing(&self.published),
+            }
+            .into()),
+            Err(error) => Err(error),
+        })
+    }
+
+    /// The entries of the next page of versions, or `None` when every version is written.
+    async fn versions(&mut self) -> CoreResult<Option<String>> {
+        let listed = match self.form {
+            Form::Abbreviated => ListedMetadata::Index,
+            Form::Full => ListedMetadata::Whole,
+        };
+        let rows = self
+            .core
+            .list_hosted_version_page(&self.package, ".tgz", self.after, self.form.page(), listed)
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut entries = String::new();
+        for row in rows {
+            // One tarball per version; a page may end between two files of the same version.
+            if row.version_id == self.after {
+                continue;
+            }
+            self.after = row.version_id;
+            let dist = VersionDist {
+                tarball_url: format!("{}{}", self.tarballs, row.file_name),
+                sha1: row.file_sha1,
+                sha512: row.file_sha512,
+                version: row.version,
+            };
+            let entry = match self.form {
+                Form::Abbreviated => {
+                    let fields = match row.metadata {
+                        Some(fields) => fields,
+                        // Stored before install fields were kept apart.
+                        None => install_fields(&version_manifest(
+                            self.core
+                                .find_hosted_version(&self.package, &dist.version)
+                                .await?
+                                .version
+                                .metadata
+                                .as_deref(),
+                        )),
+                    };
+                    dist.abbreviated_entry(&self.head.name, &fields)
+                }
+                Form::Full => {
+                    self.published.push((dist.version.clone(), row.created_at));
+                    let name = self.head.name.clone();
+                    tokio::task::spawn_blocking(move || {
+                        dist.full_entry(&name, &version_manifest(row.metadata.as_deref()))
+                    })
+                    .await
+                    .map_err(|e| CoreError::Internal(format!("writing a package document: {e}")))?
+                }
+            };
+            if self.written > 0 {
+                entries.push(',');
+            }
+            entries.push_str(&entry);
+            self.written += 1;
+        }
+        Ok(Some(entries))
+    }
+}
+
+/// The install fields of a version document, refused past [`INSTALL_FIELDS_MAX`].
+fn checked_install_fields(manifest: &Map<String, Value>) -> CoreResult<String> {
+    let fields = install_fields(manifest);
+    if fields.len() as u64 > INSTALL_FIELDS_MAX {
+        return Err(CoreError::TooLarge(format!(
+            "the fields npm installs with (dependencies, bin, engines, …) are limited to \
+             {INSTALL_FIELDS_MAX} bytes per version"
+        )));
+    }
+    Ok(fields)
+}
+
+/// A stored version document; empty when there is none.
+fn version_manifest(metadata: Option<&str>) -> Map<String, Value> {
+    metadata
+        .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok())
+        .unwrap_or_default()
 }
 
 async fn tarball(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResult<HttpResponse> {
@@ -639,6 +806,7 @@ async fn publish(
     }
     let version = publication.version.clone();
     check_version(&version)?;
+    let index_metadata = checked_install_fields(&publication.manifest)?;
     // npm names the attachment after the full name (`@scope/name-1.0.0.tgz`); the file is kept under
     // the name its tarball URL has (`name-1.0.0.tgz`).
     let file_name = name.tarball_name(&version);
@@ -680,6 +848,7 @@ async fn publish(
     let (_, received) = checked_manifest(received, &name, &version).await?;
     let upload = FileUpload {
         version_metadata: Some(Value::Object(publication.manifest.clone())),
+        index_metadata: Some(index_metadata),
         ..FileUpload::new(&version, &file_name, UploadType::Transport)
     };
     let stored: StoredFile = core.store_hosted_file(&package, upload, received).await?;
@@ -811,11 +980,7 @@ async fn deprecate(
         }
     }
     for (found, message) in found {
-        let mut manifest = found
-            .metadata
-            .as_deref()
-            .and_then(|m| serde_json::from_str::<Map<String, Value>>(m).ok())
-            .unwrap_or_default();
+        let mut manifest = version_manifest(found.metadata.as_deref());
         let current = manifest.get("deprecated").and_then(Value::as_str);
         if current == message.as_deref() {
             continue;
@@ -824,7 +989,8 @@ async fn deprecate(
             Some(message) => manifest.insert("deprecated".into(), json!(message)),
             None => manifest.remove("deprecated"),
         };
-        core.set_hosted_version_metadata(&found, &Value::Object(manifest))
+        let fields = checked_install_fields(&manifest)?;
+        core.set_hosted_version_metadata(&found, &Value::Object(manifest), Some(fields))
             .await?;
     }
     Ok(HttpResponse::Ok().json(json!({ "ok": true, "id": name.full() })))

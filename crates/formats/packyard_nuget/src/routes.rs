@@ -372,7 +372,7 @@ async fn set_listed(
         .await?;
     let mut metadata = version_metadata(&found.version);
     metadata["listed"] = Value::Bool(listed);
-    core.set_hosted_version_metadata(&found.version, &metadata)
+    core.set_hosted_version_metadata(&found.version, &metadata, None)
         .await
 }
 

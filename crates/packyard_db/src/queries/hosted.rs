@@ -127,16 +127,18 @@ pub fn insert_version(
     .get_result(c))?)
 }
 
-/// Replaces a version's format metadata.
+/// Replaces a version's format metadata and its index's part of it.
 pub fn set_version_metadata(
     conn: &mut AnyConnection,
     version_id: i64,
     metadata: &str,
+    index_metadata: Option<&str>,
     now: NaiveDateTime,
 ) -> DbResult<()> {
     diesel::update(package_versions::table.find(version_id))
         .set((
             package_versions::metadata.eq(metadata),
+            package_versions::index_metadata.eq(index_metadata),
             package_versions::updated_at.eq(now),
         ))
         .execute(conn)?;
@@ -350,6 +352,54 @@ pub fn list_package_files_with_versions(
         .order((package_files::created_at.asc(), package_files::id.asc()))
         .select((PackageVersion::as_select(), PackageFile::as_select()))
         .load(conn)?)
+}
+
+/// Which metadata a version listing carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListedMetadata {
+    /// The whole document.
+    Whole,
+    /// The part the format's index serves.
+    Index,
+}
+
+/// Up to `limit` files named `*{suffix}` of a package's versions after the version `after` (a row id;
+/// 0 for the first page), oldest version first: a package index read a page at a time, so that a
+/// package with many large documents is never held whole.
+pub fn list_version_page(
+    conn: &mut AnyConnection,
+    package_id: i64,
+    suffix: &str,
+    after: i64,
+    limit: i64,
+    metadata: ListedMetadata,
+) -> DbResult<Vec<VersionListing>> {
+    let rows = package_files::table
+        .inner_join(package_versions::table)
+        .filter(package_versions::package_id.eq(package_id))
+        .filter(package_versions::id.gt(after))
+        .filter(package_files::name.like(format!("%{suffix}")))
+        .order((package_versions::id.asc(), package_files::id.asc()))
+        .limit(limit);
+    // The two metadata columns have the same type; only the one asked for is read.
+    macro_rules! listing {
+        ($metadata:expr) => {
+            rows.select((
+                package_versions::id,
+                package_versions::version,
+                package_versions::created_at,
+                $metadata,
+                package_files::name,
+                package_files::file_sha1,
+                package_files::file_sha512,
+            ))
+            .load(conn)?
+        };
+    }
+    Ok(match metadata {
+        ListedMetadata::Whole => listing!(package_versions::metadata),
+        ListedMetadata::Index => listing!(package_versions::index_metadata),
+    })
 }
 
 /// The dist-tags of an npm package, by tag.

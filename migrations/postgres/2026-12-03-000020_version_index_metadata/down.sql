@@ -1,0 +1,1 @@
+ALTER TABLE package_versions DROP COLUMN index_metadata;
