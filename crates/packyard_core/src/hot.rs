@@ -8,6 +8,9 @@
 //! change is honoured at once on the instance that made it (see [`Core::hot_ready`]) and within about a second (at most
 //! [`SYNC_INTERVAL`] plus one query) on every other instance sharing the database.
 //!
+//! While the counters can't be read (a database outage), remembered answers keep being served for
+//! [`OUTAGE_GRACE`] after the last read, then everything is forgotten.
+//!
 //! A value read from the database is remembered only if no generation moved while it was read (an epoch
 //! per section, checked after the insert), so a read racing a change never outlives it.
 
@@ -15,7 +18,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
 use packyard_db::queries::{cache as cq, changes, hosted as hq};
@@ -25,6 +28,11 @@ use crate::{Core, CoreResult};
 
 /// How often an instance reads the change generations and writes the download counters.
 pub const SYNC_INTERVAL: Duration = Duration::from_secs(1);
+/// How long remembered answers keep being served after the change generations were last read, while
+/// they can't be read: warm hits go on through a short database outage. Nothing can change in a
+/// database nobody reaches; an instance cut off from a database the others still reach honours their
+/// changes (a revoked token) this much later at worst.
+pub const OUTAGE_GRACE: Duration = Duration::from_secs(60);
 /// How often counted downloads are written, at most.
 pub const COUNTER_FLUSH_INTERVAL: Duration = Duration::from_secs(3);
 
@@ -121,6 +129,8 @@ pub(crate) struct HotIndex {
     generations: Mutex<HashMap<String, i64>>,
     /// [`packyard_db::Db::writes`] when the counters were last read.
     synced_writes: AtomicU64,
+    /// When the counters were last read.
+    synced_at: Mutex<Option<Instant>>,
 }
 
 impl Default for HotIndex {
@@ -137,6 +147,7 @@ impl Default for HotIndex {
             generations: Mutex::new(HashMap::new()),
             // Unlike any count of writes: the first lookup reads the counters.
             synced_writes: AtomicU64::new(u64::MAX),
+            synced_at: Mutex::new(None),
         }
     }
 }
@@ -174,6 +185,15 @@ impl HotIndex {
                 self.forget(&kind);
             }
         }
+    }
+
+    /// Whether the counters were read less than [`OUTAGE_GRACE`] ago.
+    fn within_outage_grace(&self) -> bool {
+        self.synced_at
+            .lock()
+            .ok()
+            .and_then(|synced_at| *synced_at)
+            .is_some_and(|at| at.elapsed() < OUTAGE_GRACE)
     }
 
     /// Forgets everything (a generation could not be read: better a database trip than a stale answer).
@@ -250,6 +270,12 @@ impl Core {
             Ok(read) => {
                 self.hot.apply(read);
                 self.hot.synced_writes.store(writes, Ordering::Release);
+                if let Ok(mut synced_at) = self.hot.synced_at.lock() {
+                    *synced_at = Some(Instant::now());
+                }
+            }
+            Err(error) if self.hot.within_outage_grace() => {
+                tracing::warn!(%error, "could not read the change generations; still answering from memory");
             }
             Err(error) => {
                 tracing::warn!(%error, "could not read the change generations; forgetting everything");

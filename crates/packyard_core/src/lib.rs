@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub use clock::Clock;
 pub use error::{CoreError, CoreResult, RETRY_AFTER_SECS};
-pub use hot::{COUNTER_FLUSH_INTERVAL, HotSync, SYNC_INTERVAL};
+pub use hot::{COUNTER_FLUSH_INTERVAL, HotSync, OUTAGE_GRACE, SYNC_INTERVAL};
 pub use jobs::{JobKind, JobSettings, JobWorkers};
 pub use packyard_blob::{BlobStore, ByteStream, Hashers};
 pub use packyard_db::queries::Page;

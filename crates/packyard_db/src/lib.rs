@@ -363,8 +363,17 @@ impl Db {
         F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
     {
         let result = self.run(f).await;
-        self.writes.fetch_add(1, Ordering::AcqRel);
+        // A write that never had a connection changed nothing: readers need not look again (during an
+        // outage, every warm hit would otherwise wait for a database that is not there).
+        if !matches!(result, Err(DbError::Pool(_) | DbError::Unreachable(_))) {
+            self.count_write();
+        }
         result
+    }
+
+    /// Counts a write that may have changed data.
+    fn count_write(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
     }
 
     /// How many writes this handle (and its clones) made so far.
@@ -372,36 +381,41 @@ impl Db {
         self.writes.load(Ordering::Acquire)
     }
 
-    /// Runs `f` in a transaction; counted in [`Db::writes`].
+    /// Runs `f` in a transaction; counted in [`Db::writes`] unless it failed, which committed nothing.
     pub async fn transaction<T, F>(&self, f: F) -> DbResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> DbResult<T> + Send + 'static,
     {
         use diesel::Connection;
-        self.write(move |conn| match conn {
-            // SQLite: take the write lock up front (BEGIN IMMEDIATE) so that concurrent writers wait on the
-            // busy timeout instead of failing when a read lock cannot be upgraded. Query functions never
-            // open transactions of their own, so the manual BEGIN/COMMIT cannot nest.
-            AnyConnection::Sqlite(_) => {
-                conn.batch_execute("BEGIN IMMEDIATE")?;
-                match f(conn) {
-                    Ok(value) => match conn.batch_execute("COMMIT") {
-                        Ok(()) => Ok(value),
+        let result = self
+            .run(move |conn| match conn {
+                // SQLite: take the write lock up front (BEGIN IMMEDIATE) so that concurrent writers wait on the
+                // busy timeout instead of failing when a read lock cannot be upgraded. Query functions never
+                // open transactions of their own, so the manual BEGIN/COMMIT cannot nest.
+                AnyConnection::Sqlite(_) => {
+                    conn.batch_execute("BEGIN IMMEDIATE")?;
+                    match f(conn) {
+                        Ok(value) => match conn.batch_execute("COMMIT") {
+                            Ok(()) => Ok(value),
+                            Err(e) => {
+                                let _ = conn.batch_execute("ROLLBACK");
+                                Err(e.into())
+                            }
+                        },
                         Err(e) => {
                             let _ = conn.batch_execute("ROLLBACK");
-                            Err(e.into())
+                            Err(e)
                         }
-                    },
-                    Err(e) => {
-                        let _ = conn.batch_execute("ROLLBACK");
-                        Err(e)
                     }
                 }
-            }
-            AnyConnection::Postgres(_) => conn.transaction(f),
-        })
-        .await
+                AnyConnection::Postgres(_) => conn.transaction(f),
+            })
+            .await;
+        if result.is_ok() {
+            self.count_write();
+        }
+        result
     }
 }
 

@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use diesel::RunQueryDsl;
 
-use crate::{Backend, TestApp};
+use packyard_domain::Format;
+
+use crate::fixtures::{PullThrough, pull_through};
+use crate::{Backend, Reply, TestApp};
 
 /// Runs a statement on the PostgreSQL server as its administrator.
 fn on_server(statement: &str) {
@@ -65,11 +68,121 @@ async fn a_database_outage_answers_503_at_once_and_recovers_by_itself() {
     }
 }
 
+/// Warm hits (a cached file and a hosted file asked for before) are served from memory through a
+/// database outage; what needs the database answers 503 with `Retry-After`, on the container surface too.
+#[tokio::test]
+async fn warm_hits_are_served_through_a_database_outage() {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        ..
+    }) = pull_through(Backend::Postgres, Format::Maven).await
+    else {
+        return;
+    };
+    let name = app
+        .settings
+        .database
+        .url
+        .clone()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let jar = "org/example/warm/1.0/warm-1.0.jar";
+    let cold = "org/example/cold/1.0/cold-1.0.jar";
+    upstream.set(
+        jar,
+        Reply::file(b"warm bytes".to_vec(), "application/java-archive"),
+    );
+    upstream.set(
+        cold,
+        Reply::file(b"cold bytes".to_vec(), "application/java-archive"),
+    );
+    let maven = |path: &str| {
+        app.client
+            .get(app.url(&format!(
+                "/api/v4/virtual_registries/packages/maven/{registry}/{path}"
+            )))
+            .header("PRIVATE-TOKEN", &app.admin_token)
+            .send()
+    };
+    let hosted = || {
+        app.client
+            .get(app.url("/registry/package/generic/warm/1.0.0/tool.bin"))
+            .header("Authorization", format!("token {}", app.admin_token))
+            .send()
+    };
+    let put = app
+        .client
+        .put(app.url("/registry/package/generic/warm/1.0.0/tool.bin"))
+        .header("Authorization", format!("token {}", app.admin_token))
+        .body("hosted bytes")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let (oci, _) = app
+        .virtual_registry(Format::Container, group, &[&upstream.url])
+        .await;
+    let oci_token = crate::container::pull_token(&app, oci).await;
+    // Twice each: the second answer comes from memory.
+    for _ in 0..2 {
+        assert_eq!(
+            maven(jar).await.unwrap().text().await.unwrap(),
+            "warm bytes"
+        );
+        assert_eq!(
+            hosted().await.unwrap().text().await.unwrap(),
+            "hosted bytes"
+        );
+    }
+
+    on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"));
+    on_server(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+    ));
+    // Through several background syncs that fail.
+    for _ in 0..4 {
+        let warm = maven(jar).await.unwrap();
+        assert_eq!(warm.status(), 200);
+        assert_eq!(warm.text().await.unwrap(), "warm bytes");
+        let stored = hosted().await.unwrap();
+        assert_eq!(stored.status(), 200);
+        assert_eq!(stored.text().await.unwrap(), "hosted bytes");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let missed = maven(cold).await.unwrap();
+    assert_eq!(missed.status(), 503);
+    assert_eq!(missed.headers()["retry-after"], "5");
+    let container = app
+        .client
+        .get(app.url(&crate::container::v2(oci, "app/manifests/latest")))
+        .bearer_auth(&oci_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(container.status(), 503);
+    assert_eq!(container.headers()["retry-after"], "5");
+    on_server(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while maven(cold).await.unwrap().status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "still failing after the database came back"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// A 1 MiB file system, unmounted when dropped; `None` where mounting needs rights the test lacks.
-struct TinyDisk(tempfile::TempDir);
+pub(crate) struct TinyDisk(pub(crate) tempfile::TempDir);
 
 impl TinyDisk {
-    fn mount() -> Option<Self> {
+    pub(crate) fn mount() -> Option<Self> {
         let dir = tempfile::tempdir().unwrap();
         let mounted = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])

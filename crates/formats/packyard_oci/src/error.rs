@@ -1,7 +1,7 @@
 //! OCI error responses: `{"errors":[{"code":…,"message":…}]}`, with the Bearer challenge on 401.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::WWW_AUTHENTICATE;
+use actix_web::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use packyard_core::CoreError;
 use serde_json::json;
@@ -17,6 +17,8 @@ pub struct OciError {
     pub message: String,
     /// `WWW-Authenticate` value, on 401.
     pub challenge: Option<String>,
+    /// `Retry-After` seconds, when packyard itself is briefly unavailable (its database).
+    pub retry_after: Option<u64>,
 }
 
 impl OciError {
@@ -27,6 +29,7 @@ impl OciError {
             code,
             message: message.into(),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -75,11 +78,14 @@ impl OciError {
             ),
             CoreError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "service unavailable");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "UNAVAILABLE",
-                    "service unavailable, try again later",
-                )
+                Self {
+                    retry_after: Some(packyard_core::RETRY_AFTER_SECS),
+                    ..Self::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "UNAVAILABLE",
+                        "service unavailable, try again later",
+                    )
+                }
             }
             CoreError::InsufficientStorage(detail) => {
                 tracing::error!(error = %detail, "storage is full");
@@ -122,6 +128,9 @@ impl ResponseError for OciError {
         let mut response = HttpResponse::build(self.status);
         if let Some(challenge) = &self.challenge {
             response.insert_header((WWW_AUTHENTICATE, challenge.clone()));
+        }
+        if let Some(seconds) = self.retry_after {
+            response.insert_header((RETRY_AFTER, seconds.to_string()));
         }
         response.json(json!({"errors": [{"code": self.code, "message": self.message}]}))
     }

@@ -75,19 +75,38 @@ fn challenge(req: &HttpRequest, core: &Core) -> String {
     )
 }
 
-/// The registry token a request carries, verified.
-async fn bearer_grant(req: &HttpRequest, core: &Core) -> Option<RegistryGrant> {
-    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
+/// `error` as it is when packyard is briefly unavailable (its database), so that the client retries;
+/// otherwise what `refused` makes of it.
+fn unless_unavailable(error: CoreError, refused: impl FnOnce() -> OciError) -> OciError {
+    match error {
+        CoreError::Unavailable(_) => OciError::from_core(error, "UNKNOWN"),
+        _ => refused(),
     }
-    core.verify_registry_token(token.trim()).await.ok()
+}
+
+/// The registry token a request carries, verified; `None` when there is none or it is not valid.
+async fn bearer_grant(req: &HttpRequest, core: &Core) -> Result<Option<RegistryGrant>, OciError> {
+    let Some((scheme, token)) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+    else {
+        return Ok(None);
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Ok(None);
+    }
+    match core.verify_registry_token(token.trim()).await {
+        Ok(grant) => Ok(Some(grant)),
+        Err(error @ CoreError::Unavailable(_)) => Err(OciError::from_core(error, "UNKNOWN")),
+        Err(_) => Ok(None),
+    }
 }
 
 /// `GET /v2/`: 200 with a valid registry token, otherwise the challenge.
 async fn ping(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciError> {
-    match bearer_grant(&req, &core).await {
+    match bearer_grant(&req, &core).await? {
         Some(_) => Ok(HttpResponse::Ok().json(json!({}))),
         None => Err(OciError::unauthorized(challenge(&req, &core))),
     }
@@ -170,15 +189,19 @@ async fn token(req: HttpRequest, core: CoreData) -> Result<HttpResponse, OciErro
     let actor = core
         .authenticate(Credential::DeployOrPersonal(secret))
         .await
-        .map_err(|_| unauthorized())?;
+        .map_err(|error| unless_unavailable(error, unauthorized))?;
     if !username.eq_ignore_ascii_case(actor.username()) {
         return Err(unauthorized());
     }
     let mut registries = Vec::new();
     for id in requested_registries(req.query_string()) {
         // A registry that does not exist is left out: its pull answers 404 before it looks at the token.
-        let Ok(registry) = core.find_registry_by_text(Format::Container, &id).await else {
-            continue;
+        let registry = match core.find_registry_by_text(Format::Container, &id).await {
+            Ok(registry) => registry,
+            Err(error @ CoreError::Unavailable(_)) => {
+                return Err(OciError::from_core(error, "UNKNOWN"));
+            }
+            Err(_) => continue,
         };
         match core.authorize_pull(&actor, &registry).await {
             Ok(()) | Err(CoreError::NotFound(_)) => registries.push(registry.id),
@@ -209,11 +232,15 @@ async fn authorized_registry(
     registry_id: &str,
 ) -> Result<Registry, OciError> {
     let unauthorized = || OciError::unauthorized(challenge(req, core));
-    let grant = bearer_grant(req, core).await.ok_or_else(unauthorized)?;
+    let grant = bearer_grant(req, core).await?.ok_or_else(unauthorized)?;
     let registry = core
         .find_registry_by_text(Format::Container, registry_id)
         .await
-        .map_err(|_| OciError::name_unknown("virtual registry not found"))?;
+        .map_err(|error| {
+            unless_unavailable(error, || {
+                OciError::name_unknown("virtual registry not found")
+            })
+        })?;
     if !grant.registries.contains(&registry.id) {
         return Err(unauthorized());
     }
