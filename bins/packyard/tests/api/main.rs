@@ -3,10 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod cleanup;
+#[path = "../common/mod.rs"]
+mod common;
 mod composer;
 mod connections;
 mod container;
 mod cran;
+mod fault_injection;
 mod faults;
 #[path = "../common/fixtures.rs"]
 mod fixtures;
