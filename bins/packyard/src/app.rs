@@ -85,6 +85,7 @@ pub fn app(
 > {
     App::new()
         .app_data(web::Data::new(core))
+        .wrap(packyard_http::Ranges)
         .wrap(packyard_http::Connections(limits))
         .wrap(tracing_actix::RequestLog)
         .configure(configure)

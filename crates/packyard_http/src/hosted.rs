@@ -7,7 +7,7 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use actix_web::http::header::{ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
 use chrono::NaiveDateTime;
@@ -139,12 +139,13 @@ pub fn payload_stream(body: web::Payload) -> LocalBoxStream<'static, std::io::Re
         .boxed_local()
 }
 
-/// A hosted file as a download: sized, with its name and its sha256.
+/// A hosted file as a download: sized, seekable (a `Range` gets its part), with its name and its sha256.
 pub fn file_response(download: HostedDownload, content_type: &str) -> HttpResponse {
     let file = &download.file;
     let mut response = HttpResponse::Ok();
     response
         .insert_header((CONTENT_TYPE, content_type.to_owned()))
+        .insert_header((ACCEPT_RANGES, crate::BYTES))
         .insert_header((
             CONTENT_DISPOSITION,
             format!(

@@ -1,5 +1,5 @@
 //! actix plumbing shared by every surface: core errors to GitLab-style responses, credential extraction
-//! and authentication, request parameters (query, JSON or form), pagination headers and streaming bodies,
+//! and authentication, request parameters (query, JSON or form), pagination headers, streaming bodies and range requests on them,
 //! and what the hosted package surfaces share (their error body, Basic challenge, GitFlic page and file
 //! models).
 //!
@@ -11,6 +11,7 @@ mod error;
 pub mod hosted;
 mod pagination;
 mod params;
+mod range;
 mod stream;
 
 pub use auth::{Authenticated, CoreData, credential_from_request, header_text};
@@ -18,6 +19,7 @@ pub use connection::{ConnectionLimits, Connections};
 pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
+pub use range::{BYTES, RangeRequest, Ranges, RangesService, requested_range};
 pub use stream::{head_body, stream_body};
 
 /// Largest JSON or form body the management APIs accept.

@@ -24,6 +24,7 @@ mod nuget;
 mod opm;
 mod pull;
 mod pypi;
+mod ranges;
 
 use std::net::TcpListener;
 

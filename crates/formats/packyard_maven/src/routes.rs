@@ -1,6 +1,6 @@
 //! `GET`/`HEAD /api/v4/virtual_registries/packages/maven/{id}/{path}` and the internal upload endpoint.
 
-use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, USER_AGENT};
+use actix_web::http::header::{ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_TYPE, USER_AGENT};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, guard, web};
 use packyard_core::identity::Actor;
 use packyard_core::pull::{Probed, Served, Want};
@@ -97,10 +97,11 @@ async fn authorize_registry(
 }
 
 /// A successful download, cached or not: a file to save, never a page a browser runs or sniffs
-/// (GitLab's answer carries the same three headers).
+/// (GitLab's answer carries the same three headers), and seekable: a `Range` gets its part.
 fn download_response() -> HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
+        .insert_header((ACCEPT_RANGES, packyard_http::BYTES))
         .insert_header((CONTENT_DISPOSITION, "attachment"))
         .insert_header(("Content-Security-Policy", "default-src 'none'"))
         .insert_header(("X-Content-Type-Options", "nosniff"));

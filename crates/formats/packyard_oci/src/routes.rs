@@ -1,6 +1,6 @@
 //! `GET /jwt/auth`, `GET/HEAD /v2/` and `GET/HEAD /v2/virtual_registries/container/{id}/{path}`.
 
-use actix_web::http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use actix_web::http::header::{ACCEPT, ACCEPT_RANGES, AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -421,8 +421,10 @@ async fn blob(
     let want = want(reference)?;
     let mut response = HttpResponse::Ok();
     content_headers(&mut response);
+    // Seekable: containerd resumes an interrupted blob with a `Range`.
     response
         .insert_header((CONTENT_TYPE, "application/octet-stream"))
+        .insert_header((ACCEPT_RANGES, packyard_http::BYTES))
         .insert_header(("Docker-Content-Digest", digest.to_owned()));
     if head {
         let probed = core
