@@ -26,6 +26,14 @@
 #     skopeo pushes images to it and pulls them back; htpasswd (apache2-utils)
 #     writes the bcrypt line its Basic auth needs; podman pulls as a client
 #     would (as root, no daemon, storage in a temporary folder).
+#   - docker.io (dockerd 20.10, with containerd and runc as its dependencies), buildah: the other OCI
+#     clients of the container end-to-end tests (bins/packyard/tests/e2e_docker.rs, e2e_containerd.rs,
+#     e2e_buildah.rs). Each test starts its own dockerd or containerd on a private socket, data root and
+#     exec root, so nothing here needs the machine's own daemons running (the package's service is not
+#     started in a container without systemd, and the tests do not use it).
+#   - gradle: Gradle 4.4 for the Gradle end-to-end test (bins/packyard/tests/e2e_gradle.rs), resolving
+#     through a Maven virtual registry and publishing with maven-publish. It runs on the JDK 17 above
+#     (see docs/maven.md for what that needs).
 #   - composer, php-cli, php-zip, unzip: the Composer end-to-end test runs
 #     `composer require` against a hosted Composer repository; composer
 #     extracts dist zips with php-zip (unzip as its fallback).
@@ -59,6 +67,10 @@ PACKAGES=(
   skopeo
   apache2-utils
   podman
+  docker.io
+  containerd
+  buildah
+  gradle
   python3-venv
   r-base-core
   curl

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{bootstrap_admin, create_group, create_virtual_registry, start_server};
+use common::{blocking, bootstrap_admin, create_group, create_virtual_registry, start_server};
 use packyard_test_support::oci_registry::{
     Descriptor, OciRegistry, PulledImage, podman_available, skopeo_pull, try_skopeo_pull,
 };
@@ -16,11 +16,6 @@ use serde_json::json;
 
 const UPSTREAM_USER: &str = "puller";
 const UPSTREAM_PASSWORD: &str = "upstream-s3cret";
-
-/// Runs a blocking client off the async runtime, so the test's own tasks keep running.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
 
 fn sorted(items: &[String]) -> BTreeSet<String> {
     items.iter().cloned().collect()

@@ -6,6 +6,7 @@
     reason = "test support fails loudly"
 )]
 
+pub mod oci_daemons;
 pub mod oci_registry;
 mod upstream;
 

@@ -1,8 +1,8 @@
 //! A real OCI registry (Debian's `docker-registry`, distribution 2.8) on a loopback port, with optional
 //! htpasswd Basic auth (no token server), and images built locally and pushed to it with `skopeo`.
 //!
-//! Clients for the other side: [`skopeo_pull`] and [`podman_pull`] pull from any registry on loopback
-//! (this one, or packyard in front of it) over plain HTTP.
+//! Clients for the other side: [`skopeo_pull`], [`podman_pull`] and [`buildah_pull`] pull from any
+//! registry on loopback (this one, or packyard in front of it) over plain HTTP.
 //!
 //! Everything here is synchronous: it runs external programs and talks to the registry over a plain
 //! loopback socket, so it needs no runtime. From an async test that serves packyard on its own runtime,
@@ -92,7 +92,7 @@ pub fn podman_available() -> bool {
     report_missing(&missing_tools(&[("podman", "--version")]))
 }
 
-fn missing_tools(tools: &[(&'static str, &str)]) -> Vec<&'static str> {
+pub(crate) fn missing_tools(tools: &[(&'static str, &str)]) -> Vec<&'static str> {
     tools
         .iter()
         .filter(|(tool, arg)| {
@@ -107,7 +107,7 @@ fn missing_tools(tools: &[(&'static str, &str)]) -> Vec<&'static str> {
         .collect()
 }
 
-fn report_missing(missing: &[&str]) -> bool {
+pub(crate) fn report_missing(missing: &[&str]) -> bool {
     if missing.is_empty() {
         return true;
     }
@@ -1160,7 +1160,7 @@ pub fn try_skopeo_pull(
     })
 }
 
-/// What [`podman_pull`] stored.
+/// What [`podman_pull`] or [`buildah_pull`] stored.
 #[derive(Debug)]
 pub struct PodmanImage {
     /// The digest podman records: of what the reference names (for an index, the index's digest,
@@ -1187,18 +1187,62 @@ pub fn try_podman_pull(
     reference: &str,
     credentials: Option<(&str, &str)>,
 ) -> Result<PodmanImage, String> {
+    pull_into_own_storage(
+        "podman",
+        &["--events-backend", "none"],
+        &["image", "inspect", "--format", "{{.Digest}} {{.Id}}"],
+        reference,
+        credentials,
+    )
+}
+
+/// Checks that `buildah` is installed, like [`tools_available`].
+pub fn buildah_available() -> bool {
+    report_missing(&missing_tools(&[("buildah", "--version")]))
+}
+
+/// Pulls `reference` with `buildah pull --tls-verify=false` into a storage of its own, like
+/// [`podman_pull`] (buildah shares podman's image storage library), and reads back what it stored.
+/// Fails the test on error.
+pub fn buildah_pull(reference: &str, credentials: Option<(&str, &str)>) -> PodmanImage {
+    let pulled = pull_into_own_storage(
+        "buildah",
+        &[],
+        &[
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{.FromImageDigest}} {{.FromImageID}}",
+        ],
+        reference,
+        credentials,
+    );
+    pulled.unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// `<program> pull` into a vfs storage in a temporary folder (`--root`, `--runroot`), then `<program>
+/// <inspect…> <reference>`, which prints the digest and the image ID.
+fn pull_into_own_storage(
+    program: &str,
+    global_args: &[&str],
+    inspect_args: &[&str],
+    reference: &str,
+    credentials: Option<(&str, &str)>,
+) -> Result<PodmanImage, String> {
     let storage = tempfile::tempdir().unwrap();
-    let podman = || {
-        let mut command = Command::new("podman");
+    let tool = || {
+        let mut command = Command::new(program);
         command
             .arg("--root")
             .arg(storage.path().join("root"))
             .arg("--runroot")
             .arg(storage.path().join("run"))
-            .args(["--storage-driver", "vfs", "--events-backend", "none"]);
+            .args(["--storage-driver", "vfs"])
+            .args(global_args);
         command
     };
-    let mut pull = podman();
+    let mut pull = tool();
     pull.args(["pull", "--quiet", "--tls-verify=false"]);
     if let Some((user, password)) = credentials {
         pull.arg(format!("--creds={user}:{password}"));
@@ -1206,31 +1250,25 @@ pub fn try_podman_pull(
     let output = pull
         .arg(reference)
         .output()
-        .map_err(|error| format!("could not run podman: {error}"))?;
+        .map_err(|error| format!("could not run {program}: {error}"))?;
     if !output.status.success() {
         return Err(format!(
-            "podman pull of {reference} failed ({}):\n{}",
+            "{program} pull of {reference} failed ({}):\n{}",
             output.status,
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let mut inspect = podman();
-    inspect.args([
-        "image",
-        "inspect",
-        "--format",
-        "{{.Digest}} {{.Id}}",
-        reference,
-    ]);
+    let mut inspect = tool();
+    inspect.args(inspect_args).arg(reference);
     let output = inspect
         .output()
-        .map_err(|error| format!("could not run podman: {error}"))?;
-    check_output("podman image inspect", &output);
+        .map_err(|error| format!("could not run {program}: {error}"))?;
+    check_output(&format!("{program} {}", inspect_args.join(" ")), &output);
     let text = String::from_utf8_lossy(&output.stdout);
     let (digest, id) = text
         .trim()
         .split_once(' ')
-        .ok_or_else(|| format!("unexpected podman image inspect output: {text}"))?;
+        .ok_or_else(|| format!("unexpected {program} inspect output: {text}"))?;
     Ok(PodmanImage {
         digest: digest.to_owned(),
         id: id.to_owned(),

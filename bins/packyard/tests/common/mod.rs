@@ -231,3 +231,79 @@ pub async fn start_with_hosted_group(
         deploy_token: deploy["token"].as_str().unwrap().to_owned(),
     }
 }
+
+/// The running binary as a container virtual registry of group `acme`, in front of one upstream.
+pub struct ContainerRegistry {
+    /// The server.
+    pub server: Server,
+    /// `<base>/api/v4`.
+    pub api: String,
+    /// The administrator's token (user `admin`).
+    pub admin: String,
+    /// The group.
+    pub group: i64,
+    /// `127.0.0.1:PORT`, the registry part of an image reference.
+    pub host: String,
+    /// The registry's id.
+    pub registry_id: i64,
+}
+
+impl ContainerRegistry {
+    /// `127.0.0.1:PORT/virtual_registries/container/<id>/<name>`: how clients name an image.
+    pub fn reference(&self, name: &str) -> String {
+        format!(
+            "{}/virtual_registries/container/{}/{name}",
+            self.host, self.registry_id
+        )
+    }
+
+    /// A deploy token of the group with `read_virtual_registry`, as CI pulls with: (username, token).
+    pub async fn deploy_token(&self, name: &str) -> (String, String) {
+        let created = post(
+            &reqwest::Client::new(),
+            format!("{}/groups/{}/deploy_tokens", self.api, self.group),
+            &self.admin,
+            json!({"name": name, "scopes": ["read_virtual_registry"]}),
+        )
+        .await;
+        (
+            created["username"].as_str().unwrap().to_owned(),
+            created["token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// Starts the binary on `data` with a container virtual registry whose one upstream is `upstream_url`,
+/// with these upstream credentials.
+pub async fn start_container_registry(
+    data: &Path,
+    upstream_url: &str,
+    upstream_credentials: Option<(&str, &str)>,
+) -> ContainerRegistry {
+    let admin = bootstrap_admin(data);
+    let server = start_server(data).await;
+    let api = format!("{}/api/v4", server.base);
+    let client = reqwest::Client::new();
+    let group = create_group(&client, &api, &admin, "acme").await;
+    let mut upstream = json!({"name": "upstream", "url": upstream_url});
+    if let Some((username, password)) = upstream_credentials {
+        upstream["username"] = json!(username);
+        upstream["password"] = json!(password);
+    }
+    let (registry_id, _) =
+        create_virtual_registry(&client, &api, &admin, "container", group, &[upstream]).await;
+    let host = server.base.trim_start_matches("http://").to_owned();
+    ContainerRegistry {
+        server,
+        api,
+        admin,
+        group,
+        host,
+        registry_id,
+    }
+}
+
+/// Runs a blocking client off the async runtime, so the test's own tasks keep running.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
