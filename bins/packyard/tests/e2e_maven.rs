@@ -8,25 +8,12 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bootstrap_admin, create_group, create_virtual_registry, start_server};
+use common::{bootstrap_admin, copy_dir, create_group, create_virtual_registry, start_server};
 use packyard_test_support::FakeUpstream;
 use serde_json::{Value, json};
 
 const DEBIAN_MAVEN_REPO: &str = "/usr/share/maven-repo";
 const LANG3: &str = "org/apache/commons/commons-lang3/3.12.0";
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 fn mvn_package(fixture: &Path, work: &Path, settings: &Path, local_repo: &str) -> PathBuf {
     let project = work.join(format!("app-{local_repo}"));

@@ -130,10 +130,16 @@ fn run(mut command: Command) -> Result<Output, String> {
     if output.status.success() {
         Ok(output)
     } else {
+        // ctr redraws its progress table on stdout many times a second: its end is what matters.
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let tail = stdout
+            .char_indices()
+            .rev()
+            .nth(2000)
+            .map_or(&*stdout, |(start, _)| &stdout[start..]);
         Err(format!(
-            "{command:?} failed ({}):\n{}{}",
+            "{command:?} failed ({}):\n…{tail}{}",
             output.status,
-            String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ))
     }
