@@ -471,7 +471,7 @@ impl Core {
     }
 
     /// Finds a package, one of its versions and one of that version's files (remembered in the hot
-    /// index).
+    /// index), without the version's documents (`metadata`, `index_metadata`).
     pub async fn find_hosted_file(
         &self,
         package: &PackageRef,
@@ -503,6 +503,13 @@ impl Core {
                     };
                     let Some(file) = q::find_file(conn, version.id, &file_name)? else {
                         return Ok(Err(CoreError::not_found("Package file")));
+                    };
+                    // A file's callers need none of its version's documents (an npm version
+                    // document may be 4 MiB): they are neither remembered nor copied on a warm hit.
+                    let version = PackageVersion {
+                        metadata: None,
+                        index_metadata: None,
+                        ..version
                     };
                     Ok(Ok(StoredFile {
                         package: found,
