@@ -1,4 +1,5 @@
-//! The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen from the `Accept` header.
+//! The simple repository API: PEP 503 HTML and PEP 691 JSON, chosen from the `Accept` header, with
+//! PEP 658/714 core metadata declared for the files that have it.
 
 use serde_json::{Value, json};
 
@@ -131,6 +132,8 @@ pub struct IndexFile {
     pub size: i64,
     /// Upload time, `yyyy-mm-ddThh:mm:ss.ffffffZ`.
     pub upload_time: String,
+    /// sha256 hex of the core metadata served at `url` + `.metadata` (PEP 658), when there is one.
+    pub core_metadata_sha256: Option<String>,
 }
 
 /// The project list: `(name as published, normalised name)` pairs.
@@ -183,6 +186,11 @@ pub fn render_project_page(
                     if let Some(requires) = &file.requires_python {
                         entry["requires-python"] = json!(requires);
                     }
+                    if let Some(sha256) = &file.core_metadata_sha256 {
+                        // PEP 714's key, and PEP 658's for the clients that predate it.
+                        entry["core-metadata"] = json!({"sha256": sha256});
+                        entry["data-dist-info-metadata"] = json!({"sha256": sha256});
+                    }
                     entry
                 })
                 .collect();
@@ -207,8 +215,18 @@ pub fn render_project_page(
                     .as_deref()
                     .map(|r| format!(" data-requires-python=\"{}\"", escape_html(r)))
                     .unwrap_or_default();
+                let metadata = file
+                    .core_metadata_sha256
+                    .as_deref()
+                    .map(|sha256| {
+                        format!(
+                            " data-core-metadata=\"sha256={sha256}\" \
+                             data-dist-info-metadata=\"sha256={sha256}\""
+                        )
+                    })
+                    .unwrap_or_default();
                 html.push_str(&format!(
-                    "    <a href=\"{}#sha256={}\"{requires}>{}</a><br/>\n",
+                    "    <a href=\"{}#sha256={}\"{requires}{metadata}>{}</a><br/>\n",
                     escape_html(&file.url),
                     file.sha256,
                     escape_html(&file.filename)
@@ -255,24 +273,51 @@ mod tests {
             requires_python: Some(">=3.8,<4".into()),
             size: 10,
             upload_time: "2026-01-01T00:00:00.000000Z".into(),
+            core_metadata_sha256: None,
+        };
+        let wheel = IndexFile {
+            filename: "demo-1.0-py3-none-any.whl".into(),
+            url: "../../files/demo/1.0/demo-1.0-py3-none-any.whl".into(),
+            core_metadata_sha256: Some("cd".repeat(32)),
+            ..file.clone()
         };
         let html = render_project_page(
             Flavor::Html("text/html"),
             "demo",
             &["1.0".into()],
-            std::slice::from_ref(&file),
+            &[file.clone(), wheel.clone()],
         );
         assert!(html.contains(&format!(
             "<a href=\"../../files/demo/1.0/demo-1.0.tar.gz#sha256={}\" data-requires-python=\"&gt;=3.8,&lt;4\">demo-1.0.tar.gz</a>",
             "ab".repeat(32)
         )), "{html}");
+        assert!(
+            html.contains(&format!(
+                "<a href=\"../../files/demo/1.0/demo-1.0-py3-none-any.whl#sha256={}\" \
+             data-requires-python=\"&gt;=3.8,&lt;4\" data-core-metadata=\"sha256={cd}\" \
+             data-dist-info-metadata=\"sha256={cd}\">demo-1.0-py3-none-any.whl</a>",
+                "ab".repeat(32),
+                cd = "cd".repeat(32)
+            )),
+            "{html}"
+        );
         let json: Value = serde_json::from_str(&render_project_page(
             Flavor::Json,
             "demo",
             &["1.0".into()],
-            &[file],
+            &[file, wheel],
         ))
         .unwrap();
+        assert_eq!(json["files"][0].get("core-metadata"), None);
+        assert_eq!(json["files"][0].get("data-dist-info-metadata"), None);
+        assert_eq!(
+            json["files"][1]["core-metadata"],
+            json!({"sha256": "cd".repeat(32)})
+        );
+        assert_eq!(
+            json["files"][1]["data-dist-info-metadata"],
+            json!({"sha256": "cd".repeat(32)})
+        );
         assert_eq!(json["files"][0]["requires-python"], ">=3.8,<4");
         assert_eq!(json["files"][0]["hashes"]["sha256"], "ab".repeat(32));
         assert_eq!(json["versions"], json!(["1.0"]));

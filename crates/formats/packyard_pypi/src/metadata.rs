@@ -5,6 +5,7 @@ use std::io::Read;
 
 use packyard_core::archive::check_zip_directory;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 /// Largest metadata document read out of a distribution.
 pub const MAX_METADATA: u64 = 4 * 1024 * 1024;
@@ -25,12 +26,14 @@ fn fail(message: impl Into<String>) -> MetadataError {
     MetadataError(message.into())
 }
 
-/// Parsed core metadata: every header with its values in order, and the description body.
+/// Parsed core metadata: every header with its values in order, the description body, and the text
+/// it was parsed from (served as is to resolvers under PEP 658).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CoreMetadata {
     headers: Vec<(String, String)>,
     /// The body after the headers (the long description), if any.
     pub description: Option<String>,
+    text: String,
 }
 
 impl CoreMetadata {
@@ -67,6 +70,7 @@ impl CoreMetadata {
         let metadata = Self {
             headers,
             description,
+            text: text.to_owned(),
         };
         for required in ["Metadata-Version", "Name", "Version"] {
             if metadata.get(required).is_none_or(str::is_empty) {
@@ -91,6 +95,16 @@ impl CoreMetadata {
             .filter(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v.as_str())
             .collect()
+    }
+
+    /// The document exactly as it was read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The sha256 (hex) of [`Self::text`]: what an index declares for the served metadata file.
+    pub fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.text.as_bytes()))
     }
 
     /// `Name`.
@@ -228,6 +242,11 @@ mod tests {
         let json = metadata.to_json();
         assert_eq!(json["requires_dist"], json!(["attrs>=1", "idna"]));
         assert_eq!(json["summary"], "A demo");
+        assert_eq!(metadata.text(), METADATA);
+        assert_eq!(
+            metadata.sha256(),
+            "48927fe521699b191e8e06a6c72b5a326f69afb26f48974ebe287c7c1e396f75"
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! PyPI routes: GitFlic's content routes, twine's legacy upload, the simple index and downloads.
+//! PyPI routes: GitFlic's content routes, twine's legacy upload, the simple index, downloads and the
+//! PEP 658 core metadata of wheels (`<file URL>.metadata`).
 
 use std::collections::HashMap;
 use std::io::{BufReader, Seek, SeekFrom};
@@ -9,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use packyard_core::hosted::{FileUpload, Owner, PackageRef, ReceivedFile, StoredFile};
 use packyard_core::identity::Need;
+use packyard_core::rows::PackageFile;
 use packyard_core::{Core, CoreError, CoreResult};
 use packyard_domain::{
     PackageType, UploadType, is_valid_pypi_name, is_valid_pypi_version, normalize_pypi_name,
@@ -27,6 +29,28 @@ use crate::metadata::{CoreMetadata, read_sdist_metadata, read_wheel_metadata};
 const BASE: &str = "/pypi";
 /// Text an upload form may carry besides the file (descriptions can be long).
 const MAX_FORM_TEXT: usize = 8 * 1024 * 1024;
+/// What PEP 658 appends to a distribution's URL for its core metadata.
+const METADATA_SUFFIX: &str = ".metadata";
+
+/// What a file's stored metadata says (the JSON kept with each distribution file).
+#[derive(Debug, Default, serde::Deserialize)]
+struct FileMetadata {
+    requires_python: Option<String>,
+    /// The wheel's `METADATA`, byte for byte.
+    core_metadata: Option<String>,
+    /// Its sha256, declared on the index pages.
+    core_metadata_sha256: Option<String>,
+}
+
+impl FileMetadata {
+    /// Reads the JSON kept with a file; files stored without it have none of these.
+    fn of(file: &PackageFile) -> Self {
+        file.metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default()
+    }
+}
 
 /// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
 pub fn configure_global(cfg: &mut web::ServiceConfig) {
@@ -152,14 +176,21 @@ async fn store_distribution(
         metadata.name(),
         normalize_pypi_name(name),
     );
+    let mut file_metadata = json!({
+        "packagetype": distribution.kind.package_type(),
+        "requires_python": metadata.requires_python(),
+    });
+    // Only a wheel's METADATA is what installs (an sdist's PKG-INFO may leave fields dynamic), so only
+    // wheels offer it to resolvers, as PyPI does.
+    if distribution.kind == DistributionKind::Wheel {
+        file_metadata["core_metadata"] = json!(metadata.text());
+        file_metadata["core_metadata_sha256"] = json!(metadata.sha256());
+    }
     let upload = FileUpload {
         expected_sha256: declared.sha256,
         expected_md5: declared.md5,
         version_metadata: Some(metadata.to_json()),
-        file_metadata: Some(json!({
-            "packagetype": distribution.kind.package_type(),
-            "requires_python": metadata.requires_python(),
-        })),
+        file_metadata: Some(file_metadata),
         ..FileUpload::new(version, file_name, upload_type)
     };
     core.store_hosted_file(&package, upload, received).await
@@ -436,11 +467,11 @@ async fn project_page(
             if !versions.contains(&version.version) {
                 versions.push(version.version.clone());
             }
-            let requires_python = file
-                .metadata
-                .as_deref()
-                .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
-                .and_then(|m| m["requires_python"].as_str().map(str::to_owned));
+            let FileMetadata {
+                requires_python,
+                core_metadata_sha256,
+                ..
+            } = FileMetadata::of(&file);
             IndexFile {
                 url: format!(
                     "../../files/{}/{}/{}",
@@ -453,6 +484,7 @@ async fn project_page(
                 requires_python,
                 size: file.size,
                 upload_time: file.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                core_metadata_sha256,
             }
         })
         .collect();
@@ -477,8 +509,31 @@ async fn company_download(
         &project,
         normalize_pypi_name(&project),
     );
+    if let Some(distribution) = file_name.strip_suffix(METADATA_SUFFIX) {
+        let stored = core
+            .find_hosted_file(&package, &version, distribution)
+            .await?;
+        return Ok(core_metadata_response(&stored.file)?);
+    }
     let download = core
         .download_hosted_file(&package, &version, &file_name)
         .await?;
     Ok(file_response(download, content_type_of(&file_name)))
+}
+
+/// A wheel's core metadata as PEP 658 serves it (not counted as a download: resolvers read it to
+/// decide, not to install).
+fn core_metadata_response(file: &PackageFile) -> CoreResult<HttpResponse> {
+    let FileMetadata {
+        core_metadata,
+        core_metadata_sha256,
+        ..
+    } = FileMetadata::of(file);
+    let (Some(text), Some(sha256)) = (core_metadata, core_metadata_sha256) else {
+        return Err(CoreError::not_found("Core metadata"));
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/octet-stream"))
+        .insert_header(("x-checksum-sha256", sha256))
+        .body(text))
 }
