@@ -176,9 +176,20 @@ async fn twine_uploads_and_pip_reads_the_simple_index(backend: Backend) {
     let page = get(&app, &guest, &format!("{BASE}/simple/demo-pkg/"), None).await;
     assert_eq!(page.status(), 200);
     let page = page.text().await.unwrap();
-    for (file, bytes) in [(WHEEL, &wheel), (SDIST, &sdist)] {
+    let core_metadata = digests(metadata("Demo.Pkg", "1.0").as_bytes()).sha256;
+    for (file, bytes, extra) in [
+        (
+            WHEEL,
+            &wheel,
+            format!(
+                " data-core-metadata=\"sha256={core_metadata}\" \
+                 data-dist-info-metadata=\"sha256={core_metadata}\""
+            ),
+        ),
+        (SDIST, &sdist, String::new()),
+    ] {
         let anchor = format!(
-            "<a href=\"../../files/demo-pkg/1.0/{file}#sha256={}\" data-requires-python=\"&gt;=3.8\">{file}</a>",
+            "<a href=\"../../files/demo-pkg/1.0/{file}#sha256={}\" data-requires-python=\"&gt;=3.8\"{extra}>{file}</a>",
             digests(bytes).sha256
         );
         assert!(page.contains(&anchor), "{anchor}\n{page}");
@@ -283,6 +294,92 @@ async fn twine_uploads_and_pip_reads_the_simple_index(backend: Backend) {
             (WHEEL, digests(&wheel).sha256.as_str()),
             (SDIST, digests(&sdist).sha256.as_str())
         ]
+    );
+}
+
+/// PEP 658/714: a wheel's `METADATA`, declared with its sha256 on both index forms and served byte for
+/// byte at the file's URL plus `.metadata`, without counting a download; sdists declare none.
+async fn wheels_offer_their_core_metadata_to_resolvers(backend: Backend) {
+    let Some((app, group)) = app_with_group(backend).await else {
+        return;
+    };
+    let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
+    let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
+    // CRLF line ends and a long description: what is served is what the wheel holds, not a rendering.
+    let text = format!(
+        "Metadata-Version: 2.1\r\nName: Demo.Pkg\r\nVersion: 1.0\r\nRequires-Dist: attrs\r\n\r\n{}",
+        "A long description.\n".repeat(500)
+    );
+    let wheel = wheel(Some(&text));
+    upload_ok(&app, &developer, WHEEL, &wheel).await;
+    upload_ok(
+        &app,
+        &developer,
+        SDIST,
+        &sdist(&metadata("demo_pkg", "1.0")),
+    )
+    .await;
+    let sha256 = digests(text.as_bytes()).sha256;
+
+    let page: Value = get(
+        &app,
+        &guest,
+        &format!("{BASE}/simple/demo-pkg/"),
+        Some("application/vnd.pypi.simple.v1+json"),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let files = page["files"].as_array().unwrap();
+    assert_eq!(files[0]["filename"], WHEEL);
+    assert_eq!(files[0]["core-metadata"], json!({"sha256": sha256}));
+    assert_eq!(
+        files[0]["data-dist-info-metadata"],
+        json!({"sha256": sha256})
+    );
+    assert_eq!(files[1]["filename"], SDIST);
+    assert_eq!(files[1].get("core-metadata"), None);
+    assert_eq!(files[1].get("data-dist-info-metadata"), None);
+
+    let served = get(
+        &app,
+        &guest,
+        &format!("{BASE}/files/demo-pkg/1.0/{WHEEL}.metadata"),
+        None,
+    )
+    .await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["x-checksum-sha256"], sha256.as_str());
+    assert_eq!(served.bytes().await.unwrap(), text.as_bytes());
+    for missing in [
+        format!("{BASE}/files/demo-pkg/1.0/{SDIST}.metadata"),
+        format!("{BASE}/files/demo-pkg/1.0/demo_pkg-1.0-py3-none-win32.whl.metadata"),
+        format!("{BASE}/files/demo-pkg/2.0/{WHEEL}.metadata"),
+    ] {
+        assert_eq!(
+            get(&app, &guest, &missing, None).await.status(),
+            404,
+            "{missing}"
+        );
+    }
+    let anonymous = app
+        .client
+        .get(app.url(&format!("{BASE}/files/demo-pkg/1.0/{WHEEL}.metadata")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    let packages = admin_json(&app, "/registry/package?type=pypi").await;
+    let uuid = packages["_embedded"]["simplePackageInfoModelList"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let version = admin_json(&app, &format!("/registry/package/{uuid}/1.0")).await;
+    assert_eq!(
+        version["downloadCount"], 0,
+        "reading metadata is no download"
     );
 }
 
@@ -524,6 +621,7 @@ async fn gitflic_pypi_content_routes_store_global_packages(backend: Backend) {
 
 both_backends!(
     twine_uploads_and_pip_reads_the_simple_index,
+    wheels_offer_their_core_metadata_to_resolvers,
     uploads_are_checked_before_anything_is_kept,
     gitflic_pypi_content_routes_store_global_packages,
 );
