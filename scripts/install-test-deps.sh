@@ -49,6 +49,21 @@
 # Also twine (pinned, from the PyPI registry) in its own virtual environment,
 # $PACKYARD_TEST_VENV (default /opt/packyard-test-venv): the PyPI end-to-end
 # test uploads with it. pip comes with Python.
+#
+# The other JavaScript and Python clients people use with the hosted npm and PyPI repositories
+# (pinned, from the npm and PyPI registries; each test finds its client at the fixed path below or
+# through the environment variable, and fails under CI=true when it is missing):
+#   - pnpm and yarn (Berry, the @yarnpkg/cli-dist bundle: one JavaScript file, no install scripts, no
+#     corepack download at run time) into one npm prefix, $PACKYARD_TEST_NPM_PREFIX (default
+#     /opt/packyard-test-npm): e2e_pnpm and e2e_yarn install lockfile projects with them, and pnpm
+#     publishes. pnpm stays on 10.x: 11 and later do not run on the Node 20 Debian ships.
+#   - uv into the twine environment (one static binary in a wheel, no dependencies): e2e_uv runs
+#     `uv pip install` (it asks for PEP 691 JSON and PEP 658 metadata) and `uv publish`.
+#   - poetry and pdm, each in a virtual environment of its own ($PACKYARD_TEST_POETRY_VENV, default
+#     /opt/packyard-test-poetry; $PACKYARD_TEST_PDM_VENV, default /opt/packyard-test-pdm), since their
+#     dependency trees pin different versions of the same libraries: e2e_poetry publishes with
+#     `poetry publish -r` and locks and installs from a source with credentials, e2e_pdm the same
+#     with pdm's sources.
 set -euo pipefail
 
 PACKAGES=(
@@ -138,6 +153,48 @@ if ! "$VENV/bin/twine" --version 2>/dev/null | grep -q "twine version $TWINE_VER
   echo "install-test-deps: installing twine $TWINE_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "twine==$TWINE_VERSION"
+fi
+
+# uv beside twine.
+UV_VERSION=0.13.9
+if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "^uv $UV_VERSION\b"; then
+  echo "install-test-deps: installing uv $UV_VERSION into $VENV"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+
+# poetry and pdm, each in its own virtual environment.
+# python_tool_venv VENV TOOL PROBE REQUIREMENT...: installs when `TOOL --version` does not match PROBE.
+python_tool_venv() {
+  local venv="$1" tool="$2" probe="$3"
+  shift 3
+  if ! "$venv/bin/$tool" --version 2>/dev/null | grep -q "$probe"; then
+    echo "install-test-deps: installing $* into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
+  fi
+}
+POETRY_VERSION=2.5.1
+PDM_VERSION=2.29.4
+python_tool_venv "${PACKYARD_TEST_POETRY_VENV:-/opt/packyard-test-poetry}" poetry \
+  "version $POETRY_VERSION)" "poetry==$POETRY_VERSION"
+# pdm asks for hishel>=1.4 but fails with hishel 2 (which dropped SyncSqliteStorage): pin the 1.x it
+# was released with.
+python_tool_venv "${PACKYARD_TEST_PDM_VENV:-/opt/packyard-test-pdm}" pdm \
+  "version $PDM_VERSION\b" "pdm==$PDM_VERSION" "hishel[httpx2]==1.4.0"
+
+# pnpm and yarn in one npm prefix.
+PNPM_VERSION=10.34.9
+YARN_VERSION=4.18.1
+NPM_PREFIX="${PACKYARD_TEST_NPM_PREFIX:-/opt/packyard-test-npm}"
+if [ "$("$NPM_PREFIX/bin/pnpm" --version 2>/dev/null)" != "$PNPM_VERSION" ] \
+  || [ "$("$NPM_PREFIX/bin/yarn" --version 2>/dev/null)" != "$YARN_VERSION" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-test-deps: npm is needed to install pnpm and yarn" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing pnpm $PNPM_VERSION and yarn $YARN_VERSION into $NPM_PREFIX"
+  npm install --global --prefix "$NPM_PREFIX" --no-audit --no-fund --loglevel=error \
+    "pnpm@$PNPM_VERSION" "@yarnpkg/cli-dist@$YARN_VERSION"
 fi
 
 # NuGet.exe for the NuGet end-to-end test: the npm registry package nuget-exe carries it (no install

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+pub mod clients;
+
 use serde_json::{Value, json};
 
 /// The running binary; killed when dropped.
