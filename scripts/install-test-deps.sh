@@ -51,12 +51,12 @@
 # test uploads with it. pip comes with Python.
 #
 # The other JavaScript and Python clients people use with the hosted npm and PyPI repositories
-# (pinned, from the npm and PyPI registries; each test finds its client at the fixed path below or
-# through the environment variable, and fails under CI=true when it is missing):
+# (pinned, from the npm and PyPI registries; each test finds its client at the fixed path below, or
+# where PACKYARD_TEST_UV, _POETRY, _PDM, _PNPM or _YARN points, and fails when it is missing):
 #   - pnpm and yarn (Berry, the @yarnpkg/cli-dist bundle: one JavaScript file, no install scripts, no
 #     corepack download at run time) into one npm prefix, $PACKYARD_TEST_NPM_PREFIX (default
-#     /opt/packyard-test-npm): e2e_pnpm and e2e_yarn install lockfile projects with them, and pnpm
-#     publishes. pnpm stays on 10.x: 11 and later do not run on the Node 20 Debian ships.
+#     /opt/packyard-test-npm): e2e_pnpm and e2e_yarn publish with them and install projects from
+#     their lock files. pnpm stays on 10.x: 11 and later do not run on the machine's Node 20.
 #   - uv into the twine environment (one static binary in a wheel, no dependencies): e2e_uv runs
 #     `uv pip install` (it asks for PEP 691 JSON and PEP 658 metadata) and `uv publish`.
 #   - poetry and pdm, each in a virtual environment of its own ($PACKYARD_TEST_POETRY_VENV, default
@@ -155,39 +155,50 @@ if ! "$VENV/bin/twine" --version 2>/dev/null | grep -q "twine version $TWINE_VER
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check "twine==$TWINE_VERSION"
 fi
 
-# uv beside twine.
-UV_VERSION=0.13.9
-if ! "$VENV/bin/uv" --version 2>/dev/null | grep -q "^uv $UV_VERSION\b"; then
-  echo "install-test-deps: installing uv $UV_VERSION into $VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
-fi
+# The checks below read what is installed (a wheel's .dist-info, an npm package's package.json) rather
+# than starting each tool, so that a machine with everything in place passes them in milliseconds.
 
-# poetry and pdm, each in its own virtual environment.
-# python_tool_venv VENV TOOL PROBE REQUIREMENT...: installs when `TOOL --version` does not match PROBE.
-python_tool_venv() {
-  local venv="$1" tool="$2" probe="$3"
-  shift 3
-  if ! "$venv/bin/$tool" --version 2>/dev/null | grep -q "$probe"; then
+# has_dists VENV NAME==VERSION...: every one of them is installed in VENV.
+has_dists() {
+  local venv="$1" requirement
+  shift
+  local name
+  for requirement in "$@"; do
+    name="${requirement%%==*}"
+    name="${name%%\[*}"
+    compgen -G "$venv/lib/python*/site-packages/$name-${requirement##*==}.dist-info" >/dev/null \
+      || return 1
+  done
+}
+
+# venv_install VENV TOOL NAME==VERSION...: a virtual environment with TOOL and these pins.
+venv_install() {
+  local venv="$1" tool="$2"
+  shift 2
+  if [ ! -x "$venv/bin/$tool" ] || ! has_dists "$venv" "$@"; then
     echo "install-test-deps: installing $* into $venv"
-    python3 -m venv "$venv"
+    [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@"
   fi
 }
-POETRY_VERSION=2.5.1
-PDM_VERSION=2.29.4
-python_tool_venv "${PACKYARD_TEST_POETRY_VENV:-/opt/packyard-test-poetry}" poetry \
-  "version $POETRY_VERSION)" "poetry==$POETRY_VERSION"
-# pdm asks for hishel>=1.4 but fails with hishel 2 (which dropped SyncSqliteStorage): pin the 1.x it
-# was released with.
-python_tool_venv "${PACKYARD_TEST_PDM_VENV:-/opt/packyard-test-pdm}" pdm \
-  "version $PDM_VERSION\b" "pdm==$PDM_VERSION" "hishel[httpx2]==1.4.0"
+
+# uv beside twine; poetry and pdm each in a virtual environment of its own. pdm asks for hishel>=1.4
+# but fails with hishel 2 (which dropped SyncSqliteStorage): pin the 1.x it was released with.
+venv_install "$VENV" uv "uv==0.13.9"
+venv_install "${PACKYARD_TEST_POETRY_VENV:-/opt/packyard-test-poetry}" poetry "poetry==2.5.1"
+venv_install "${PACKYARD_TEST_PDM_VENV:-/opt/packyard-test-pdm}" pdm \
+  "pdm==2.29.4" "hishel[httpx2]==1.4.0"
 
 # pnpm and yarn in one npm prefix.
 PNPM_VERSION=10.34.9
 YARN_VERSION=4.18.1
 NPM_PREFIX="${PACKYARD_TEST_NPM_PREFIX:-/opt/packyard-test-npm}"
-if [ "$("$NPM_PREFIX/bin/pnpm" --version 2>/dev/null)" != "$PNPM_VERSION" ] \
-  || [ "$("$NPM_PREFIX/bin/yarn" --version 2>/dev/null)" != "$YARN_VERSION" ]; then
+npm_version() {
+  sed -n 's/^  "version": "\(.*\)",$/\1/p' "$NPM_PREFIX/lib/node_modules/$1/package.json" 2>/dev/null
+}
+if [ ! -x "$NPM_PREFIX/bin/pnpm" ] || [ ! -x "$NPM_PREFIX/bin/yarn" ] \
+  || [ "$(npm_version pnpm)" != "$PNPM_VERSION" ] \
+  || [ "$(npm_version @yarnpkg/cli-dist)" != "$YARN_VERSION" ]; then
   if ! command -v npm >/dev/null 2>&1; then
     echo "install-test-deps: npm is needed to install pnpm and yarn" >&2
     exit 1
