@@ -32,24 +32,30 @@ const MAX_FORM_TEXT: usize = 8 * 1024 * 1024;
 /// What PEP 658 appends to a distribution's URL for its core metadata.
 const METADATA_SUFFIX: &str = ".metadata";
 
-/// What a file's stored metadata says (the JSON kept with each distribution file).
+/// What a project page shows of the JSON kept with each distribution file (the core metadata's text is
+/// skipped, not copied, for every file of the page).
 #[derive(Debug, Default, serde::Deserialize)]
-struct FileMetadata {
+struct IndexedMetadata {
     requires_python: Option<String>,
-    /// The wheel's `METADATA`, byte for byte.
-    core_metadata: Option<String>,
-    /// Its sha256, declared on the index pages.
+    /// The sha256 of the wheel's `METADATA`.
     core_metadata_sha256: Option<String>,
 }
 
-impl FileMetadata {
-    /// Reads the JSON kept with a file; files stored without it have none of these.
-    fn of(file: &PackageFile) -> Self {
-        file.metadata
-            .as_deref()
-            .and_then(|m| serde_json::from_str(m).ok())
-            .unwrap_or_default()
-    }
+/// The core metadata kept with a wheel.
+#[derive(Debug, Default, serde::Deserialize)]
+struct KeptCoreMetadata {
+    /// The wheel's `METADATA`, byte for byte.
+    core_metadata: Option<String>,
+    /// Its sha256.
+    core_metadata_sha256: Option<String>,
+}
+
+/// Reads the JSON kept with a file; files stored without it (or before a field existed) have none.
+fn kept_metadata<T: serde::de::DeserializeOwned + Default>(file: &PackageFile) -> T {
+    file.metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default()
 }
 
 /// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
@@ -467,11 +473,10 @@ async fn project_page(
             if !versions.contains(&version.version) {
                 versions.push(version.version.clone());
             }
-            let FileMetadata {
+            let IndexedMetadata {
                 requires_python,
                 core_metadata_sha256,
-                ..
-            } = FileMetadata::of(&file);
+            } = kept_metadata(&file);
             IndexFile {
                 url: format!(
                     "../../files/{}/{}/{}",
@@ -524,11 +529,10 @@ async fn company_download(
 /// A wheel's core metadata as PEP 658 serves it (not counted as a download: resolvers read it to
 /// decide, not to install).
 fn core_metadata_response(file: &PackageFile) -> CoreResult<HttpResponse> {
-    let FileMetadata {
+    let KeptCoreMetadata {
         core_metadata,
         core_metadata_sha256,
-        ..
-    } = FileMetadata::of(file);
+    } = kept_metadata(file);
     let (Some(text), Some(sha256)) = (core_metadata, core_metadata_sha256) else {
         return Err(CoreError::not_found("Core metadata"));
     };
