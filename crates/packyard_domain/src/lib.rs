@@ -10,6 +10,9 @@ mod path;
 mod upstream_url;
 mod validation;
 
+#[cfg(test)]
+mod proptests;
+
 pub use cache_entry_id::CacheEntryId;
 pub use hosted::{
     OwnerType, PackageType, UploadType, is_valid_generic_name, is_valid_generic_version,
