@@ -177,8 +177,14 @@ pub fn normalize_version(version: &str) -> Option<String> {
     if version.is_empty() || version.contains(char::is_whitespace) {
         return None;
     }
-    if version.len() > 4 && version[..4].eq_ignore_ascii_case("dev-") {
-        return Some(format!("dev-{}", &version[4..]));
+    // `get`, not indexing: the fourth byte may fall inside a multi-byte character.
+    if let Some(branch) = version
+        .get(..4)
+        .filter(|prefix| prefix.eq_ignore_ascii_case("dev-"))
+        .and_then(|_| version.get(4..))
+        .filter(|branch| !branch.is_empty())
+    {
+        return Some(format!("dev-{branch}"));
     }
     let version = match version.split_once('+') {
         Some((base, build)) if !base.is_empty() && !build.is_empty() => base,
@@ -337,6 +343,14 @@ mod tests {
         ] {
             assert!(!is_valid_package_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_multi_byte_character_at_the_dev_prefix_is_no_panic() {
+        for version in ["aaaü", "deü-x", "dev\u{e9}x", "\u{20ac}\u{20ac}"] {
+            assert_eq!(normalize_version(version), None, "{version}");
+        }
+        assert_eq!(normalize_version("dev-ü").as_deref(), Some("dev-ü"));
     }
 
     #[test]
