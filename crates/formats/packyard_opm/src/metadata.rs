@@ -67,19 +67,23 @@ pub fn is_valid_version(version: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'))
 }
 
-/// Compares versions dot by dot, numerically where both parts are numbers.
+/// Compares versions dot by dot: each part by its leading number (of any length), then by the rest as
+/// text, a missing part counting as `0`. Every part has one sort key, so the order is total and a sort
+/// or a maximum never depends on the order versions come in.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    fn key(part: &str) -> (usize, &str, &str) {
+        let digits = part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let (number, rest) = part.split_at(digits);
+        let number = number.trim_start_matches('0');
+        (number.len(), number, rest)
+    }
     let mut left = a.split('.');
     let mut right = b.split('.');
     loop {
         match (left.next(), right.next()) {
             (None, None) => return Ordering::Equal,
             (l, r) => {
-                let (l, r) = (l.unwrap_or("0"), r.unwrap_or("0"));
-                let ordering = match (l.parse::<u64>(), r.parse::<u64>()) {
-                    (Ok(l), Ok(r)) => l.cmp(&r),
-                    _ => l.cmp(r),
-                };
+                let ordering = key(l.unwrap_or("0")).cmp(&key(r.unwrap_or("0")));
                 if ordering != Ordering::Equal {
                     return ordering;
                 }
@@ -334,7 +338,10 @@ pub fn read_ospx<R: Read + Seek>(mut reader: R) -> Result<Metadata, String> {
     let missing = || format!("the .ospx has no {METADATA_FILE} (nor a packagedef)");
     let content = read_entry(&mut archive, "content.zip").ok_or_else(missing)?;
     let content = content.map_err(|_| missing())?;
-    let mut content = zip::ZipArchive::new(std::io::Cursor::new(content)).map_err(|_| missing())?;
+    // The inner archive's directory is held whole too: the same bounds as the package's own.
+    let mut content = std::io::Cursor::new(content);
+    check_zip_directory(&mut content).map_err(|e| format!("content.zip: {e}"))?;
+    let mut content = zip::ZipArchive::new(content).map_err(|_| missing())?;
     let bytes = read_entry(&mut content, "packagedef").ok_or_else(missing)??;
     read_packagedef(&bytes)
 }
@@ -506,10 +513,36 @@ mod tests {
     }
 
     #[test]
+    fn the_inner_content_zip_is_bounded_like_the_package() {
+        // An end record that declares a 20 MiB central directory.
+        let mut content = vec![0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 1, 0, 1, 0];
+        content.extend((20u32 << 20).to_le_bytes());
+        content.extend([0u8; 6]);
+        let package = ospx(&[("content.zip", &content)]);
+        assert_eq!(
+            read_ospx(Cursor::new(package)).unwrap_err(),
+            "content.zip: the archive's central directory is larger than 16777216 bytes"
+        );
+    }
+
+    #[test]
     fn compares_versions_numerically() {
         assert_eq!(compare_versions("1.10.0", "1.9.0"), Ordering::Greater);
         assert_eq!(compare_versions("1.0", "1.0.0"), Ordering::Equal);
         assert_eq!(compare_versions("2.0.0", "10.0.0"), Ordering::Less);
+        // A number and a part that only starts with one compare by the number first: before, "01-" <
+        // "1" < "1000.0" < "01-" made a cycle.
+        assert_eq!(compare_versions("01-", "1"), Ordering::Greater);
+        assert_eq!(
+            compare_versions("000000000001000.0", "01-"),
+            Ordering::Greater
+        );
+        assert_eq!(compare_versions("1.2-rc", "1.10"), Ordering::Less);
+        assert_eq!(compare_versions("1.0-beta", "1.0"), Ordering::Greater);
+        assert_eq!(
+            compare_versions("1.99999999999999999999999", "1.100000000000000000000000"),
+            Ordering::Less
+        );
         assert!(is_valid_version("1.0.0-beta"));
         assert!(!is_valid_version("../1"));
         assert!(is_valid_name("json-lib_2.x"));
