@@ -2,6 +2,7 @@
 //! `DESCRIPTION` out of a source tarball, and rendering the repository index.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::io::Read;
 
 use packyard_core::archive::check_zip_directory;
@@ -99,6 +100,7 @@ impl Description {
     /// are required and must be valid.
     pub fn parse(text: &str) -> Result<Self, DescriptionError> {
         let mut fields: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         let mut ended = false;
         for line in text.split('\n') {
             let line = line.strip_suffix('\r').unwrap_or(line);
@@ -123,7 +125,8 @@ impl Description {
             if key.is_empty() || key.contains(char::is_whitespace) {
                 return Err(fail(format!("DESCRIPTION field name is invalid: {key:?}")));
             }
-            if fields.iter().any(|(k, _)| k == key) {
+            // One set lookup per field: a scan of the fields before it would be quadratic.
+            if !seen.insert(key) {
                 return Err(fail(format!("DESCRIPTION has {key} twice")));
             }
             fields.push((key.to_owned(), value.trim().to_owned()));
@@ -429,6 +432,24 @@ Depends: R (>= 3.5),\n    utils\nImports: stats\nLicense: MIT\nNeedsCompilation:
         );
         assert_eq!(parse_source_file_name("hello.pkg_1.0.zip"), None);
         assert_eq!(parse_source_file_name("hello_pkg_1.0.tar.gz"), None);
+    }
+
+    #[test]
+    fn a_record_as_large_as_the_cap_is_parsed_with_one_lookup_per_field() {
+        // 1 MiB of short fields: checking each against all before it took minutes.
+        let mut text = String::from("Package: big\nVersion: 1.0\n");
+        let mut count = 0;
+        while text.len() < MAX_DESCRIPTION as usize - 32 {
+            text.push_str(&format!("F{count}: x\n"));
+            count += 1;
+        }
+        let description = Description::parse(&text).unwrap();
+        assert_eq!(description.get(&format!("F{}", count - 1)), Some("x"));
+        text.push_str("F0: again\n");
+        assert_eq!(
+            Description::parse(&text).unwrap_err().0,
+            "DESCRIPTION has F0 twice"
+        );
     }
 
     #[test]
