@@ -16,6 +16,8 @@ mod entities;
 mod extract;
 mod groups;
 mod manage;
+#[cfg(test)]
+mod proptests;
 mod registries;
 mod registry_upstreams;
 mod upstreams;

@@ -16,6 +16,8 @@ mod hot;
 pub mod identity;
 pub mod jobs;
 mod maintenance;
+#[cfg(test)]
+mod proptests;
 pub mod pull;
 pub mod registries;
 pub mod registry_tokens;

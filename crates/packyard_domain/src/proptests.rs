@@ -2,6 +2,7 @@
 //! generic names, upstream URLs and cache entry ids. Arbitrary input never panics; what is accepted
 //! satisfies the rule it was accepted under.
 
+use packyard_test_inputs::{CASES, config};
 use proptest::prelude::*;
 
 use crate::path::MAX_PATH_LEN;
@@ -37,7 +38,10 @@ fn check_accepted_path(raw: &str) -> Result<(), TestCaseError> {
     let text = path.as_str();
     prop_assert!(!text.is_empty() && text.len() <= MAX_PATH_LEN);
     for segment in text.split('/') {
-        prop_assert!(!segment.is_empty() && segment != "." && segment != "..", "{text:?}");
+        prop_assert!(
+            !segment.is_empty() && segment != "." && segment != "..",
+            "{text:?}"
+        );
     }
     prop_assert!(!text.contains('\\') && !text.chars().any(char::is_control));
     prop_assert!(!text.to_ascii_lowercase().contains("%2e"));
@@ -47,7 +51,7 @@ fn check_accepted_path(raw: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, timeout: 10_000, ..ProptestConfig::default() })]
+    #![proptest_config(config(CASES))]
 
     #[test]
     fn any_path_is_accepted_only_without_traversal(raw in any::<String>()) {
@@ -88,7 +92,9 @@ proptest! {
     }
 
     #[test]
-    fn accepted_names_and_versions_are_single_safe_segments(text in any::<String>()) {
+    fn accepted_names_and_versions_are_single_safe_segments(
+        text in prop_oneof![any::<String>(), "[a-zA-Z0-9._+!/%-]{1,12}"],
+    ) {
         for accepted in [
             is_valid_generic_name(&text),
             is_valid_generic_version(&text),

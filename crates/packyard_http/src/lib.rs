@@ -11,6 +11,8 @@ mod error;
 pub mod hosted;
 mod pagination;
 mod params;
+#[cfg(test)]
+mod proptests;
 mod range;
 mod stream;
 

@@ -94,7 +94,7 @@ fn invalid(name: &str) -> CoreError {
     CoreError::BadParameter(format!("{name} is invalid"))
 }
 
-fn merge_form(target: &mut Map<String, Value>, text: &[u8]) {
+pub(crate) fn merge_form(target: &mut Map<String, Value>, text: &[u8]) {
     for (key, value) in url::form_urlencoded::parse(text) {
         let key = key.into_owned();
         let value = Value::String(value.into_owned());

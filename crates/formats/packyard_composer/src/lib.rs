@@ -10,6 +10,8 @@
 //! Depends on `packyard_http` and `packyard_core`; never on another format.
 
 pub mod manifest;
+#[cfg(test)]
+mod proptests;
 pub mod repository;
 mod routes;
 

@@ -13,6 +13,8 @@
 //! Depends on `packyard_http` and `packyard_core`; never on another format.
 
 pub mod description;
+#[cfg(test)]
+mod proptests;
 mod routes;
 
 pub use routes::{configure_company, configure_global};

@@ -9,6 +9,8 @@ mod layout;
 mod metadata;
 mod path;
 mod pom;
+#[cfg(test)]
+mod proptests;
 mod routes;
 
 pub use hosted::{configure_company, configure_global};

@@ -13,6 +13,8 @@ pub mod attachment;
 pub mod manifest;
 pub mod name;
 pub mod packument;
+#[cfg(test)]
+mod proptests;
 pub mod publish;
 mod routes;
 

@@ -10,6 +10,8 @@
 //! Depends on `packyard_http` and `packyard_core`; never on another format.
 
 pub mod nuspec;
+#[cfg(test)]
+mod proptests;
 mod routes;
 pub mod version;
 

@@ -6,6 +6,8 @@
 
 mod error;
 pub mod manifest;
+#[cfg(test)]
+mod proptests;
 pub mod reference;
 mod routes;
 

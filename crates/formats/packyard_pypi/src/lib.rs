@@ -12,6 +12,8 @@
 pub mod filename;
 pub mod index;
 pub mod metadata;
+#[cfg(test)]
+mod proptests;
 mod routes;
 
 pub use routes::{configure_company, configure_global};
