@@ -7,9 +7,9 @@ use proptest::prelude::*;
 
 use crate::path::MAX_PATH_LEN;
 use crate::{
-    CacheEntryId, RepositoryPath, RepositoryPathError, UpstreamId, is_valid_generic_name,
-    is_valid_generic_version, is_valid_pypi_name, is_valid_pypi_version, normalize_pypi_name,
-    normalize_upstream_url, stored_url,
+    AccessLevel, CacheEntryId, Format, PackageType, RepositoryPath, RepositoryPathError, Scope,
+    UploadType, UpstreamId, is_valid_generic_name, is_valid_generic_version, is_valid_pypi_name,
+    is_valid_pypi_version, normalize_pypi_name, normalize_upstream_url, stored_url,
 };
 
 /// Segments a client may send, valid or not: dots, percent signs, backslashes, spaces, non-ASCII.
@@ -149,6 +149,31 @@ proptest! {
             Err(RepositoryPathError::Empty) => prop_assert!(raw.is_empty() || raw == "/"),
             Err(RepositoryPathError::TooLong) => prop_assert!(raw.len() > MAX_PATH_LEN),
             _ => {}
+        }
+    }
+
+    #[test]
+    fn named_values_parse_only_their_names(
+        text in prop_oneof![
+            any::<String>(),
+            "(?i)(generic|maven|npm|pypi|nuget|composer|container|opm|cran|api|read_api|MANUALLY|API|TRANSPORT)",
+        ],
+        level in any::<i32>(),
+    ) {
+        if let Some(package_type) = PackageType::parse(&text) {
+            prop_assert!(package_type.as_str().eq_ignore_ascii_case(&text));
+        }
+        if let Some(format) = Format::parse(&text) {
+            prop_assert_eq!(format.as_str(), text.as_str());
+        }
+        if let Some(scope) = Scope::parse(&text) {
+            prop_assert_eq!(scope.as_str(), text.as_str());
+        }
+        if let Some(upload_type) = UploadType::parse(&text) {
+            prop_assert_eq!(upload_type.as_str(), text.as_str());
+        }
+        if let Some(access) = AccessLevel::from_i32(level) {
+            prop_assert_eq!(access.as_i32(), level);
         }
     }
 }

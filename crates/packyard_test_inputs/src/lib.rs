@@ -20,6 +20,15 @@ pub const CASES: u32 = 256;
 /// Cases per property whose every case builds and reads an archive.
 pub const ARCHIVE_CASES: u32 = 64;
 
+/// Cases per property whose every case builds an archive with an entry as large as a size cap.
+pub const OVERSIZED_CASES: u32 = 4;
+
+/// Content just beyond `cap` bytes: one random byte repeated, so that it compresses to almost nothing.
+pub fn oversized(cap: u64) -> impl Strategy<Value = Vec<u8>> {
+    let cap = usize::try_from(cap).unwrap_or(usize::MAX);
+    (1..4096usize, any::<u8>()).prop_map(move |(extra, byte)| vec![byte; cap + extra])
+}
+
 /// The configuration every property test uses: `cases` cases, each in a forked runner that fails a case
 /// running longer than [`CASE_TIMEOUT_MS`]. Failures are not saved to regression files: the minimal
 /// failing input is printed, and it becomes a unit test next to the fix.

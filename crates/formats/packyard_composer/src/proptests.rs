@@ -5,7 +5,8 @@
 use std::io::Cursor;
 
 use packyard_test_inputs::{
-    ARCHIVE_CASES, CASES, config, damage, entry_name, json_value, zip_bytes,
+    ARCHIVE_CASES, CASES, OVERSIZED_CASES, config, damage, entry_name, json_value, oversized,
+    zip_bytes,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -120,5 +121,16 @@ proptest! {
     #[test]
     fn any_bytes_as_a_dist_zip_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = read_zip_manifest(Cursor::new(bytes));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(OVERSIZED_CASES))]
+
+    #[test]
+    fn a_manifest_beyond_the_cap_is_refused(content in oversized(crate::manifest::MAX_MANIFEST)) {
+        let package = zip_bytes(&[("composer.json".to_owned(), content)], true);
+        let refused = read_zip_manifest(Cursor::new(package)).unwrap_err();
+        prop_assert!(refused.0.contains("larger than"), "{}", refused.0);
     }
 }

@@ -6,7 +6,8 @@ use std::cmp::Ordering;
 use std::io::Cursor;
 
 use packyard_test_inputs::{
-    ARCHIVE_CASES, CASES, Damage, config, damage, entry_name, tar_gz_bytes, zip_bytes,
+    ARCHIVE_CASES, CASES, Damage, OVERSIZED_CASES, config, damage, entry_name, oversized,
+    tar_gz_bytes, zip_bytes,
 };
 use proptest::prelude::*;
 use serde_json::Value;
@@ -188,5 +189,18 @@ proptest! {
     fn any_bytes_as_a_package_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = read_source_description(Cursor::new(&bytes));
         let _ = read_zip_description(Cursor::new(&bytes), Kind::Source);
+    }
+}
+
+proptest! {
+    #![proptest_config(config(OVERSIZED_CASES))]
+
+    #[test]
+    fn a_description_beyond_the_cap_is_refused(content in oversized(crate::description::MAX_DESCRIPTION)) {
+        let entries = [("hello/DESCRIPTION".to_owned(), content)];
+        let refused = read_source_description(Cursor::new(tar_gz_bytes(&entries))).unwrap_err();
+        prop_assert!(refused.0.contains("larger than"), "{}", refused.0);
+        let refused = read_zip_description(Cursor::new(zip_bytes(&entries, true)), Kind::Source).unwrap_err();
+        prop_assert!(refused.0.contains("larger than"), "{}", refused.0);
     }
 }

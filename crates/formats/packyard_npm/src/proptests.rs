@@ -9,7 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use packyard_domain::FileDigests;
 use packyard_test_inputs::{
-    ARCHIVE_CASES, CASES, config, damage, entry_name, json_key, json_value, tar_gz_bytes,
+    ARCHIVE_CASES, CASES, OVERSIZED_CASES, config, damage, entry_name, json_key, json_value,
+    oversized, tar_gz_bytes,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -218,5 +219,16 @@ proptest! {
     #[test]
     fn any_bytes_as_a_tarball_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = read_tarball_manifest(Cursor::new(bytes));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(OVERSIZED_CASES))]
+
+    #[test]
+    fn a_manifest_beyond_the_cap_is_refused(content in oversized(crate::manifest::MAX_MANIFEST)) {
+        let tarball = tar_gz_bytes(&[("package/package.json".to_owned(), content)]);
+        let refused = read_tarball_manifest(Cursor::new(tarball)).unwrap_err();
+        prop_assert!(refused.0.contains("larger than"), "{}", refused.0);
     }
 }

@@ -5,9 +5,11 @@
 use std::cmp::Ordering;
 use std::io::Cursor;
 
+use packyard_domain::limits::METADATA_DOCUMENT_MAX;
 use packyard_domain::limits::{XML_DEPTH_MAX, too_deep};
 use packyard_test_inputs::{
-    ARCHIVE_CASES, CASES, config, damage, entry_name, nested_xml, xml_document, zip_bytes,
+    ARCHIVE_CASES, CASES, OVERSIZED_CASES, config, damage, entry_name, nested_xml, oversized,
+    xml_document, zip_bytes,
 };
 use proptest::prelude::*;
 
@@ -158,5 +160,16 @@ proptest! {
     #[test]
     fn any_bytes_as_a_package_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = read_nupkg_nuspec(Cursor::new(bytes));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(OVERSIZED_CASES))]
+
+    #[test]
+    fn a_nuspec_beyond_the_cap_is_refused(content in oversized(METADATA_DOCUMENT_MAX)) {
+        let package = zip_bytes(&[("demo.nuspec".to_owned(), content)], true);
+        let refused = read_nupkg_nuspec(Cursor::new(package)).map(|_| ()).unwrap_err();
+        prop_assert!(refused.contains("larger than"), "{}", refused);
     }
 }

@@ -6,7 +6,8 @@ use std::io::Cursor;
 
 use packyard_domain::normalize_pypi_name;
 use packyard_test_inputs::{
-    ARCHIVE_CASES, CASES, config, damage, entry_name, tar_gz_bytes, zip_bytes,
+    ARCHIVE_CASES, CASES, OVERSIZED_CASES, config, damage, entry_name, oversized, tar_gz_bytes,
+    zip_bytes,
 };
 use proptest::prelude::*;
 
@@ -158,5 +159,19 @@ proptest! {
     fn any_bytes_as_a_distribution_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
         let _ = read_wheel_metadata(Cursor::new(&bytes));
         let _ = read_sdist_metadata(Cursor::new(&bytes));
+    }
+}
+
+proptest! {
+    #![proptest_config(config(OVERSIZED_CASES))]
+
+    #[test]
+    fn metadata_beyond_the_cap_is_refused(content in oversized(crate::metadata::MAX_METADATA)) {
+        let wheel = zip_bytes(&[("demo-1.0.dist-info/METADATA".to_owned(), content.clone())], true);
+        let refused = read_wheel_metadata(Cursor::new(wheel)).unwrap_err();
+        prop_assert!(refused.0.contains("larger than"), "{}", refused.0);
+        let sdist = tar_gz_bytes(&[("demo-1.0/PKG-INFO".to_owned(), content)]);
+        let refused = read_sdist_metadata(Cursor::new(sdist)).unwrap_err();
+        prop_assert!(refused.0.contains("larger than"), "{}", refused.0);
     }
 }
