@@ -5,6 +5,8 @@
 //! Depends on `packyard_domain` only.
 
 mod guard;
+#[cfg(test)]
+mod proptests;
 mod registry_auth;
 
 use std::sync::{Arc, OnceLock};
