@@ -1,6 +1,7 @@
 //! Property tests of the request parameter parsers shared by the APIs: GitLab's parameters (query string
 //! and form or JSON body), its pagination, GitFlic's page request, and the credentials a request
-//! carries. Arbitrary input never panics; what is accepted is within the documented bounds.
+//! carries, and `Range` headers. Arbitrary input never panics; what is accepted is within the documented
+//! bounds.
 
 use std::collections::HashMap;
 
@@ -12,7 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::hosted::PageRequest;
 use crate::params::merge_form;
-use crate::{Pagination, Params, credential_from_request};
+use crate::{Pagination, Params, RangeRequest, credential_from_request};
 
 const NAMES: &[&str] = &[
     "page", "per_page", "name", "scopes", "scopes[]", "flag", "size",
@@ -123,5 +124,31 @@ proptest! {
             }
             None => {}
         }
+    }
+
+    #[test]
+    fn any_range_is_within_the_body(
+        value in prop_oneof![
+            any::<String>(),
+            " ?(bytes|BYTES|items) ?= ?[0-9]{0,21} ?- ?[0-9]{0,21}(,[0-9]{0,3}-[0-9]{0,3})?",
+        ],
+        length in prop_oneof![0..4u64, any::<u64>()],
+    ) {
+        if let RangeRequest::Part { start, end } = RangeRequest::parse(&value, length) {
+            prop_assert!(start <= end && end < length, "{} of {}", value, length);
+        }
+    }
+
+    #[test]
+    fn a_first_last_range_is_answered_as_asked(first in 0..2_000u64, last in 0..2_000u64, length in 0..2_000u64) {
+        let expected = if last < first {
+            RangeRequest::Whole
+        } else if first >= length {
+            RangeRequest::Unsatisfiable
+        } else {
+            RangeRequest::Part { start: first, end: last.min(length - 1) }
+        };
+        let value = format!("bytes={first}-{last}");
+        prop_assert_eq!(RangeRequest::parse(&value, length), expected);
     }
 }
