@@ -124,6 +124,10 @@ impl Drop for StagingClaim {
 pub const SMALL_BLOB_MAX: u64 = 64 * 1024;
 /// Bytes of small blobs kept in memory at most.
 const SMALL_BLOBS_CAPACITY: u64 = 32 * 1024 * 1024;
+/// Bytes a write buffers before handing them to the store, a few at most in flight: a local disk takes
+/// small parts as fast as large ones, so each upload holds about 3 MiB; object stores want larger parts.
+const LOCAL_WRITE_PART: usize = 1024 * 1024;
+const WRITE_PART: usize = 8 * 1024 * 1024;
 /// Bytes read from a local file at once: large reads keep syscalls and thread handoffs few.
 const READ_CHUNK: u64 = 256 * 1024;
 /// Reads of one local file in flight at once, so the disk works while the socket drains.
@@ -232,11 +236,16 @@ impl BlobStore {
         };
         let temporary = Path::from(format!("{STAGING}/{name}"));
         let upload = self.store.put_multipart(&temporary).await?;
+        let part = if self.local_root.is_some() {
+            LOCAL_WRITE_PART
+        } else {
+            WRITE_PART
+        };
         Ok(BlobWriter {
             store: self.store.clone(),
             claim,
             temporary,
-            upload: WriteMultipart::new_with_chunk_size(upload, 8 * 1024 * 1024),
+            upload: WriteMultipart::new_with_chunk_size(upload, part),
             hashers: Hashers::default(),
             max_size,
         })

@@ -141,6 +141,12 @@ impl FileUpload {
     }
 }
 
+/// Uploads whose insides are read at once (see [`ReceivedFile::inspect`]): the machine's cores are busy
+/// with two anyway.
+pub const PARALLEL_INSPECTIONS: usize = 2;
+static INSPECTIONS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(PARALLEL_INSPECTIONS);
+
 /// A body received completely but not yet kept: an unfinished blob write, and a spool copy when asked.
 pub struct ReceivedFile {
     writer: BlobWriter,
@@ -160,6 +166,31 @@ impl ReceivedFile {
             .map(|file| file.try_clone())
             .transpose()
             .map_err(|e| CoreError::Internal(format!("spool file: {e}")))
+    }
+
+    /// Reads inside the received file (its spool copy, from the start) on the blocking pool. At most
+    /// [`PARALLEL_INSPECTIONS`] run at once across the server: each may hold an archive's central
+    /// directory and a metadata document in memory, so their number, not the number of uploads, bounds
+    /// that memory.
+    pub async fn inspect<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(std::io::BufReader<std::fs::File>) -> CoreResult<T> + Send + 'static,
+    ) -> CoreResult<T> {
+        use std::io::{Seek, SeekFrom};
+        let mut file = self
+            .spool()?
+            .ok_or_else(|| CoreError::Internal("the upload was not spooled".into()))?;
+        let _slot = INSPECTIONS
+            .acquire()
+            .await
+            .map_err(|e| CoreError::Internal(format!("inspecting an upload: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            file.seek(SeekFrom::Start(0))
+                .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
+            read(std::io::BufReader::new(file))
+        })
+        .await
+        .map_err(|e| CoreError::Internal(format!("inspecting an upload: {e}")))?
     }
 
     /// Drops the body; nothing is kept.

@@ -1,7 +1,5 @@
 //! Composer routes: GitFlic's content routes, the Composer 2 repository, uploads and dist downloads.
 
-use std::io::{BufReader, Seek, SeekFrom};
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::http::header::{Header, HttpDate, IfModifiedSince, LastModified};
@@ -75,17 +73,12 @@ fn check_version(version: &str) -> CoreResult<()> {
 
 /// Reads `composer.json` out of the received zip.
 async fn inspect(received: &ReceivedFile) -> CoreResult<Manifest> {
-    let mut file = received
-        .spool()?
-        .ok_or_else(|| CoreError::Internal("the package was not spooled".into()))?;
-    tokio::task::spawn_blocking(move || {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        crate::manifest::read_zip_manifest(BufReader::new(file))
-            .map_err(|e| bad_request(format!("invalid package: {e}")))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("inspecting a package: {e}")))?
+    received
+        .inspect(|file| {
+            crate::manifest::read_zip_manifest(file)
+                .map_err(|e| bad_request(format!("invalid package: {e}")))
+        })
+        .await
 }
 
 /// Checks a received zip, reads its `composer.json` and keeps it as the version's dist. Nothing is

@@ -1,6 +1,6 @@
 //! CRAN routes: GitFlic's content routes, GitFlic's upload and the source repository layout.
 
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::Write;
 
 use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use actix_web::{HttpResponse, web};
@@ -175,22 +175,16 @@ fn package_ref(owner: Owner, name: &str) -> PackageRef {
 /// Reads the DESCRIPTION out of the received package.
 async fn inspect(received: &ReceivedFile, tree: Option<&Tree>) -> CoreResult<Description> {
     let tree = tree.cloned();
-    let mut file = received
-        .spool()?
-        .ok_or_else(|| CoreError::Internal("the package was not spooled".into()))?;
-    tokio::task::spawn_blocking(move || {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        let reader = BufReader::new(file);
-        match &tree {
-            None => read_tarball_description(reader, Kind::Source),
-            Some(tree) if tree.extension == ".zip" => read_zip_description(reader, tree.kind()),
-            Some(tree) => read_tarball_description(reader, tree.kind()),
-        }
-        .map_err(|e| bad_request(format!("invalid package: {e}")))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("inspecting a package: {e}")))?
+    received
+        .inspect(move |reader| {
+            match &tree {
+                None => read_tarball_description(reader, Kind::Source),
+                Some(tree) if tree.extension == ".zip" => read_zip_description(reader, tree.kind()),
+                Some(tree) => read_tarball_description(reader, tree.kind()),
+            }
+            .map_err(|e| bad_request(format!("invalid package: {e}")))
+        })
+        .await
 }
 
 /// Checks a received package against its file name, reads its DESCRIPTION and keeps it: a source

@@ -240,17 +240,12 @@ async fn checked_manifest(
     version: &str,
 ) -> CoreResult<(Manifest, ReceivedFile)> {
     let checked = async {
-        let mut file = received
-            .spool()?
-            .ok_or_else(|| CoreError::Internal("the tarball was not spooled".into()))?;
-        let manifest = tokio::task::spawn_blocking(move || {
-            file.seek(SeekFrom::Start(0))
-                .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-            read_tarball_manifest(BufReader::new(file))
-                .map_err(|e| bad_request(format!("invalid package tarball: {e}")))
-        })
-        .await
-        .map_err(|e| CoreError::Internal(format!("inspecting a tarball: {e}")))??;
+        let manifest = received
+            .inspect(|file| {
+                read_tarball_manifest(file)
+                    .map_err(|e| bad_request(format!("invalid package tarball: {e}")))
+            })
+            .await?;
         if NpmName::parse(manifest.name()).map(|n| n.normalized()) != Some(name.normalized()) {
             return Err(bad_request(format!(
                 "the tarball's package.json names package {:?}, not {:?}",

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::io::{BufReader, Seek, SeekFrom};
 use std::pin::Pin;
 
 use actix_multipart::Multipart;
@@ -204,17 +203,11 @@ fn unquote_boundary(content_type: &str) -> String {
 
 /// Reads the `.nuspec` out of the received package.
 async fn inspect(received: &ReceivedFile) -> CoreResult<(Nuspec, String)> {
-    let mut file = received
-        .spool()?
-        .ok_or_else(|| CoreError::Internal("the package was not spooled".into()))?;
-    tokio::task::spawn_blocking(move || {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        read_nupkg_nuspec(BufReader::new(file))
-            .map_err(|e| bad_request(format!("invalid package: {e}")))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("inspecting a package: {e}")))?
+    received
+        .inspect(|file| {
+            read_nupkg_nuspec(file).map_err(|e| bad_request(format!("invalid package: {e}")))
+        })
+        .await
 }
 
 /// Reads a received package's `.nuspec` and keeps the package as its id's version; nothing is kept when

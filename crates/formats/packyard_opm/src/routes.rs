@@ -1,7 +1,5 @@
 //! opm routes: GitFlic's content routes and the opm hub (`list.txt`, `.ospx` downloads, `push`).
 
-use std::io::{BufReader, Seek, SeekFrom};
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_core::hosted::{FileUpload, Owner, PackageRef, ReceivedFile, StoredFile};
 use packyard_core::identity::{Credential, Need};
@@ -54,16 +52,9 @@ fn file_name(name: &str, version: &str) -> String {
 
 /// Reads `opm-metadata.xml` out of the received `.ospx`.
 async fn inspect(received: &ReceivedFile) -> CoreResult<Metadata> {
-    let mut file = received
-        .spool()?
-        .ok_or_else(|| CoreError::Internal("the package was not spooled".into()))?;
-    tokio::task::spawn_blocking(move || {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        read_ospx(BufReader::new(file)).map_err(|e| bad_request(format!("invalid package: {e}")))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("inspecting a package: {e}")))?
+    received
+        .inspect(|file| read_ospx(file).map_err(|e| bad_request(format!("invalid package: {e}"))))
+        .await
 }
 
 /// The checks that need the metadata: the declared file name, and the name's case.

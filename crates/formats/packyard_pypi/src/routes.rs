@@ -2,7 +2,6 @@
 //! PEP 658 core metadata of wheels (`<file URL>.metadata`).
 
 use std::collections::HashMap;
-use std::io::{BufReader, Seek, SeekFrom};
 
 use actix_multipart::Multipart;
 use actix_web::http::header::{ACCEPT, CONTENT_TYPE, LOCATION, VARY};
@@ -116,21 +115,15 @@ fn check_file_name(name: &str, version: &str, file_name: &str) -> CoreResult<Dis
 
 /// Reads the core metadata out of the received file.
 async fn inspect(received: &ReceivedFile, kind: DistributionKind) -> CoreResult<CoreMetadata> {
-    let mut file = received
-        .spool()?
-        .ok_or_else(|| CoreError::Internal("the distribution was not spooled".into()))?;
-    tokio::task::spawn_blocking(move || {
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
-        let reader = BufReader::new(file);
-        let parsed = match kind {
-            DistributionKind::Wheel => read_wheel_metadata(reader),
-            DistributionKind::Sdist => read_sdist_metadata(reader),
-        };
-        parsed.map_err(|e| bad_request(format!("invalid distribution: {e}")))
-    })
-    .await
-    .map_err(|e| CoreError::Internal(format!("inspecting a distribution: {e}")))?
+    received
+        .inspect(move |reader| {
+            let parsed = match kind {
+                DistributionKind::Wheel => read_wheel_metadata(reader),
+                DistributionKind::Sdist => read_sdist_metadata(reader),
+            };
+            parsed.map_err(|e| bad_request(format!("invalid distribution: {e}")))
+        })
+        .await
 }
 
 /// What the client declared besides the file.
