@@ -15,7 +15,13 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
     let db = Db::connect(&db_url, settings.database.max_connections.unwrap_or(10))
         .await
         .with_context(|| format!("database.url = {}", packyard_db::redacted_url(&db_url)))?;
-    let blobs = BlobStore::from_url(&settings.storage_url()).with_context(|| "storage.url")?;
+    let storage = settings.storage_url();
+    let blobs =
+        BlobStore::from_url(&storage).with_context(|| format!("storage.url = {storage}"))?;
+    blobs
+        .check_writable()
+        .await
+        .with_context(|| format!("storage.url = {storage}: the blob store takes no writes"))?;
     let secret = settings.secret_key()?;
     Core::new(db, blobs, settings.core_settings(), secret).map_err(|e| anyhow::anyhow!("{e}"))
 }
@@ -60,14 +66,17 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().body("ok")
 }
 
+/// Ready when the database answers and the blob store takes writes.
 async fn readiness(core: packyard_http::CoreData) -> HttpResponse {
-    match core.db().run(packyard_db::queries::ping).await {
-        Ok(()) => HttpResponse::Ok().body("ready"),
-        Err(error) => {
-            tracing::warn!(%error, "readiness check failed");
-            HttpResponse::ServiceUnavailable().body("database unavailable")
-        }
+    if let Err(error) = core.db().run(packyard_db::queries::ping).await {
+        tracing::warn!(%error, "readiness check failed");
+        return HttpResponse::ServiceUnavailable().body("database unavailable");
     }
+    if let Err(error) = core.blobs().check_writable().await {
+        tracing::warn!(%error, "readiness check failed");
+        return HttpResponse::ServiceUnavailable().body("storage takes no writes");
+    }
+    HttpResponse::Ok().body("ready")
 }
 
 /// Builds the actix app around the services.
@@ -92,13 +101,23 @@ pub fn app(
 }
 
 mod tracing_actix {
-    //! One log line per request, with status and duration.
+    //! One log line per request, written when its response body is sent to its end (or given up):
+    //! method, path, status, bytes sent, time to the last byte, the client's address and a request id
+    //! (the client's `X-Request-Id` when it sends a sane one, echoed back; else a new one).
     use std::future::{Ready, ready};
+    use std::net::IpAddr;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
     use std::time::Instant;
 
     use actix_web::Error;
+    use actix_web::body::{BodySize, EitherBody, MessageBody};
     use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    use actix_web::web::Bytes;
     use futures_util::future::LocalBoxFuture;
+
+    const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
     /// The request log middleware.
     pub struct RequestLog;
@@ -106,9 +125,9 @@ mod tracing_actix {
     impl<S, B> Transform<S, ServiceRequest> for RequestLog
     where
         S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-        B: 'static,
+        B: MessageBody + 'static,
     {
-        type Response = ServiceResponse<B>;
+        type Response = ServiceResponse<EitherBody<LoggedBody<B>, B>>;
         type Error = Error;
         type Transform = RequestLogService<S>;
         type InitError = ();
@@ -124,33 +143,190 @@ mod tracing_actix {
         service: S,
     }
 
+    /// A client's request id, when it is one a log can carry as it is.
+    fn sane_request_id(value: &HeaderValue) -> Option<&str> {
+        let id = value.to_str().ok()?;
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+        (!id.is_empty() && id.len() <= 128 && id.chars().all(plain)).then_some(id)
+    }
+
+    /// The client's address: the peer's, or, when the peer is a trusted proxy, the last address of
+    /// `X-Forwarded-For` that is not a trusted proxy itself.
+    fn client_address(req: &ServiceRequest, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+        let peer = req.peer_addr()?.ip();
+        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+        if !is_trusted(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|part| part.trim().parse().ok())
+            .collect();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|ip| !is_trusted(ip))
+                .unwrap_or(peer),
+        )
+    }
+
     impl<S, B> Service<ServiceRequest> for RequestLogService<S>
     where
         S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-        B: 'static,
+        B: MessageBody + 'static,
     {
-        type Response = ServiceResponse<B>;
+        type Response = ServiceResponse<EitherBody<LoggedBody<B>, B>>;
         type Error = Error;
         type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
 
         forward_ready!(service);
 
         fn call(&self, req: ServiceRequest) -> Self::Future {
-            let started = Instant::now();
-            let method = req.method().to_string();
-            let path = req.path().to_owned();
+            let client_id = req
+                .headers()
+                .get(X_REQUEST_ID)
+                .and_then(sane_request_id)
+                .map(str::to_owned);
+            if !tracing::enabled!(tracing::Level::INFO) {
+                // No log: the warm path pays for nothing but echoing the client's id.
+                let future = self.service.call(req);
+                return Box::pin(async move {
+                    let mut response = future.await?;
+                    if let Some(id) = client_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+                        response.headers_mut().insert(X_REQUEST_ID, id);
+                    }
+                    Ok(response.map_into_right_body())
+                });
+            }
+            let trusted = req
+                .app_data::<packyard_http::CoreData>()
+                .map(|core| core.settings().trusted_proxies.clone())
+                .unwrap_or_default();
+            let mut line = RequestLine {
+                started: Instant::now(),
+                method: req.method().to_string(),
+                path: req.path().to_owned(),
+                client: client_address(&req, &trusted),
+                request_id: client_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                status: 0,
+                bytes: 0,
+                complete: false,
+            };
             let future = self.service.call(req);
             Box::pin(async move {
-                let response = future.await?;
-                tracing::info!(
-                    %method,
-                    %path,
-                    status = response.status().as_u16(),
-                    ms = started.elapsed().as_millis() as u64,
-                    "request"
-                );
-                Ok(response)
+                let mut response = future.await?;
+                line.status = response.status().as_u16();
+                if let Ok(id) = HeaderValue::from_str(&line.request_id) {
+                    response.headers_mut().insert(X_REQUEST_ID, id);
+                }
+                Ok(response.map_body(|_, body| {
+                    // A body with nothing to send may never be polled.
+                    line.complete = matches!(body.size(), BodySize::None | BodySize::Sized(0));
+                    EitherBody::left(LoggedBody { body, line })
+                }))
             })
+        }
+    }
+
+    /// What the request line says, logged when dropped: after the body's last byte, or when the
+    /// client went away before it.
+    pub struct RequestLine {
+        started: Instant,
+        method: String,
+        path: String,
+        client: Option<IpAddr>,
+        request_id: String,
+        status: u16,
+        bytes: u64,
+        complete: bool,
+    }
+
+    impl Drop for RequestLine {
+        fn drop(&mut self) {
+            tracing::info!(
+                method = %self.method,
+                path = %self.path,
+                status = self.status,
+                bytes = self.bytes,
+                complete = self.complete,
+                ms = self.started.elapsed().as_millis() as u64,
+                client = self.client.map(|ip| ip.to_string()).unwrap_or_default(),
+                request_id = %self.request_id,
+                "request"
+            );
+        }
+    }
+
+    pin_project_lite::pin_project! {
+        /// A response body that counts what it sends for its request line.
+        pub struct LoggedBody<B> {
+            #[pin]
+            body: B,
+            line: RequestLine,
+        }
+    }
+
+    impl<B: MessageBody> MessageBody for LoggedBody<B> {
+        type Error = B::Error;
+
+        fn size(&self) -> BodySize {
+            self.body.size()
+        }
+
+        fn poll_next(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+            let this = self.project();
+            let polled = this.body.poll_next(cx);
+            match &polled {
+                Poll::Ready(Some(Ok(chunk))) => this.line.bytes += chunk.len() as u64,
+                Poll::Ready(None) => this.line.complete = true,
+                _ => {}
+            }
+            polled
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use actix_web::test::TestRequest;
+
+        use super::*;
+
+        #[test]
+        fn forwarded_addresses_count_only_from_trusted_proxies() {
+            let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+            let from = |peer: &str| {
+                TestRequest::default()
+                    .peer_addr(format!("{peer}:5000").parse().unwrap())
+                    .insert_header(("X-Forwarded-For", "198.51.100.7, 10.1.1.1"))
+                    .to_srv_request()
+            };
+            let ip = |text: &str| Some(text.parse::<IpAddr>().unwrap());
+            assert_eq!(
+                client_address(&from("10.2.2.2"), &trusted),
+                ip("198.51.100.7")
+            );
+            assert_eq!(
+                client_address(&from("192.0.2.1"), &trusted),
+                ip("192.0.2.1")
+            );
+            assert_eq!(client_address(&from("10.2.2.2"), &[]), ip("10.2.2.2"));
+        }
+
+        #[test]
+        fn request_ids_are_taken_only_when_a_log_can_carry_them() {
+            let id = |text: &str| sane_request_id(&HeaderValue::from_str(text).unwrap()).is_some();
+            assert!(id("0f8c2a1e-5b7d-4c3e-9a10-1d2e3f4a5b6c"));
+            assert!(id("build-42.step:7"));
+            assert!(!id("two words"));
+            assert!(!id(""));
+            assert!(!id(&"x".repeat(129)));
         }
     }
 }
@@ -167,9 +343,6 @@ pub fn tune_connection(connection: &dyn std::any::Any, send_timeout: Duration) {
     }
 }
 
-/// How long a stopping server waits for its running jobs.
-const JOB_SHUTDOWN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// Runs the server and this instance's job workers (unless `jobs.worker` is off) until SIGINT or
 /// SIGTERM; in-flight transfers and jobs get time to finish.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
@@ -181,7 +354,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let send_timeout = Duration::from_secs(settings.server.send_timeout_secs);
     let mut server = HttpServer::new(move || app(core.clone(), limits))
         .on_connect(move |connection, _| tune_connection(connection, send_timeout))
-        .shutdown_timeout(60)
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .bind(listen)
         .with_context(|| format!("server.listen = {listen}"))?;
     if let Some(workers) = settings.server.workers {
@@ -194,10 +367,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(workers) = workers {
         // Jobs in progress get time to finish; the others wait in the database. A job cut short is taken
         // over by another worker when its lease runs out.
-        if tokio::time::timeout(JOB_SHUTDOWN_TIMEOUT, workers.stop())
-            .await
-            .is_err()
-        {
+        let drain = Duration::from_secs(settings.server.shutdown_timeout_secs);
+        if tokio::time::timeout(drain, workers.stop()).await.is_err() {
             tracing::warn!("jobs still running at shutdown were abandoned; they will run again");
         }
     }

@@ -1,9 +1,10 @@
 //! `packyard`: serve, migrate, and administer the registry.
 
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use packyard::settings::Settings;
+use packyard::settings::{LogFormat, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -12,6 +13,9 @@ use packyard::settings::Settings;
     about = "A self-hosted package registry and pull-through cache"
 )]
 struct Cli {
+    /// A TOML settings file (environment variables PACKYARD__SECTION__KEY override it).
+    #[arg(long, global = true, env = "PACKYARD_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -19,21 +23,18 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Runs the server.
-    Serve {
-        /// A TOML settings file (environment variables PACKYARD__SECTION__KEY override it).
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
+    Serve,
     /// Applies pending database migrations.
-    Migrate {
-        /// A TOML settings file.
-        #[arg(long)]
-        config: Option<PathBuf>,
-    },
+    Migrate,
     /// Administration.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Prints a completion script for a shell (`packyard completions bash > /etc/bash_completion.d/packyard`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
     },
 }
 
@@ -44,39 +45,62 @@ enum AdminCommand {
         /// The administrator's username.
         #[arg(long)]
         username: String,
-        /// A TOML settings file.
-        #[arg(long)]
-        config: Option<PathBuf>,
     },
 }
 
-fn init_logging() {
+/// Standard error that drops what it cannot write: a log pipe that closes (`packyard serve | head`)
+/// must never stop the server, and the log library's own complaint about it would panic.
+struct LossyStderr;
+
+impl Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(|| LossyStderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+    }
 }
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    init_logging();
-    match Cli::parse().command {
-        Command::Serve { config } => {
-            let settings = Settings::load(config.as_deref())?;
-            packyard::app::serve(settings).await
-        }
-        Command::Migrate { config } => {
-            let settings = Settings::load(config.as_deref())?;
+    let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        clap_complete::generate(
+            shell,
+            &mut Cli::command(),
+            "packyard",
+            &mut std::io::stdout(),
+        );
+        return Ok(());
+    }
+    let settings = Settings::load(cli.config.as_deref())?;
+    init_logging(settings.log.format);
+    match cli.command {
+        Command::Serve => packyard::app::serve(settings).await,
+        Command::Migrate => {
             packyard::app::build_core(&settings).await?;
-            eprintln!("migrations applied");
+            let _ = writeln!(LossyStderr, "migrations applied");
             Ok(())
         }
         Command::Admin {
-            command: AdminCommand::Bootstrap { username, config },
+            command: AdminCommand::Bootstrap { username },
         } => {
-            let settings = Settings::load(config.as_deref())?;
             let core = packyard::app::build_core(&settings).await?;
             let issued = core
                 .bootstrap_admin(&username)
@@ -85,5 +109,6 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", issued.token);
             Ok(())
         }
+        Command::Completions { .. } => Ok(()),
     }
 }

@@ -27,6 +27,27 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     /// `[jobs]`
     pub jobs: JobsConfig,
+    /// `[log]`
+    pub log: LogSettings,
+}
+
+/// `[log]`: where the level is `RUST_LOG`'s.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSettings {
+    /// `text` (the default; coloured only on a terminal) or `json` (one object per line).
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// For people.
+    #[default]
+    Text,
+    /// For log collectors: one JSON object per line.
+    Json,
 }
 
 /// `[server]`
@@ -46,6 +67,11 @@ pub struct ServerSettings {
     /// Longest time, in seconds, sent response bytes may wait for a client that stopped reading
     /// before its connection is closed.
     pub send_timeout_secs: u64,
+    /// Seconds a stopping server gives running transfers, then running jobs, to finish.
+    pub shutdown_timeout_secs: u64,
+    /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client in the
+    /// request log; others' is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
@@ -57,6 +83,8 @@ impl Default for ServerSettings {
             workers: None,
             body_idle_timeout_secs: 30,
             send_timeout_secs: 60,
+            shutdown_timeout_secs: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -180,6 +208,12 @@ impl Settings {
             if !file.exists() {
                 bail!("configuration file {} does not exist", file.display());
             }
+            if !file.is_file() {
+                bail!(
+                    "configuration file {} is not a file: give the path of a TOML file",
+                    file.display()
+                );
+            }
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(Env::prefixed("PACKYARD__").split("__"));
@@ -192,6 +226,7 @@ impl Settings {
 
     fn validate(&self) -> anyhow::Result<()> {
         self.listen_addr()?;
+        self.trusted_proxies()?;
         let db = self.database_url();
         if packyard_db::Backend::from_url(&db).is_err() {
             let db = packyard_db::redacted_url(&db);
@@ -272,14 +307,40 @@ impl Settings {
         Ok(())
     }
 
-    /// The listen address.
+    /// The listen address: an IP address or a host name, with a port (a name is resolved once, at
+    /// start, and its first address taken).
     pub fn listen_addr(&self) -> anyhow::Result<SocketAddr> {
-        self.server.listen.parse().with_context(|| {
+        use std::net::ToSocketAddrs;
+        let listen = &self.server.listen;
+        let invalid = || {
             format!(
-                "invalid setting server.listen = {:?}: expected HOST:PORT",
-                self.server.listen
+                "invalid setting server.listen = {listen:?}: expected HOST:PORT, such as \
+                 127.0.0.1:8080, [::1]:8080 or localhost:8080"
             )
-        })
+        };
+        listen
+            .to_socket_addrs()
+            .with_context(invalid)?
+            .next()
+            .with_context(invalid)
+    }
+
+    /// `server.trusted_proxies` parsed: an address stands for itself alone.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<ipnet::IpNet>> {
+        self.server
+            .trusted_proxies
+            .iter()
+            .map(|text| {
+                text.parse::<ipnet::IpNet>()
+                    .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .with_context(|| {
+                        format!(
+                            "invalid setting server.trusted_proxies: {text:?} is neither an IP \
+                             address nor a CIDR range"
+                        )
+                    })
+            })
+            .collect()
     }
 
     /// The database URL in force.
@@ -350,6 +411,7 @@ impl Settings {
                 .map(|url| url.trim_end_matches('/').to_owned()),
             jobs: self.job_settings(),
             verify_upstream_checksums: upstream.verify_checksums,
+            trusted_proxies: self.trusted_proxies().unwrap_or_default(),
         }
     }
 

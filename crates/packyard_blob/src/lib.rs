@@ -224,6 +224,16 @@ impl BlobStore {
         .map_err(|e| BlobError::Folder(STAGING.into(), std::io::Error::other(e)))?
     }
 
+    /// Proves the store takes writes: a tiny object staged and removed, through the path uploads take.
+    /// Run at start and by the readiness check, so a read-only or full store is reported before an
+    /// upload fails on it.
+    pub async fn check_writable(&self) -> BlobResult<()> {
+        let mut probe = self.writer(16).await?;
+        probe.write(b"packyard").await?;
+        probe.finish().await?.discard().await;
+        Ok(())
+    }
+
     /// Starts a streaming write of at most `max_size` bytes.
     pub async fn writer(&self, max_size: u64) -> BlobResult<BlobWriter> {
         let name = temporary_name();

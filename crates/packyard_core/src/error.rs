@@ -16,7 +16,7 @@ pub enum CoreError {
     #[error("404 {0} Not Found")]
     NotFound(String),
     /// Model validation failed (400, `{"message": {attr: [msgs]}}`).
-    #[error("validation failed: {0:?}")]
+    #[error("invalid: {0}")]
     Invalid(FieldErrors),
     /// A parameter is missing or malformed (400, `{"error": msg}`).
     #[error("{0}")]

@@ -55,6 +55,8 @@ pub struct CoreSettings {
     pub jobs: JobSettings,
     /// Check a file against the checksum file its upstream publishes beside it before caching it.
     pub verify_upstream_checksums: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (the request log's client address).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl CoreSettings {
@@ -81,6 +83,7 @@ impl Default for CoreSettings {
             external_url: None,
             jobs: JobSettings::default(),
             verify_upstream_checksums: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }

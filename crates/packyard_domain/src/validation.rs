@@ -36,6 +36,23 @@ pub mod limits {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldErrors(pub BTreeMap<String, Vec<String>>);
 
+/// "username can contain only …; name can't be blank", as a person reads it.
+impl std::fmt::Display for FieldErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut first = true;
+        for (attribute, messages) in &self.0 {
+            for message in messages {
+                if !first {
+                    f.write_str("; ")?;
+                }
+                first = false;
+                write!(f, "{attribute} {message}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
 impl FieldErrors {
     /// No errors yet.
     pub fn new() -> Self {
