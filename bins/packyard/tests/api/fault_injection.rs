@@ -502,16 +502,7 @@ async fn database_kills(report: &mut Report) {
     else {
         return;
     };
-    let database = app
-        .settings
-        .database
-        .url
-        .clone()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let database = app.database_name();
     let mut tally = Tally::default();
     let files: Vec<(String, Vec<u8>)> = (0..CLIENTS)
         .map(|i| {
@@ -540,15 +531,10 @@ async fn database_kills(report: &mut Report) {
         );
     }
     let killer = tokio::task::spawn_blocking(move || {
-        use diesel::RunQueryDsl;
-        let server = packyard_test_support::postgres_server_url();
-        let mut conn = packyard_db::establish_postgres(&format!("{server}/postgres")).unwrap();
         for _ in 0..5 {
-            diesel::sql_query(format!(
+            crate::faults::on_server(&format!(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
-            ))
-            .execute(&mut conn)
-            .unwrap();
+            ));
             std::thread::sleep(Duration::from_millis(60));
         }
     });

@@ -10,7 +10,7 @@ use crate::fixtures::{PullThrough, pull_through};
 use crate::{Backend, Reply, TestApp};
 
 /// Runs a statement on the PostgreSQL server as its administrator.
-fn on_server(statement: &str) {
+pub(crate) fn on_server(statement: &str) {
     let server = packyard_test_support::postgres_server_url();
     let mut conn = packyard_db::establish_postgres(&format!("{server}/postgres")).unwrap();
     diesel::sql_query(statement).execute(&mut conn).unwrap();
@@ -21,16 +21,7 @@ async fn a_database_outage_answers_503_at_once_and_recovers_by_itself() {
     let Some(app) = TestApp::start(Backend::Postgres).await else {
         return;
     };
-    let name = app
-        .settings
-        .database
-        .url
-        .clone()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let name = app.database_name();
     let groups = || {
         app.client
             .get(app.url("/api/v4/groups"))
@@ -82,16 +73,7 @@ async fn warm_hits_are_served_through_a_database_outage() {
     else {
         return;
     };
-    let name = app
-        .settings
-        .database
-        .url
-        .clone()
-        .unwrap()
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .to_owned();
+    let name = app.database_name();
     let jar = "org/example/warm/1.0/warm-1.0.jar";
     let cold = "org/example/cold/1.0/cold-1.0.jar";
     upstream.set(

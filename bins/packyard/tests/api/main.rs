@@ -252,6 +252,12 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The name of the app's database on its server.
+    pub fn database_name(&self) -> String {
+        let url = self.settings.database.url.as_deref().unwrap_or_default();
+        url.rsplit('/').next().unwrap_or_default().to_owned()
+    }
+
     /// Runs SQL against the app's database (test setup such as ageing an entry).
     pub async fn sql(&self, statement: &str) {
         let statement = statement.to_owned();
