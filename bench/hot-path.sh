@@ -13,7 +13,9 @@
 # Environment: DURATION (10s) of each load; THREADS (2) and CONNECTIONS (16) of the loads with many
 # connections; ROUNDS (1): rounds of every load, packyard and nginx alternating, medians reported;
 # POSTGRES (1; 0 skips the PostgreSQL row) with PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres),
-# who may create databases without a password; BIN (none: build); RUST_LOG (warn: no request log).
+# who may create databases without a password; BIN (none: build); RUST_LOG (warn: no request log);
+# LOADS (all): the loads to run, a space-separated list of small, latency, big, hosted and container
+# (for profiling one of them; rows of loads not run show "-").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=bench/lib.sh
@@ -26,6 +28,9 @@ ROUNDS=${ROUNDS:-1}
 POSTGRES=${POSTGRES:-1}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 export RUST_LOG=${RUST_LOG:-warn}
+LOADS=${LOADS:-small latency big hosted container}
+# True when the load named is among LOADS.
+wanted() { [[ " $LOADS " == *" $1 "* ]]; }
 
 require curl python3 wrk nginx docker-registry gzip tar
 [ "$POSTGRES" = 0 ] || require createdb dropdb pg_isready
@@ -332,43 +337,54 @@ measure() {
 MANY=("$THREADS" "$CONNECTIONS")
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round of $ROUNDS"
-  measure small.packyard "$MAVEN/$TINY" "$PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
-  measure small.nginx "$NGINX/$TINY" "$NGINX_PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
-  if [ "$POSTGRES" != 0 ]; then
-    measure small.postgres "$MAVEN_PG/$TINY" "${PY_PID[postgres]}" "${MANY[@]}" \
-      -H "PRIVATE-TOKEN: ${PY_TOKEN[postgres]}"
+  if wanted small; then
+    measure small.packyard "$MAVEN/$TINY" "$PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
+    measure small.nginx "$NGINX/$TINY" "$NGINX_PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
+    if [ "$POSTGRES" != 0 ]; then
+      measure small.postgres "$MAVEN_PG/$TINY" "${PY_PID[postgres]}" "${MANY[@]}" \
+        -H "PRIVATE-TOKEN: ${PY_TOKEN[postgres]}"
+    fi
   fi
 
-  measure latency.packyard "$MAVEN/$TINY" "$PID" 1 1 -H "PRIVATE-TOKEN: $TOKEN"
-  measure latency.nginx "$NGINX/$TINY" "$NGINX_PID" 1 1 -H "PRIVATE-TOKEN: $TOKEN"
+  if wanted latency; then
+    measure latency.packyard "$MAVEN/$TINY" "$PID" 1 1 -H "PRIVATE-TOKEN: $TOKEN"
+    measure latency.nginx "$NGINX/$TINY" "$NGINX_PID" 1 1 -H "PRIVATE-TOKEN: $TOKEN"
+  fi
 
-  for size in 32 256; do
-    file=BIG$size
-    measure "big$size.packyard" "$MAVEN/${!file}" "$PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
-    measure "big$size.nginx" "$NGINX/${!file}" "$NGINX_PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
-  done
+  if wanted big; then
+    for size in 32 256; do
+      file=BIG$size
+      measure "big$size.packyard" "$MAVEN/${!file}" "$PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
+      measure "big$size.nginx" "$NGINX/${!file}" "$NGINX_PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
+    done
+  fi
 
-  measure generic.packyard "$GENERIC_URL" "$PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
-  measure generic.nginx "$NGINX/static/tool.bin" "$NGINX_PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
-  measure npm.packyard "$NPM_URL" "$PID" "${MANY[@]}" -H "Authorization: Bearer $TOKEN"
-  measure npm.nginx "$NGINX/static/$NPM_TGZ" "$NGINX_PID" "${MANY[@]}" -H "Authorization: Bearer $TOKEN"
+  if wanted hosted; then
+    measure generic.packyard "$GENERIC_URL" "$PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
+    measure generic.nginx "$NGINX/static/tool.bin" "$NGINX_PID" "${MANY[@]}" -H "PRIVATE-TOKEN: $TOKEN"
+    measure npm.packyard "$NPM_URL" "$PID" "${MANY[@]}" -H "Authorization: Bearer $TOKEN"
+    measure npm.nginx "$NGINX/static/$NPM_TGZ" "$NGINX_PID" "${MANY[@]}" -H "Authorization: Bearer $TOKEN"
+  fi
 
-  for what in blob tag digest; do
-    case $what in
-      blob) path=blobs/$LAYER_DIGEST accept=() ;;
-      tag) path=manifests/$TAG accept=(-H "Accept: $OCI_MANIFEST") ;;
-      digest) path=manifests/$MANIFEST_DIGEST accept=(-H "Accept: $OCI_MANIFEST") ;;
-    esac
-    JWT=$(pull_token)
-    measure "$what.packyard" "$V2/$path" "$PID" "${MANY[@]}" -H "Authorization: Bearer $JWT" "${accept[@]}"
-    measure "$what.nginx" "$NGINX/v2/$IMAGE/$path" "$NGINX_PID" "${MANY[@]}" \
-      -H "Authorization: Bearer $JWT" "${accept[@]}"
-  done
+  if wanted container; then
+    for what in blob tag digest; do
+      case $what in
+        blob) path=blobs/$LAYER_DIGEST accept=() ;;
+        tag) path=manifests/$TAG accept=(-H "Accept: $OCI_MANIFEST") ;;
+        digest) path=manifests/$MANIFEST_DIGEST accept=(-H "Accept: $OCI_MANIFEST") ;;
+      esac
+      JWT=$(pull_token)
+      measure "$what.packyard" "$V2/$path" "$PID" "${MANY[@]}" -H "Authorization: Bearer $JWT" "${accept[@]}"
+      measure "$what.nginx" "$NGINX/v2/$IMAGE/$path" "$NGINX_PID" "${MANY[@]}" \
+        -H "Authorization: Bearer $JWT" "${accept[@]}"
+    done
+  fi
 done
 
 # --- the table ---------------------------------------------------------------------------------------
 for side in packyard nginx; do
-  for size in 32 256; do cat "$WORK/results/big$size.$side.peak"; done >"$WORK/results/big.$side.peak"
+  for size in 32 256; do cat "$WORK/results/big$size.$side.peak" 2>/dev/null || true; done \
+    >"$WORK/results/big.$side.peak"
 done
 
 # The summed error counts of two loads, "packyard / peer".

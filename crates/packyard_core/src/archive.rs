@@ -1,7 +1,10 @@
-//! Bounds on the zip archives packages arrive as, checked before a zip reader loads an archive's central
-//! directory (which it keeps whole in memory, one record per entry).
+//! The zip archives packages arrive as (nupkg, wheel, Composer dist, CRAN binary, ospx): bounds on their
+//! central directories, and a reader that walks the directory record by record and keeps only the entries
+//! the caller picks, so an archive of 65,000 entries costs no more memory than one of three.
 
 use std::io::{Read, Seek, SeekFrom};
+
+use rawzip::{CompressionMethod, RECOMMENDED_BUFFER_SIZE, ReaderAt, ZipArchive, ZipLocator};
 
 use packyard_domain::limits::{ZIP_DIRECTORY_MAX, ZIP_ENTRIES_MAX};
 
@@ -81,6 +84,119 @@ pub fn check_zip_directory<R: Read + Seek>(reader: &mut R) -> Result<(), String>
         ));
     }
     Ok(())
+}
+
+/// A zip opened for inspection: its end records read and its bounds checked, nothing else held.
+pub struct Zip<R> {
+    archive: ZipArchive<Positioned<R>>,
+}
+
+/// Positioned reads over a seekable reader, for the zip reader (a seek and a read under a lock).
+struct Positioned<R>(std::sync::Mutex<R>);
+
+impl<R: Read + Seek> ReaderAt for Positioned<R> {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+        let mut reader = self
+            .0
+            .lock()
+            .map_err(|_| std::io::Error::other("a read of this archive failed midway"))?;
+        reader.seek(SeekFrom::Start(offset))?;
+        reader.read(buf)
+    }
+}
+
+/// An entry picked out of a [`Zip`]'s directory.
+#[derive(Debug, Clone)]
+pub struct ZipMember {
+    /// The entry's name as stored (`/`-separated; names that are not UTF-8 are read lossily).
+    pub name: String,
+    /// Uncompressed size the directory declares; reading checks it.
+    pub size: u64,
+    wayfinder: rawzip::ZipArchiveEntryWayfinder,
+    method: CompressionMethod,
+    encrypted: bool,
+}
+
+/// Why a member could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZipReadError {
+    /// It holds more bytes than the caller's limit.
+    TooLarge,
+    /// It is damaged, encrypted or compressed in a way no package uses; the text says which.
+    Unreadable(String),
+}
+
+impl<R: Read + Seek> Zip<R> {
+    /// Checks the archive's bounds ([`check_zip_directory`]) and reads its end records. The error is the
+    /// bound exceeded or why this is not a zip.
+    pub fn open(mut reader: R) -> Result<Self, String> {
+        check_zip_directory(&mut reader)?;
+        let end = reader.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+        let mut buffer = vec![0u8; RECOMMENDED_BUFFER_SIZE];
+        let archive = ZipLocator::new()
+            .locate_in_reader(Positioned(std::sync::Mutex::new(reader)), &mut buffer, end)
+            .map_err(|(_, e)| e.to_string())?;
+        Ok(Self { archive })
+    }
+
+    /// Walks the central directory in order, handing `pick` each entry's name, and returns the entries it
+    /// picked. Only those are kept: a directory is never held whole.
+    pub fn pick(&self, mut pick: impl FnMut(&str) -> bool) -> Result<Vec<ZipMember>, String> {
+        let mut buffer = vec![0u8; RECOMMENDED_BUFFER_SIZE];
+        let mut entries = self.archive.entries(&mut buffer);
+        let mut picked = Vec::new();
+        while let Some(entry) = entries.next_entry().map_err(|e| e.to_string())? {
+            let raw = entry.file_path();
+            let name = String::from_utf8_lossy(raw.as_ref());
+            if pick(&name) {
+                picked.push(ZipMember {
+                    name: name.into_owned(),
+                    size: entry.uncompressed_size_hint(),
+                    wayfinder: entry.wayfinder(),
+                    method: entry.compression_method(),
+                    encrypted: entry.flags().is_encrypted(),
+                });
+            }
+        }
+        Ok(picked)
+    }
+
+    /// Reads a picked entry whole, at most `max` bytes, checking its size and CRC-32 against the
+    /// directory's. Stored and deflated entries are read; packages use nothing else.
+    pub fn read(&self, member: &ZipMember, max: u64) -> Result<Vec<u8>, ZipReadError> {
+        if member.size > max {
+            return Err(ZipReadError::TooLarge);
+        }
+        let unreadable = |e: &dyn std::fmt::Display| ZipReadError::Unreadable(e.to_string());
+        if member.encrypted {
+            return Err(ZipReadError::Unreadable("it is encrypted".into()));
+        }
+        let entry = self
+            .archive
+            .get_entry(member.wayfinder)
+            .map_err(|e| unreadable(&e))?;
+        let compressed = entry.reader();
+        let decompressed: Box<dyn Read + '_> = match member.method {
+            CompressionMethod::STORE => Box::new(compressed),
+            CompressionMethod::DEFLATE => Box::new(flate2::read::DeflateDecoder::new(compressed)),
+            other => {
+                return Err(ZipReadError::Unreadable(format!(
+                    "compression method {other} is not supported"
+                )));
+            }
+        };
+        let mut bytes = Vec::new();
+        // One byte past the limit tells a member that holds more than its directory says.
+        entry
+            .verifying_reader(decompressed)
+            .take(max + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| unreadable(&e))?;
+        if bytes.len() as u64 > max {
+            return Err(ZipReadError::TooLarge);
+        }
+        Ok(bytes)
+    }
 }
 
 #[cfg(test)]

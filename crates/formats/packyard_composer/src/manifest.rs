@@ -3,7 +3,7 @@
 
 use std::io::{Read, Seek};
 
-use packyard_core::archive::check_zip_directory;
+use packyard_core::archive::{Zip, ZipReadError};
 use serde_json::{Map, Value};
 
 /// Largest `composer.json` read out of a zip.
@@ -268,46 +268,41 @@ impl Manifest {
 }
 
 /// Reads `composer.json` out of a dist zip: at the root, or inside the single top-level folder.
-pub fn read_zip_manifest<R: Read + Seek>(mut reader: R) -> Result<Manifest, ManifestError> {
-    check_zip_directory(&mut reader).map_err(fail)?;
-    let mut archive =
-        zip::ZipArchive::new(reader).map_err(|_| fail("the package is not a zip archive"))?;
-    let names: Vec<String> = archive
-        .file_names()
-        .map(|name| name.map(|n| n.into_owned()))
-        .collect::<Result<_, _>>()
-        .map_err(|e| fail(format!("the zip's entry names could not be read: {e}")))?;
-    let path = if names.iter().any(|n| n == "composer.json") {
-        "composer.json".to_owned()
-    } else {
-        let tops: std::collections::BTreeSet<&str> = names
-            .iter()
-            .filter_map(|n| n.split_once('/').map(|(top, _)| top))
-            .collect();
-        let single_top = tops.len() == 1 && names.iter().all(|n| n.contains('/'));
-        let candidate = tops.first().map(|top| format!("{top}/composer.json"));
-        match candidate {
-            Some(path) if single_top && names.contains(&path) => path,
-            _ => {
-                return Err(fail(
-                    "the zip has no composer.json at its root or in its single top-level folder",
-                ));
+pub fn read_zip_manifest<R: Read + Seek>(reader: R) -> Result<Manifest, ManifestError> {
+    let archive = Zip::open(reader).map_err(|_| fail("the package is not a zip archive"))?;
+    // Whether every entry sits in one and the same top-level folder, learnt while the directory goes by.
+    let mut top: Option<String> = None;
+    let mut single_top = true;
+    let candidates = archive
+        .pick(|name| {
+            match name.split_once('/') {
+                Some((folder, _)) if top.as_deref().is_none_or(|top| top == folder) => {
+                    top.get_or_insert_with(|| folder.to_owned());
+                }
+                _ => single_top = false,
             }
-        }
+            name == "composer.json"
+                || name
+                    .split_once('/')
+                    .is_some_and(|(_, rest)| rest == "composer.json")
+        })
+        .map_err(|e| fail(format!("the zip's entry names could not be read: {e}")))?;
+    let at_root = candidates.iter().find(|c| c.name == "composer.json");
+    let in_top = || {
+        let top = top.as_deref().filter(|_| single_top)?;
+        candidates
+            .iter()
+            .find(|c| c.name.strip_prefix(top) == Some("/composer.json"))
     };
-    let entry = archive
-        .by_name(&path)
-        .map_err(|e| fail(format!("composer.json could not be read: {e}")))?;
-    if entry.size() > MAX_MANIFEST {
-        return Err(fail(format!(
-            "composer.json is larger than {MAX_MANIFEST} bytes"
-        )));
-    }
-    let mut bytes = Vec::new();
-    entry
-        .take(MAX_MANIFEST)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("composer.json could not be read: {e}")))?;
+    let Some(manifest) = at_root.or_else(in_top) else {
+        return Err(fail(
+            "the zip has no composer.json at its root or in its single top-level folder",
+        ));
+    };
+    let bytes = archive.read(manifest, MAX_MANIFEST).map_err(|e| match e {
+        ZipReadError::TooLarge => fail(format!("composer.json is larger than {MAX_MANIFEST} bytes")),
+        ZipReadError::Unreadable(e) => fail(format!("composer.json could not be read: {e}")),
+    })?;
     Manifest::parse(&bytes)
 }
 

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::io::Read;
 
-use packyard_core::archive::check_zip_directory;
+use packyard_core::archive::{Zip, ZipReadError};
 use serde_json::{Map, Value};
 
 /// Largest `DESCRIPTION` read out of a package.
@@ -309,32 +309,33 @@ pub fn read_source_description(reader: impl Read) -> Result<Description, Descrip
 
 /// Reads and parses `<pkg>/DESCRIPTION` out of a Windows binary package (a zip).
 pub fn read_zip_description(
-    mut reader: impl Read + std::io::Seek,
+    reader: impl Read + std::io::Seek,
     kind: Kind<'_>,
 ) -> Result<Description, DescriptionError> {
-    check_zip_directory(&mut reader).map_err(fail)?;
-    let mut archive = zip::ZipArchive::new(reader)
-        .map_err(|e| fail(format!("the package is not a zip archive: {e}")))?;
-    let name = archive
-        .file_names()
-        .filter_map(Result::ok)
-        .map(|name| name.into_owned())
-        .find(|name| description_folder(std::path::Path::new(name)).is_some())
+    let not_a_zip = |e: String| fail(format!("the package is not a zip archive: {e}"));
+    let archive = Zip::open(reader).map_err(not_a_zip)?;
+    // The first DESCRIPTION one folder down, as before: later ones are not looked at.
+    let mut found = false;
+    let picked = archive
+        .pick(|name| {
+            let wanted = !found
+                && name.ends_with("DESCRIPTION")
+                && description_folder(std::path::Path::new(name)).is_some();
+            found |= wanted;
+            wanted
+        })
+        .map_err(not_a_zip)?;
+    let description = picked
+        .first()
         .ok_or_else(|| fail("the zip has no <package>/DESCRIPTION"))?;
-    let folder = description_folder(std::path::Path::new(&name)).unwrap_or_default();
-    let entry = archive
-        .by_name(&name)
-        .map_err(|e| fail(format!("{name} could not be read: {e}")))?;
-    if entry.size() > MAX_DESCRIPTION {
-        return Err(fail(format!(
-            "{name} is larger than {MAX_DESCRIPTION} bytes"
-        )));
-    }
-    let mut bytes = Vec::new();
-    entry
-        .take(MAX_DESCRIPTION)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(format!("{name} could not be read: {e}")))?;
+    let name = &description.name;
+    let folder = description_folder(std::path::Path::new(name)).unwrap_or_default();
+    let bytes = archive
+        .read(description, MAX_DESCRIPTION)
+        .map_err(|e| match e {
+            ZipReadError::TooLarge => fail(format!("{name} is larger than {MAX_DESCRIPTION} bytes")),
+            ZipReadError::Unreadable(e) => fail(format!("{name} could not be read: {e}")),
+        })?;
     check_description(&folder, bytes, kind)
 }
 

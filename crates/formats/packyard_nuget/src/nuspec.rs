@@ -8,7 +8,7 @@ use quick_xml::events::{BytesStart, Event};
 use serde::{Deserialize, Serialize};
 
 use crate::version::{is_valid_id, normalize_version};
-use packyard_core::archive::check_zip_directory;
+use packyard_core::archive::{Zip, ZipReadError};
 
 /// The most bytes of `.nuspec` read out of a package.
 const MAX_NUSPEC: u64 = limits::METADATA_DOCUMENT_MAX;
@@ -218,32 +218,25 @@ pub fn read_nuspec(source: impl BufRead) -> Result<Nuspec, String> {
 }
 
 /// Reads the `.nuspec` at the root of a `.nupkg`, returning it parsed and as text.
-pub fn read_nupkg_nuspec(mut source: impl Read + Seek) -> Result<(Nuspec, String), String> {
-    check_zip_directory(&mut source)?;
-    let mut archive =
-        zip::ZipArchive::new(source).map_err(|e| format!("the package is not a zip: {e}"))?;
-    let names: Vec<String> = archive
-        .file_names()
-        .filter_map(Result::ok)
-        .map(|name| name.into_owned())
-        .filter(|name| !name.contains('/') && name.to_ascii_lowercase().ends_with(".nuspec"))
-        .collect();
-    let name = match names.as_slice() {
-        [name] => name.clone(),
+pub fn read_nupkg_nuspec(source: impl Read + Seek) -> Result<(Nuspec, String), String> {
+    let archive = Zip::open(source).map_err(|e| format!("the package is not a zip: {e}"))?;
+    let nuspecs = archive
+        .pick(|name| {
+            !name.contains('/')
+                && name
+                    .rsplit_once('.')
+                    .is_some_and(|(_, extension)| extension.eq_ignore_ascii_case("nuspec"))
+        })
+        .map_err(|e| format!("the package is not a zip: {e}"))?;
+    let nuspec = match nuspecs.as_slice() {
+        [nuspec] => nuspec,
         [] => return Err("the package has no .nuspec at its root".into()),
         _ => return Err("the package has more than one .nuspec at its root".into()),
     };
-    let entry = archive
-        .by_name(&name)
-        .map_err(|e| format!("the .nuspec could not be read: {e}"))?;
-    if entry.size() > MAX_NUSPEC {
-        return Err(format!("the .nuspec is larger than {MAX_NUSPEC} bytes"));
-    }
-    let mut bytes = Vec::new();
-    entry
-        .take(MAX_NUSPEC)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("the .nuspec could not be read: {e}"))?;
+    let bytes = archive.read(nuspec, MAX_NUSPEC).map_err(|e| match e {
+        ZipReadError::TooLarge => format!("the .nuspec is larger than {MAX_NUSPEC} bytes"),
+        ZipReadError::Unreadable(e) => format!("the .nuspec could not be read: {e}"),
+    })?;
     let nuspec = read_nuspec(BufReader::new(bytes.as_slice()))?;
     let text = String::from_utf8(bytes).map_err(|_| "the .nuspec is not UTF-8".to_owned())?;
     Ok((nuspec, text))

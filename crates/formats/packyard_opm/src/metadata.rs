@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::io::{BufRead, Read, Seek};
 
-use packyard_core::archive::check_zip_directory;
+use packyard_core::archive::{Zip, ZipReadError, check_zip_directory};
 use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -296,24 +296,21 @@ fn check_metadata(metadata: Metadata, source: &str) -> Result<Metadata, String> 
     Ok(metadata)
 }
 
+/// The entry of the archive with this name, read whole; `None` when there is none.
 fn read_entry<R: Read + Seek>(
-    archive: &mut zip::ZipArchive<R>,
+    archive: &Zip<R>,
     name: &str,
 ) -> Option<Result<Vec<u8>, String>> {
-    let entry = archive.by_name(name).ok()?;
+    let picked = archive.pick(|entry| entry == name);
+    let member = match picked {
+        Ok(picked) => picked.into_iter().next()?,
+        Err(e) => return Some(Err(format!("the package is not a zip archive: {e}"))),
+    };
     // Metadata is small: refuse absurd files instead of reading them.
     let max = limits::METADATA_DOCUMENT_MAX;
-    let mut bytes = Vec::new();
-    let read = entry
-        .take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("{name} cannot be read: {e}"));
-    Some(read.and_then(|_| {
-        if bytes.len() as u64 > max {
-            Err(format!("{name} is larger than {max} bytes"))
-        } else {
-            Ok(bytes)
-        }
+    Some(archive.read(&member, max).map_err(|e| match e {
+        ZipReadError::TooLarge => format!("{name} is larger than {max} bytes"),
+        ZipReadError::Unreadable(e) => format!("{name} cannot be read: {e}"),
     }))
 }
 
@@ -325,24 +322,22 @@ fn read_packagedef(bytes: &[u8]) -> Result<Metadata, String> {
 
 /// Reads `opm-metadata.xml` at the root of an `.ospx` zip or, without one, its `packagedef` (at the
 /// root or in `content.zip`).
-pub fn read_ospx<R: Read + Seek>(mut reader: R) -> Result<Metadata, String> {
-    check_zip_directory(&mut reader)?;
-    let mut archive =
-        zip::ZipArchive::new(reader).map_err(|_| "the package is not a zip archive".to_owned())?;
-    if let Some(bytes) = read_entry(&mut archive, METADATA_FILE) {
+pub fn read_ospx<R: Read + Seek>(reader: R) -> Result<Metadata, String> {
+    let archive = Zip::open(reader).map_err(|_| "the package is not a zip archive".to_owned())?;
+    if let Some(bytes) = read_entry(&archive, METADATA_FILE) {
         return parse_metadata(bytes?.as_slice()).map_err(|e| format!("{METADATA_FILE}: {e}"));
     }
-    if let Some(bytes) = read_entry(&mut archive, "packagedef") {
+    if let Some(bytes) = read_entry(&archive, "packagedef") {
         return read_packagedef(&bytes?);
     }
     let missing = || format!("the .ospx has no {METADATA_FILE} (nor a packagedef)");
-    let content = read_entry(&mut archive, "content.zip").ok_or_else(missing)?;
+    let content = read_entry(&archive, "content.zip").ok_or_else(missing)?;
     let content = content.map_err(|_| missing())?;
-    // The inner archive's directory is held whole too: the same bounds as the package's own.
+    // The inner archive has the same bounds as the package's own.
     let mut content = std::io::Cursor::new(content);
     check_zip_directory(&mut content).map_err(|e| format!("content.zip: {e}"))?;
-    let mut content = zip::ZipArchive::new(content).map_err(|_| missing())?;
-    let bytes = read_entry(&mut content, "packagedef").ok_or_else(missing)??;
+    let content = Zip::open(content).map_err(|_| missing())?;
+    let bytes = read_entry(&content, "packagedef").ok_or_else(missing)??;
     read_packagedef(&bytes)
 }
 

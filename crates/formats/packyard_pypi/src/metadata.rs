@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use packyard_core::archive::check_zip_directory;
+use packyard_core::archive::{Zip, ZipReadError};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
@@ -170,33 +170,32 @@ fn read_capped(reader: impl Read, what: &str) -> Result<String, MetadataError> {
 }
 
 /// The `METADATA` of a wheel: the one `*.dist-info/METADATA` at the top of the zip.
-pub fn read_wheel_metadata(
-    mut file: impl Read + std::io::Seek,
-) -> Result<CoreMetadata, MetadataError> {
-    check_zip_directory(&mut file).map_err(fail)?;
-    let mut archive =
-        zip::ZipArchive::new(file).map_err(|e| fail(format!("the wheel is not a zip: {e}")))?;
-    let candidates: Vec<String> = archive
-        .file_names()
-        .filter_map(Result::ok)
-        .map(|name| name.into_owned())
-        .filter(|name| {
+pub fn read_wheel_metadata(file: impl Read + std::io::Seek) -> Result<CoreMetadata, MetadataError> {
+    let not_a_zip = |e: String| fail(format!("the wheel is not a zip: {e}"));
+    let archive = Zip::open(file).map_err(not_a_zip)?;
+    let candidates = archive
+        .pick(|name| {
             name.split_once('/').is_some_and(|(dir, rest)| {
                 dir.ends_with(".dist-info") && dir.len() > ".dist-info".len() && rest == "METADATA"
             })
         })
-        .collect();
-    let [name] = candidates.as_slice() else {
+        .map_err(not_a_zip)?;
+    let [metadata] = candidates.as_slice() else {
         return Err(fail(if candidates.is_empty() {
             "the wheel has no .dist-info/METADATA".to_owned()
         } else {
             "the wheel has more than one .dist-info/METADATA".to_owned()
         }));
     };
-    let entry = archive
-        .by_name(name)
-        .map_err(|e| fail(format!("{name} could not be read: {e}")))?;
-    CoreMetadata::parse(&read_capped(entry, name)?)
+    let name = &metadata.name;
+    let bytes = archive
+        .read(metadata, MAX_METADATA)
+        .map_err(|e| match e {
+            ZipReadError::TooLarge => fail(format!("{name} is larger than {MAX_METADATA} bytes")),
+            ZipReadError::Unreadable(e) => fail(format!("{name} could not be read: {e}")),
+        })?;
+    let text = String::from_utf8(bytes).map_err(|_| fail(format!("{name} is not UTF-8")))?;
+    CoreMetadata::parse(&text)
 }
 
 /// The `PKG-INFO` of an sdist: the one in its top-level folder of the gzipped tar.
