@@ -4,6 +4,7 @@
 //!
 //! Depends on `packyard_domain` only.
 
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -130,8 +131,6 @@ const LOCAL_WRITE_PART: usize = 1024 * 1024;
 const WRITE_PART: usize = 8 * 1024 * 1024;
 /// Bytes read from a local file at once: large reads keep syscalls and thread handoffs few.
 const READ_CHUNK: u64 = 256 * 1024;
-/// Reads of one local file in flight at once, so the disk works while the socket drains.
-const READS_AHEAD: usize = 2;
 /// Reads of local files running at once, across all downloads. Each runs on a blocking thread; without a
 /// bound, sixteen large downloads kept some sixty threads busy, each with its allocator arena holding
 /// freed read buffers (18 MiB at the peak), while a read from the page cache takes microseconds.
@@ -289,7 +288,7 @@ impl BlobStore {
             let size = file.metadata()?.len();
             // A small blob is read whole at once: one handoff, one chunk, one socket write.
             let whole = if size <= SMALL_BLOB_MAX {
-                Some(read_at(&file, 0, size)?)
+                Some(read_next(&file, size)?)
             } else {
                 None
             };
@@ -308,25 +307,45 @@ impl BlobStore {
             self.small.insert(sha256.to_owned(), bytes.clone());
             return Ok(futures_util::stream::once(async move { Ok(bytes) }).boxed());
         }
-        let (file, permits) = (Arc::new(file), self.reads.clone());
-        let reads = (0..size).step_by(READ_CHUNK as usize).map(move |offset| {
-            let (file, permits) = (file.clone(), permits.clone());
-            async move {
+        // The file is read in order, one chunk at a time: the next chunk's read starts as soon as a
+        // chunk is handed over, so the disk works while the socket drains that one.
+        let permits = self.reads.clone();
+        let start_read = move |file: std::fs::File, left: u64| {
+            let permits = permits.clone();
+            tokio::spawn(async move {
                 let _permit = permits
                     .acquire_owned()
                     .await
-                    .map_err(|e| io_error(std::io::Error::other(e)))?;
+                    .map_err(std::io::Error::other)?;
                 tokio::task::spawn_blocking(move || {
-                    read_at(&file, offset, READ_CHUNK.min(size - offset))
+                    let chunk = read_next(&file, READ_CHUNK.min(left));
+                    chunk.map(|chunk| (file, chunk))
                 })
                 .await
-                .map_err(|e| BlobError::Store(object_store::Error::JoinError { source: e }))?
-                .map_err(io_error)
-            }
-        });
-        Ok(futures_util::stream::iter(reads)
-            .buffered(READS_AHEAD)
-            .boxed())
+                .map_err(std::io::Error::other)?
+            })
+        };
+        let first = start_read.clone()(file, size);
+        Ok(
+            futures_util::stream::try_unfold((Some(first), size), move |(pending, left)| {
+                let start_read = start_read.clone();
+                async move {
+                    let Some(pending) = pending else {
+                        return Ok(None);
+                    };
+                    let (file, chunk) = pending
+                        .await
+                        .map_err(|e| {
+                            BlobError::Store(object_store::Error::JoinError { source: e })
+                        })?
+                        .map_err(io_error)?;
+                    let left = left - chunk.len() as u64;
+                    let next = (left > 0).then(|| start_read(file, left));
+                    Ok(Some((chunk, (next, left))))
+                }
+            })
+            .boxed(),
+        )
     }
 
     /// True when the blob exists.
@@ -349,10 +368,14 @@ impl BlobStore {
 }
 
 /// Reads exactly `len` bytes at `offset`; a file that ends sooner is an error (a blob never shrinks).
-fn read_at(file: &std::fs::File, offset: u64, len: u64) -> std::io::Result<Bytes> {
-    use std::os::unix::fs::FileExt;
-    let mut buffer = vec![0; len as usize];
-    file.read_exact_at(&mut buffer, offset)?;
+fn read_next(file: &std::fs::File, len: u64) -> std::io::Result<Bytes> {
+    // Into spare capacity: the buffer is never zeroed first (zeroing cost several percent of a large
+    // download's CPU).
+    let mut buffer = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut buffer)?;
+    if (buffer.len() as u64) < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     Ok(Bytes::from(buffer))
 }
 

@@ -300,7 +300,9 @@ pub fn read_zip_manifest<R: Read + Seek>(reader: R) -> Result<Manifest, Manifest
         ));
     };
     let bytes = archive.read(manifest, MAX_MANIFEST).map_err(|e| match e {
-        ZipReadError::TooLarge => fail(format!("composer.json is larger than {MAX_MANIFEST} bytes")),
+        ZipReadError::TooLarge => {
+            fail(format!("composer.json is larger than {MAX_MANIFEST} bytes"))
+        }
         ZipReadError::Unreadable(e) => fail(format!("composer.json could not be read: {e}")),
     })?;
     Manifest::parse(&bytes)

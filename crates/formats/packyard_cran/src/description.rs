@@ -333,7 +333,9 @@ pub fn read_zip_description(
     let bytes = archive
         .read(description, MAX_DESCRIPTION)
         .map_err(|e| match e {
-            ZipReadError::TooLarge => fail(format!("{name} is larger than {MAX_DESCRIPTION} bytes")),
+            ZipReadError::TooLarge => {
+                fail(format!("{name} is larger than {MAX_DESCRIPTION} bytes"))
+            }
             ZipReadError::Unreadable(e) => fail(format!("{name} could not be read: {e}")),
         })?;
     check_description(&folder, bytes, kind)

@@ -297,10 +297,7 @@ fn check_metadata(metadata: Metadata, source: &str) -> Result<Metadata, String> 
 }
 
 /// The entry of the archive with this name, read whole; `None` when there is none.
-fn read_entry<R: Read + Seek>(
-    archive: &Zip<R>,
-    name: &str,
-) -> Option<Result<Vec<u8>, String>> {
+fn read_entry<R: Read + Seek>(archive: &Zip<R>, name: &str) -> Option<Result<Vec<u8>, String>> {
     let picked = archive.pick(|entry| entry == name);
     let member = match picked {
         Ok(picked) => picked.into_iter().next()?,

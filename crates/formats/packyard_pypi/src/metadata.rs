@@ -188,12 +188,10 @@ pub fn read_wheel_metadata(file: impl Read + std::io::Seek) -> Result<CoreMetada
         }));
     };
     let name = &metadata.name;
-    let bytes = archive
-        .read(metadata, MAX_METADATA)
-        .map_err(|e| match e {
-            ZipReadError::TooLarge => fail(format!("{name} is larger than {MAX_METADATA} bytes")),
-            ZipReadError::Unreadable(e) => fail(format!("{name} could not be read: {e}")),
-        })?;
+    let bytes = archive.read(metadata, MAX_METADATA).map_err(|e| match e {
+        ZipReadError::TooLarge => fail(format!("{name} is larger than {MAX_METADATA} bytes")),
+        ZipReadError::Unreadable(e) => fail(format!("{name} could not be read: {e}")),
+    })?;
     let text = String::from_utf8(bytes).map_err(|_| fail(format!("{name} is not UTF-8")))?;
     CoreMetadata::parse(&text)
 }
