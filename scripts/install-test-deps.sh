@@ -34,6 +34,8 @@
 #   - gradle: Gradle 4.4 for the Gradle end-to-end test (bins/packyard/tests/e2e_gradle.rs), resolving
 #     through a Maven virtual registry and publishing with maven-publish. It runs on the JDK 17 above
 #     (see docs/maven.md for what that needs).
+#   - sqlite3: the backup and restore test (bins/packyard/tests/backup_restore.rs) runs the operator
+#     guide's `sqlite3 .backup` as written.
 #   - composer, php-cli, php-zip, unzip: the Composer end-to-end test runs
 #     `composer require` against a hosted Composer repository; composer
 #     extracts dist zips with php-zip (unzip as its fallback).
@@ -89,6 +91,7 @@ PACKAGES=(
   python3-venv
   r-base-core
   curl
+  sqlite3
   composer
   php-cli
   php-zip
