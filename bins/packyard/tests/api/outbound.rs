@@ -1,6 +1,7 @@
-//! Upstream traffic in a company network: through an HTTP proxy (and around it for `no_proxy` hosts),
-//! to upstreams signed by a private certificate authority, and to private addresses an administrator
-//! put on the SSRF allowlist. The network is the same on both database backends: these run on SQLite.
+//! Upstream traffic in a company network: through an HTTP proxy (forwarded, or tunnelled with `CONNECT`
+//! for https, and around it for `no_proxy` hosts), to upstreams signed by a private certificate
+//! authority, and to private addresses an administrator put on the SSRF allowlist, redirects included.
+//! The network is the same on both database backends: these run on SQLite.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -274,4 +275,34 @@ async fn redirects_are_followed_only_to_allowed_destinations() {
     let response = pull(&app, registry).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.text().await.unwrap(), "moved jar");
+}
+
+#[actix_web::test]
+async fn an_https_upstream_is_tunnelled_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = TestCertificates::create(dir.path());
+    let (url, served) = tls_upstream(&certificates).await;
+    let port = url.rsplit(':').next().unwrap();
+    let proxy = TestProxy::start(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    let (proxy_url, ca) = (proxy.url.clone(), certificates.ca.clone());
+    let Some(app) = TestApp::start_with(Backend::Sqlite, |settings| {
+        settings.upstream.proxy = Some(ProxyUrl(proxy_url));
+        settings.upstream.ca_certificates = vec![ca];
+    })
+    .await
+    else {
+        return;
+    };
+    let registry = registry_with_upstream(&app, &url).await;
+
+    let response = pull(&app, registry).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "jar over tls");
+    let seen = proxy.seen();
+    assert!(
+        seen.iter()
+            .any(|s| s.request_line == format!("CONNECT localhost:{port} HTTP/1.1")),
+        "{seen:?}"
+    );
+    assert!(*served.lock().unwrap() > 0);
 }
