@@ -331,9 +331,15 @@ mod tracing_actix {
     }
 }
 
-/// Sets the socket options of an accepted connection.
+/// Sets the socket options of an accepted connection, plain or TLS.
 pub fn tune_connection(connection: &dyn std::any::Any, send_timeout: Duration) {
-    if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+    use actix_web::rt::net::TcpStream;
+    let tcp = connection.downcast_ref::<TcpStream>().or_else(|| {
+        connection
+            .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+            .map(|tls| tls.get_ref().0)
+    });
+    if let Some(tcp) = tcp {
         // Headers and body go out as separate writes; without NODELAY a kept-alive small download
         // waits on the client's delayed ACK.
         let _ = tcp.set_nodelay(true);
@@ -347,20 +353,25 @@ pub fn tune_connection(connection: &dyn std::any::Any, send_timeout: Duration) {
 /// SIGTERM; in-flight transfers and jobs get time to finish.
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let listen = settings.listen_addr()?;
+    let tls = settings.tls_config()?;
     let core = build_core(&settings).await?;
     let workers = settings.jobs.worker.then(|| core.start_job_workers());
     let hot_sync = core.start_hot_sync();
     let limits = settings.connection_limits();
     let send_timeout = Duration::from_secs(settings.server.send_timeout_secs);
-    let mut server = HttpServer::new(move || app(core.clone(), limits))
+    let server = HttpServer::new(move || app(core.clone(), limits))
         .on_connect(move |connection, _| tune_connection(connection, send_timeout))
-        .shutdown_timeout(settings.server.shutdown_timeout_secs)
-        .bind(listen)
-        .with_context(|| format!("server.listen = {listen}"))?;
+        .shutdown_timeout(settings.server.shutdown_timeout_secs);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut server = match tls {
+        Some(tls) => server.bind_rustls_0_23(listen, tls),
+        None => server.bind(listen),
+    }
+    .with_context(|| format!("server.listen = {listen}"))?;
     if let Some(workers) = settings.server.workers {
         server = server.workers(workers);
     }
-    tracing::info!(%listen, "packyard is listening");
+    tracing::info!(%listen, scheme, "packyard is listening");
     let served = server.run().await.context("server failed");
     // Every download counted in memory is written before the process ends.
     hot_sync.stop().await;

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use packyard_core::{CoreSettings, JobSettings, SecretKey, UpstreamSettings};
+use packyard_upstream::{AddressPolicy, Allowlist, ProxySettings};
 use serde::{Deserialize, Serialize};
 
 /// All settings.
@@ -72,6 +73,18 @@ pub struct ServerSettings {
     /// Reverse proxies (addresses or CIDR ranges) whose `X-Forwarded-For` names the client in the
     /// request log; others' is ignored.
     pub trusted_proxies: Vec<String>,
+    /// `[server.tls]`: HTTPS on the listener; plain HTTP without it.
+    pub tls: Option<TlsSettings>,
+}
+
+/// `[server.tls]`: the listener's certificate and key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// PEM file: the server's certificate, then any intermediates.
+    pub certificate: PathBuf,
+    /// PEM file: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub private_key: PathBuf,
 }
 
 impl Default for ServerSettings {
@@ -85,6 +98,7 @@ impl Default for ServerSettings {
             send_timeout_secs: 60,
             shutdown_timeout_secs: 60,
             trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -117,6 +131,17 @@ pub struct StorageSettings {
 pub struct UpstreamConfig {
     /// Allow upstreams on loopback, private and link-local addresses.
     pub allow_local_network: bool,
+    /// Local or private destinations upstreams may have although `allow_local_network` is off: host
+    /// names (`nexus.corp.example`, `*.corp.example`), addresses and CIDR ranges.
+    pub allowlist: Vec<String>,
+    /// The HTTP proxy for all upstream traffic (`http://[user:password@]host:port`); when unset,
+    /// `HTTPS_PROXY` and `HTTP_PROXY` from the environment.
+    pub proxy: Option<ProxyUrl>,
+    /// Upstreams reached without the proxy (`NO_PROXY` syntax, one entry each); when unset, `NO_PROXY`
+    /// from the environment.
+    pub no_proxy: Option<Vec<String>>,
+    /// PEM files of certificate authorities trusted for upstreams besides the system's.
+    pub ca_certificates: Vec<PathBuf>,
     /// Seconds to connect.
     pub connect_timeout_secs: u64,
     /// Seconds from request to response headers.
@@ -135,12 +160,30 @@ impl Default for UpstreamConfig {
     fn default() -> Self {
         Self {
             allow_local_network: false,
+            allowlist: Vec::new(),
+            proxy: None,
+            no_proxy: None,
+            ca_certificates: Vec::new(),
             connect_timeout_secs: 10,
             first_byte_timeout_secs: 30,
             idle_timeout_secs: 30,
             head_timeout_secs: 5,
             parallel_heads: 3,
             verify_checksums: true,
+        }
+    }
+}
+
+/// A proxy URL as configured, which may carry a password: never shown whole.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ProxyUrl(pub String);
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match url::Url::parse(&self.0) {
+            Ok(url) => write!(f, "{:?}", packyard_upstream::redacted(&url)),
+            Err(_) => f.write_str("\"(unparsable)\""),
         }
     }
 }
@@ -244,6 +287,13 @@ impl Settings {
             url::Url::parse(url)
                 .with_context(|| format!("invalid setting server.external_url = {url:?}"))?;
         }
+        self.upstream_proxies(env_var)?;
+        self.upstream_allowlist()?;
+        for path in &self.upstream.ca_certificates {
+            packyard_upstream::read_ca_certificates(path)
+                .map_err(|e| anyhow::anyhow!("invalid setting upstream.ca_certificates: {e}"))?;
+        }
+        self.tls_config()?;
         if self.upstream.parallel_heads == 0 {
             bail!("invalid setting upstream.parallel_heads: must be at least 1");
         }
@@ -343,6 +393,101 @@ impl Settings {
             .collect()
     }
 
+    /// The outbound proxies in force: `upstream.proxy` for every upstream when it is set, else the
+    /// environment's `HTTPS_PROXY` for https upstreams and `HTTP_PROXY` for http ones (upper case
+    /// before lower case); `upstream.no_proxy` when it is set, else `NO_PROXY`. `env` reads a variable.
+    pub fn upstream_proxies(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<ProxySettings> {
+        let env = |names: [&'static str; 2]| {
+            names.into_iter().find_map(|name| {
+                env(name)
+                    .filter(|value| !value.trim().is_empty())
+                    .map(|v| (name, v))
+            })
+        };
+        let parse = |name: &str, text: &str| {
+            ProxySettings::parse_url(text)
+                .map_err(|e| anyhow::anyhow!("invalid setting {name}: {e}"))
+        };
+        let (http, https) = match &self.upstream.proxy {
+            Some(ProxyUrl(text)) => {
+                let url = parse("upstream.proxy", text)?;
+                (Some(url.clone()), Some(url))
+            }
+            None => {
+                let from_env = |names| {
+                    env(names)
+                        .map(|(name, value)| parse(&format!("(environment) {name}"), &value))
+                        .transpose()
+                };
+                (
+                    from_env(["HTTP_PROXY", "http_proxy"])?,
+                    from_env(["HTTPS_PROXY", "https_proxy"])?,
+                )
+            }
+        };
+        let no_proxy = match &self.upstream.no_proxy {
+            Some(entries) => Some(entries.join(",")),
+            None => env(["NO_PROXY", "no_proxy"]).map(|(_, value)| value),
+        };
+        Ok(ProxySettings {
+            http,
+            https,
+            no_proxy,
+        })
+    }
+
+    /// `upstream.allowlist` parsed.
+    pub fn upstream_allowlist(&self) -> anyhow::Result<Allowlist> {
+        Allowlist::parse(&self.upstream.allowlist)
+            .map_err(|e| anyhow::anyhow!("invalid setting upstream.allowlist: {e}"))
+    }
+
+    /// The listener's TLS configuration when `[server.tls]` is set, its files read and checked.
+    pub fn tls_config(&self) -> anyhow::Result<Option<rustls::ServerConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let Some(tls) = &self.server.tls else {
+            return Ok(None);
+        };
+        let certificate = tls.certificate.display();
+        let certificates = CertificateDer::pem_file_iter(&tls.certificate)
+            .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| {
+                anyhow::anyhow!("invalid setting server.tls.certificate: {certificate}: {e}")
+            })?;
+        if certificates.is_empty() {
+            bail!(
+                "invalid setting server.tls.certificate: {certificate}: holds no PEM certificate"
+            );
+        }
+        let private_key = tls.private_key.display();
+        let key = PrivateKeyDer::from_pem_file(&tls.private_key).map_err(|e| {
+            anyhow::anyhow!("invalid setting server.tls.private_key: {private_key}: {e}")
+        })?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        // Loaded once on its own so that a key rustls can't use is told apart from a mismatch.
+        provider
+            .key_provider
+            .load_private_key(key.clone_key())
+            .map_err(|e| {
+                anyhow::anyhow!("invalid setting server.tls.private_key: {private_key}: {e}")
+            })?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .context("TLS protocol versions")?
+            .with_no_client_auth()
+            .with_single_cert(certificates, key)
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "invalid setting server.tls: {private_key} is not the key of {certificate}: {e}"
+                )
+            })?;
+        Ok(Some(config))
+    }
+
     /// The database URL in force.
     pub fn database_url(&self) -> String {
         self.database.url.clone().unwrap_or_else(|| {
@@ -398,7 +543,12 @@ impl Settings {
                 .unwrap_or_else(|| self.server.data_dir.join("tmp")),
             parallel_heads: upstream.parallel_heads,
             upstream: UpstreamSettings {
-                allow_local_network: upstream.allow_local_network,
+                addresses: AddressPolicy {
+                    allow_local_network: upstream.allow_local_network,
+                    allowlist: self.upstream_allowlist().unwrap_or_default(),
+                },
+                proxy: self.upstream_proxies(env_var).unwrap_or_default(),
+                ca_certificates: upstream.ca_certificates.clone(),
                 connect_timeout: Duration::from_secs(upstream.connect_timeout_secs),
                 first_byte_timeout: Duration::from_secs(upstream.first_byte_timeout_secs),
                 idle_timeout: Duration::from_secs(upstream.idle_timeout_secs),
@@ -441,6 +591,11 @@ impl Settings {
     }
 }
 
+/// A variable of this process's environment.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -461,6 +616,95 @@ mod tests {
         let path = dir.path().join("packyard.toml");
         std::fs::write(&path, toml).unwrap();
         Settings::load(Some(&path))
+    }
+
+    #[test]
+    fn the_proxy_setting_wins_over_the_environment() {
+        let env = |name: &str| {
+            let value = match name {
+                "HTTPS_PROXY" => "http://env-secure:3128",
+                "http_proxy" => "http://env-plain:3128",
+                "NO_PROXY" => "internal.example, 10.0.0.0/8",
+                "HTTP_PROXY" => " ",
+                _ => return None,
+            };
+            Some(value.to_owned())
+        };
+        let from_env = Settings::default().upstream_proxies(env).unwrap();
+        let host =
+            |url: &Option<url::Url>| url.as_ref().and_then(|u| u.host_str().map(str::to_owned));
+        assert_eq!(host(&from_env.https).as_deref(), Some("env-secure"));
+        assert_eq!(
+            host(&from_env.http).as_deref(),
+            Some("env-plain"),
+            "a blank HTTP_PROXY counts as unset"
+        );
+        assert_eq!(
+            from_env.no_proxy.as_deref(),
+            Some("internal.example, 10.0.0.0/8")
+        );
+
+        let mut settings = Settings::default();
+        settings.upstream.proxy = Some(ProxyUrl("http://u:s3cret@proxy.corp:3128".into()));
+        settings.upstream.no_proxy = Some(vec!["nexus.corp".into(), "10.1.0.0/16".into()]);
+        let configured = settings.upstream_proxies(env).unwrap();
+        assert_eq!(host(&configured.http).as_deref(), Some("proxy.corp"));
+        assert_eq!(host(&configured.https).as_deref(), Some("proxy.corp"));
+        assert_eq!(
+            configured.no_proxy.as_deref(),
+            Some("nexus.corp,10.1.0.0/16")
+        );
+        let shown = format!("{configured:?} {:?}", settings.upstream);
+        assert!(!shown.contains("s3cret"), "{shown}");
+
+        let none = Settings::default().upstream_proxies(|_| None).unwrap();
+        assert!(none.http.is_none() && none.https.is_none() && none.no_proxy.is_none());
+        let bad = Settings::default()
+            .upstream_proxies(|name| (name == "HTTPS_PROXY").then(|| "socks5://x:1".to_owned()));
+        assert_eq!(
+            bad.unwrap_err().to_string(),
+            "invalid setting (environment) HTTPS_PROXY: socks5://x:1 is not an http:// or https:// URL \
+             with a host"
+        );
+    }
+
+    #[test]
+    fn outbound_settings_are_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_pem = dir.path().join("not-pem.crt");
+        std::fs::write(&not_pem, "just text").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for (toml, message) in [
+            (
+                "[upstream]\nallowlist = [\"10.0.0.0/8\", \"bad host!\"]\n".to_owned(),
+                "invalid setting upstream.allowlist: \"bad host!\" is neither a host name, \
+                 *.domain, an IP address nor a CIDR range"
+                    .to_owned(),
+            ),
+            (
+                "[upstream]\nproxy = \"proxy:3128\"\n".to_owned(),
+                "invalid setting upstream.proxy: proxy:3128 is not an http:// or https:// URL with a \
+                 host"
+                    .to_owned(),
+            ),
+            (
+                format!("[upstream]\nca_certificates = [{:?}]\n", missing),
+                format!(
+                    "invalid setting upstream.ca_certificates: {}: No such file or directory (os \
+                     error 2)",
+                    missing.display()
+                ),
+            ),
+            (
+                format!("[upstream]\nca_certificates = [{:?}]\n", not_pem),
+                format!(
+                    "invalid setting upstream.ca_certificates: {}: holds no PEM certificate",
+                    not_pem.display()
+                ),
+            ),
+        ] {
+            assert_eq!(load(&toml).unwrap_err().to_string(), message, "{toml}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The binary as an operator meets it: start-up mistakes that say what is wrong and exit non-zero, the
 //! configuration file named by `PACKYARD_CONFIG`, host names in `server.listen`, logs as text (without
 //! colour codes when not on a terminal) or JSON, a closed log pipe that does not stop the server, and a
-//! blob store that takes no writes, refused at start and reported by the readiness check.
+//! blob store that takes no writes, refused at start and reported by the readiness check; TLS on the
+//! listener, and its certificate and key checked at start.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -11,7 +12,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, packyard};
+use common::{
+    TestCertificates, TestProxy, bootstrap_admin, create_virtual_registry, free_port, packyard,
+};
 
 /// Runs a subcommand to its end.
 fn run(command: &mut Command) -> Output {
@@ -28,7 +31,11 @@ fn fails_saying(output: &Output, cause: &str) {
 
 /// Waits until `url` answers 200.
 async fn wait_ok(url: &str) {
-    let client = reqwest::Client::new();
+    wait_ok_with(&reqwest::Client::new(), url).await;
+}
+
+/// Waits until `url` answers 200 to `client`.
+async fn wait_ok_with(client: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(response) = client.get(url).send().await
@@ -341,4 +348,159 @@ async fn a_blob_store_that_takes_no_writes_is_refused_at_start_and_not_ready() {
         .arg("serve")
         .env("PACKYARD__STORAGE__URL", &storage));
     fails_saying(&refused, "the blob store takes no writes");
+}
+
+#[tokio::test]
+async fn the_listener_speaks_tls_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = TestCertificates::create(dir.path());
+    let data = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = packyard(data.path(), &listen)
+        .arg("serve")
+        .env(
+            "PACKYARD__SERVER__TLS__CERTIFICATE",
+            &certificates.certificate,
+        )
+        .env(
+            "PACKYARD__SERVER__TLS__PRIVATE_KEY",
+            &certificates.private_key,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&certificates.ca).unwrap()).unwrap();
+    let trusting = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let health = format!("https://{listen}/-/health");
+    wait_ok_with(&trusting, &health).await;
+    let named = health.replace("127.0.0.1", "localhost");
+    let answer = trusting.get(&named).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "ok");
+    assert!(
+        reqwest::get(&health).await.is_err(),
+        "a client without the authority refuses the certificate"
+    );
+    assert!(
+        reqwest::get(format!("http://{listen}/-/health"))
+            .await
+            .is_err(),
+        "no plain HTTP on a TLS listener"
+    );
+    assert_eq!(terminate(&mut child).code(), Some(0));
+}
+
+#[test]
+fn tls_mistakes_at_start_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let certificates = TestCertificates::create(dir.path());
+    let other_dir = dir.path().join("other");
+    std::fs::create_dir_all(&other_dir).unwrap();
+    let other = TestCertificates::create(&other_dir);
+    let bad_key = dir.path().join("bad.key");
+    std::fs::write(
+        &bad_key,
+        "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let serve = |certificate: &Path, key: &Path| {
+        run(packyard(data.path(), "127.0.0.1:1")
+            .arg("serve")
+            .env("PACKYARD__SERVER__TLS__CERTIFICATE", certificate)
+            .env("PACKYARD__SERVER__TLS__PRIVATE_KEY", key))
+    };
+    fails_saying(
+        &serve(&certificates.certificate, &bad_key),
+        &format!(
+            "invalid setting server.tls.private_key: {}",
+            bad_key.display()
+        ),
+    );
+    fails_saying(
+        &serve(&certificates.certificate, &dir.path().join("missing.key")),
+        "invalid setting server.tls.private_key",
+    );
+    fails_saying(
+        &serve(&certificates.private_key, &certificates.private_key),
+        "invalid setting server.tls.certificate",
+    );
+    fails_saying(
+        &serve(&certificates.certificate, &other.private_key),
+        "invalid setting server.tls: ",
+    );
+    fails_saying(
+        &run(packyard(data.path(), "127.0.0.1:1").arg("serve").env(
+            "PACKYARD__UPSTREAM__CA_CERTIFICATES",
+            "[\"/nowhere/ca.pem\"]",
+        )),
+        "invalid setting upstream.ca_certificates: /nowhere/ca.pem: No such file",
+    );
+}
+
+#[tokio::test]
+async fn upstreams_go_through_the_environments_proxy_except_no_proxy_hosts() {
+    use packyard_test_support::{FakeUpstream, Reply};
+    const JAR: &str = "org/example/app/1.0/app-1.0.jar";
+    let upstream = FakeUpstream::start().await;
+    upstream.set(JAR, Reply::file("jar", "application/java-archive"));
+    let target = upstream.url.trim_start_matches("http://").parse().unwrap();
+    let proxy = TestProxy::start(target).await;
+    let data = tempfile::tempdir().unwrap();
+    let token = bootstrap_admin(data.path());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = packyard(data.path(), &listen)
+        .arg("serve")
+        .env("HTTP_PROXY", &proxy.url)
+        .env("NO_PROXY", "127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{listen}");
+    wait_ok(&format!("{base}/-/health")).await;
+    let client = reqwest::Client::new();
+    let api = format!("{base}/api/v4");
+    let group = common::create_group(&client, &api, &token, "acme").await;
+    let pull = |registry: i64| {
+        client
+            .get(format!(
+                "{api}/virtual_registries/packages/maven/{registry}/{JAR}"
+            ))
+            .header("PRIVATE-TOKEN", &token)
+            .send()
+    };
+
+    // Only the proxy knows this name.
+    let (proxied, _) = create_virtual_registry(
+        &client,
+        &api,
+        &token,
+        "packages/maven",
+        group,
+        &[serde_json::json!({"url": "http://maven.proxied.test"})],
+    )
+    .await;
+    assert_eq!(pull(proxied).await.unwrap().text().await.unwrap(), "jar");
+    let through_proxy = proxy.seen().len();
+    assert!(through_proxy > 0);
+
+    // NO_PROXY: straight to the upstream.
+    let other = common::create_group(&client, &api, &token, "other").await;
+    let (direct, _) = create_virtual_registry(
+        &client,
+        &api,
+        &token,
+        "packages/maven",
+        other,
+        &[serde_json::json!({"url": upstream.url})],
+    )
+    .await;
+    let response = pull(direct).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(proxy.seen().len(), through_proxy, "{:?}", proxy.seen());
+    assert_eq!(terminate(&mut child).code(), Some(0));
 }

@@ -7,7 +7,6 @@
 //! (400). The first two are one gate: `managed_group` and `authorize_record` (in `identity`).
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use packyard_db::queries::{cache as cq, registries as rq};
 use packyard_db::rows::{
@@ -18,8 +17,10 @@ use packyard_domain::{
     UpstreamUrlError, limits, normalize_upstream_url, stored_url, upstream_url_twin,
 };
 pub use packyard_upstream::ConnectionTest;
-use packyard_upstream::{Credentials, Fetch, embedded_ipv4, is_blocked_ip};
-use url::{Host, Url};
+use packyard_upstream::{
+    AddressPolicy, Credentials, Fetch, Refusal, check_destination, embedded_ipv4, is_blocked_ip,
+};
+use url::Url;
 
 use crate::identity::{Actor, Need};
 use crate::jobs::{JobKind, wake};
@@ -35,8 +36,6 @@ pub const MAVEN_CENTRAL_URL: &str = "https://repo1.maven.org/maven2";
 pub const DEFAULT_VALIDITY_HOURS: i64 = 24;
 /// Largest position a PATCH accepts (Grape's `values: 1..20`), for every format.
 pub const MAX_POSITION_PARAMETER: i64 = 20;
-/// How long a DNS lookup of an upstream host may take while its URL is validated.
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A registry to create.
 #[derive(Debug, Clone)]
@@ -218,46 +217,24 @@ fn blocked_reason(ip: IpAddr) -> Option<&'static str> {
 }
 
 /// Normalises an upstream URL and refuses one that points at localhost or a local or private network
-/// (IP literals, and every address a host name resolves to), unless local networks are allowed. A host
-/// that does not resolve is accepted: the SSRF guard checks again on every request. The error is the
-/// message for the `url` attribute.
-pub async fn validate_upstream_url(raw: &str, allow_local_network: bool) -> Result<Url, String> {
+/// (IP literals, and every address a host name resolves to) that the policy does not allow: local
+/// networks allowed, or the host or its addresses on the allowlist. A host that does not resolve is
+/// accepted: the SSRF guard checks again on every request. The error is the message for the `url`
+/// attribute.
+pub async fn validate_upstream_url(raw: &str, policy: &AddressPolicy) -> Result<Url, String> {
     let url = normalize_upstream_url(raw).map_err(|error| match error {
         UpstreamUrlError::Malformed => "is blocked: URI is invalid".to_owned(),
         other => other.to_string(),
     })?;
-    if allow_local_network {
-        return Ok(url);
+    match check_destination(&url, policy).await {
+        Ok(()) => Ok(url),
+        Err(Refusal::Localhost) => Err("is blocked: Requests to localhost are not allowed".into()),
+        Err(Refusal::Address(ip)) => Err(blocked_reason(ip)
+            .unwrap_or("is blocked: Requests to the local network are not allowed")
+            .into()),
+        Err(Refusal::Scheme(_)) => Err(UpstreamUrlError::Scheme.to_string()),
+        Err(Refusal::NoHost) => Err("is blocked: URI is invalid".into()),
     }
-    let host = match url.host() {
-        Some(Host::Ipv4(v4)) => {
-            return blocked_reason(IpAddr::V4(v4)).map_or(Ok(url.clone()), |m| Err(m.into()));
-        }
-        Some(Host::Ipv6(v6)) => {
-            return blocked_reason(IpAddr::V6(v6)).map_or(Ok(url.clone()), |m| Err(m.into()));
-        }
-        Some(Host::Domain(domain)) => domain.to_owned(),
-        None => return Err("is blocked: URI is invalid".into()),
-    };
-    // A trailing dot names the same host (`localhost.` is `localhost`, fully qualified).
-    let name = host.trim_end_matches('.');
-    if name == "localhost" || name.ends_with(".localhost") {
-        return Err("is blocked: Requests to localhost are not allowed".into());
-    }
-    let port = url.port_or_known_default().unwrap_or(443);
-    let lookup = tokio::time::timeout(
-        LOOKUP_TIMEOUT,
-        tokio::net::lookup_host((host.as_str(), port)),
-    )
-    .await;
-    if let Ok(Ok(addresses)) = lookup {
-        for address in addresses {
-            if let Some(message) = blocked_reason(address.ip()) {
-                return Err(message.into());
-            }
-        }
-    }
-    Ok(url)
 }
 
 /// How a connection test asks: container registries get the token dance (a `/v2/` ping answered 401
@@ -408,7 +385,7 @@ impl Core {
     }
 
     async fn checked_url(&self, raw: &str, errors: &mut FieldErrors) -> Option<Url> {
-        match validate_upstream_url(raw, self.settings.upstream.allow_local_network).await {
+        match validate_upstream_url(raw, &self.settings.upstream.addresses).await {
             Ok(url) => Some(url),
             Err(message) => {
                 errors.add("url", message);
@@ -1137,8 +1114,17 @@ impl Core {
 mod tests {
     use super::*;
 
+    fn policy(allow_local_network: bool, allowlist: &[&str]) -> AddressPolicy {
+        AddressPolicy {
+            allow_local_network,
+            allowlist: packyard_upstream::Allowlist::parse(allowlist).unwrap(),
+        }
+    }
+
     async fn refused(raw: &str) -> String {
-        validate_upstream_url(raw, false).await.unwrap_err()
+        validate_upstream_url(raw, &policy(false, &[]))
+            .await
+            .unwrap_err()
     }
 
     #[tokio::test]
@@ -1198,25 +1184,55 @@ mod tests {
             "http://169.254.169.254/",
             "http://localhost/",
         ] {
-            assert!(validate_upstream_url(raw, true).await.is_ok(), "{raw}");
+            assert!(
+                validate_upstream_url(raw, &policy(true, &[])).await.is_ok(),
+                "{raw}"
+            );
         }
     }
 
     #[tokio::test]
     async fn normalises_and_accepts_public_and_unresolvable_hosts() {
-        let url = validate_upstream_url(" HTTPS://Repo.Example.COM:443/maven2.git/ ", false)
-            .await
-            .unwrap();
+        let url = validate_upstream_url(
+            " HTTPS://Repo.Example.COM:443/maven2.git/ ",
+            &policy(false, &[]),
+        )
+        .await
+        .unwrap();
         assert_eq!(stored_url(&url), "https://repo.example.com/maven2");
         assert!(
-            validate_upstream_url("https://93.184.216.34/maven2", false)
+            validate_upstream_url("https://93.184.216.34/maven2", &policy(false, &[]))
                 .await
                 .is_ok()
         );
         assert!(
-            validate_upstream_url("https://no-such-host.invalid/maven2", false)
+            validate_upstream_url("https://no-such-host.invalid/maven2", &policy(false, &[]))
                 .await
                 .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_allowlist_admits_listed_private_upstreams_only() {
+        let listed = policy(false, &["10.20.0.0/16", "nexus.corp.example", "localhost"]);
+        for raw in [
+            "http://10.20.1.2/maven",
+            "https://nexus.corp.example/repository/maven",
+            "http://localhost:8081/",
+        ] {
+            assert!(validate_upstream_url(raw, &listed).await.is_ok(), "{raw}");
+        }
+        assert_eq!(
+            validate_upstream_url("http://10.30.1.2/maven", &listed)
+                .await
+                .unwrap_err(),
+            "is blocked: Requests to the local network are not allowed"
+        );
+        assert_eq!(
+            validate_upstream_url("http://169.254.169.254/", &listed)
+                .await
+                .unwrap_err(),
+            "is blocked: Requests to the link local network are not allowed"
         );
     }
 

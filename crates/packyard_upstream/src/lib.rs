@@ -1,6 +1,6 @@
 //! The only crate that uses reqwest: HEAD and streaming GET against upstream registries with Basic auth
-//! and the registry token dance, connect / first-byte / idle timeouts, and the SSRF guard, plus the
-//! connection test.
+//! and the registry token dance, connect / first-byte / idle timeouts, outbound proxies, extra root
+//! certificates and the SSRF guard, plus the connection test.
 //!
 //! Depends on `packyard_domain` only.
 
@@ -9,6 +9,7 @@ mod guard;
 mod proptests;
 mod registry_auth;
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,7 +23,9 @@ use reqwest::{Method, StatusCode};
 use thiserror::Error;
 use url::Url;
 
-pub use guard::{check_url, embedded_ipv4, is_blocked_ip};
+pub use guard::{
+    AddressPolicy, Allowlist, Refusal, check_destination, check_url, embedded_ipv4, is_blocked_ip,
+};
 pub use registry_auth::{BearerChallenge, parse_bearer_challenge};
 
 use registry_auth::{TokenCache, TokenKey, TokenResponse};
@@ -30,8 +33,12 @@ use registry_auth::{TokenCache, TokenKey, TokenResponse};
 /// Timeouts and network policy for upstream requests.
 #[derive(Debug, Clone)]
 pub struct UpstreamSettings {
-    /// Allow loopback, private and link-local addresses (tests, internal mirrors).
-    pub allow_local_network: bool,
+    /// Which addresses upstreams may have (the SSRF guard).
+    pub addresses: AddressPolicy,
+    /// Outbound proxies.
+    pub proxy: ProxySettings,
+    /// PEM files of certificate authorities trusted besides the system's.
+    pub ca_certificates: Vec<PathBuf>,
     /// TCP + TLS connect.
     pub connect_timeout: Duration,
     /// From sending the request to the response headers.
@@ -45,13 +52,80 @@ pub struct UpstreamSettings {
 impl Default for UpstreamSettings {
     fn default() -> Self {
         Self {
-            allow_local_network: false,
+            addresses: AddressPolicy::default(),
+            proxy: ProxySettings::default(),
+            ca_certificates: Vec::new(),
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(30),
             head_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// Outbound HTTP proxies for upstream traffic, with optional credentials in their URLs (never shown).
+#[derive(Clone, Default)]
+pub struct ProxySettings {
+    /// The proxy for `http://` upstreams.
+    pub http: Option<Url>,
+    /// The proxy for `https://` upstreams, which it tunnels with `CONNECT`.
+    pub https: Option<Url>,
+    /// Upstreams reached directly, in `NO_PROXY`'s syntax: comma-separated host names (each matching its
+    /// subdomains too), IP addresses, CIDR ranges, or `*` for all.
+    pub no_proxy: Option<String>,
+}
+
+impl ProxySettings {
+    /// Parses a proxy URL: `http://` or `https://`, a host, optional `user:password@`.
+    pub fn parse_url(text: &str) -> Result<Url, String> {
+        let url = Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "{} is not an http:// or https:// URL with a host",
+                redacted(&url)
+            ));
+        }
+        Ok(url)
+    }
+
+    /// The proxy requests to this URL are sent through when no `no_proxy` entry matches.
+    fn for_url(&self, url: &Url) -> Option<&Url> {
+        match url.scheme() {
+            "https" => self.https.as_ref(),
+            _ => self.http.as_ref(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("http", &self.http.as_ref().map(redacted))
+            .field("https", &self.https.as_ref().map(redacted))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+/// A URL fit for logs: its password replaced by `***`.
+pub fn redacted(url: &Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("***"));
+    }
+    shown.to_string()
+}
+
+/// Reads the certificates of a PEM file (one or a bundle), refusing a file that holds none.
+pub fn read_ca_certificates(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| format!("{shown}: not PEM certificates ({e})"))?;
+    if certificates.is_empty() {
+        return Err(format!("{shown}: holds no PEM certificate"));
+    }
+    Ok(certificates)
 }
 
 /// Upstream credentials, sent as HTTP Basic.
@@ -206,51 +280,123 @@ pub struct ConnectionTest {
     pub result: Option<String>,
 }
 
+/// Redirects followed before a request fails.
+const MAX_REDIRECTS: usize = 5;
+
 /// The HTTP client for upstreams.
 #[derive(Clone)]
 pub struct UpstreamClient {
     client: Arc<OnceLock<Result<reqwest::Client, String>>>,
     settings: Arc<UpstreamSettings>,
+    ca_certificates: Arc<Vec<reqwest::Certificate>>,
     tokens: Arc<TokenCache>,
 }
 
 impl UpstreamClient {
-    /// Prepares the client; every connection goes through the SSRF guard unless local networks are
-    /// allowed. The HTTP client itself (TLS context, root certificates) is built on the first request:
-    /// an instance that only serves its cache and hosted files never pays its memory.
+    /// Prepares the client, reading the extra CA certificates (a missing or empty file is an error);
+    /// every connection goes through the SSRF guard unless local networks are allowed. The HTTP client
+    /// itself (TLS context, root certificates) is built on the first request: an instance that only
+    /// serves its cache and hosted files never pays its memory.
     pub fn new(settings: UpstreamSettings) -> UpstreamResult<Self> {
+        let mut ca_certificates = Vec::new();
+        for path in &settings.ca_certificates {
+            ca_certificates.extend(read_ca_certificates(path).map_err(UpstreamError::Transport)?);
+        }
         Ok(Self {
             client: Arc::default(),
             settings: Arc::new(settings),
+            ca_certificates: Arc::new(ca_certificates),
             tokens: Arc::default(),
         })
     }
 
     fn client(&self) -> UpstreamResult<&reqwest::Client> {
         let built = self.client.get_or_init(|| {
-            let allow_local = self.settings.allow_local_network;
-            let redirects = reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() >= 5 {
-                    attempt.error("too many redirects")
-                } else if let Err(e) = check_url(attempt.url(), allow_local) {
-                    attempt.error(e)
-                } else {
-                    attempt.follow()
-                }
-            });
+            let settings = &self.settings;
+            // Redirects are followed by `send`, which checks each destination as it checks the first.
             let mut builder = reqwest::Client::builder()
                 .user_agent(concat!("packyard/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(self.settings.connect_timeout)
-                .redirect(redirects)
+                .connect_timeout(settings.connect_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                // No proxy from the environment: the settings name them.
                 .no_proxy();
-            if !allow_local {
-                builder = builder.dns_resolver(Arc::new(guard::GuardedResolver));
+            let no_proxy = settings
+                .proxy
+                .no_proxy
+                .as_deref()
+                .and_then(reqwest::NoProxy::from_string);
+            let proxy = &settings.proxy;
+            if let Some(url) = &proxy.http {
+                let route = reqwest::Proxy::http(url.as_str()).map_err(|e| e.to_string())?;
+                builder = builder.proxy(route.no_proxy(no_proxy.clone()));
+            }
+            if let Some(url) = &proxy.https {
+                let route = reqwest::Proxy::https(url.as_str()).map_err(|e| e.to_string())?;
+                builder = builder.proxy(route.no_proxy(no_proxy));
+            }
+            let proxy_hosts = [&proxy.http, &proxy.https]
+                .into_iter()
+                .flatten()
+                .filter_map(|url| url.host_str().map(str::to_owned))
+                .collect();
+            for certificate in self.ca_certificates.iter() {
+                builder = builder.add_root_certificate(certificate.clone());
+            }
+            if !settings.addresses.allow_local_network {
+                builder = builder.dns_resolver(Arc::new(guard::GuardedResolver {
+                    policy: settings.addresses.clone(),
+                    proxy_hosts,
+                }));
             }
             builder.build().map_err(|e| e.to_string())
         });
         built
             .as_ref()
             .map_err(|e| UpstreamError::Transport(e.clone()))
+    }
+
+    /// Refuses a destination the SSRF guard does not allow. A request through a proxy is resolved by
+    /// the proxy, never by the guarded resolver: its host's addresses are checked here instead.
+    async fn check_destination(&self, url: &Url) -> UpstreamResult<()> {
+        let policy = &self.settings.addresses;
+        let checked = if self.settings.proxy.for_url(url).is_some() {
+            check_destination(url, policy).await
+        } else {
+            check_url(url, policy)
+        };
+        checked.map_err(|refusal| UpstreamError::Blocked(refusal.to_string()))
+    }
+
+    /// Sends a request and follows up to [`MAX_REDIRECTS`] redirects, each destination checked before
+    /// it is asked. Credentials go to the first origin only, as browsers and reqwest do: a registry that
+    /// redirects a blob to a CDN must not hand the CDN its users' passwords.
+    async fn send_following(
+        &self,
+        method: &Method,
+        url: &Url,
+        fetch: &Fetch<'_>,
+        bearer: Option<&str>,
+    ) -> UpstreamResult<reqwest::Response> {
+        let mut url = url.clone();
+        let origin = url.origin();
+        for _ in 0..=MAX_REDIRECTS {
+            self.check_destination(&url).await?;
+            let request = if url.origin() == origin {
+                self.request(method.clone(), &url, fetch, bearer)?
+            } else {
+                let anonymous = Fetch {
+                    credentials: None,
+                    ..*fetch
+                };
+                self.request(method.clone(), &url, &anonymous, None)?
+            };
+            let response = request.send().await.map_err(transport)?;
+            let Some(next) = redirect_target(&response) else {
+                return Ok(response);
+            };
+            url = next;
+        }
+        Err(UpstreamError::Transport("too many redirects".into()))
     }
 
     /// The settings in force.
@@ -285,18 +431,17 @@ impl UpstreamClient {
         timeout: Duration,
         waiting_for: &'static str,
     ) -> UpstreamResult<reqwest::Response> {
-        check_url(url, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
         let key = fetch
             .token_scope
             .map(|scope| TokenKey::new(url, scope, fetch.credentials));
         let cached = key.as_ref().and_then(|key| self.tokens.get(key));
         let send_once = |bearer: Option<String>| {
-            let request = self.request(method.clone(), url, fetch, bearer.as_deref());
+            let method = &method;
             async move {
-                tokio::time::timeout(timeout, request?.send())
+                let sent = self.send_following(method, url, fetch, bearer.as_deref());
+                tokio::time::timeout(timeout, sent)
                     .await
                     .map_err(|_| UpstreamError::Timeout(waiting_for))?
-                    .map_err(transport)
             }
         };
         let response = send_once(cached).await?;
@@ -341,15 +486,12 @@ impl UpstreamClient {
                 query.append_pair("scope", scope);
             }
         }
-        // Sent directly, not through `send`: a token server is never asked for a token itself.
-        check_url(&realm, self.settings.allow_local_network).map_err(UpstreamError::Blocked)?;
-        let send = self
-            .request(Method::GET, &realm, &Fetch::basic(fetch.credentials), None)?
-            .send();
+        // Not through `send`: a token server is never asked for a token itself.
+        let basic = Fetch::basic(fetch.credentials);
+        let send = self.send_following(&Method::GET, &realm, &basic, None);
         let response = tokio::time::timeout(self.settings.first_byte_timeout, send)
             .await
-            .map_err(|_| UpstreamError::Timeout("token server"))?
-            .map_err(transport)?;
+            .map_err(|_| UpstreamError::Timeout("token server"))??;
         let (meta, body) = self.collect_small(response, MAX_TOKEN_RESPONSE).await?;
         if !meta.status.is_success() {
             tracing::info!(status = %meta.status, realm = %challenge.realm, "token server refused");
@@ -431,6 +573,16 @@ impl UpstreamClient {
             },
         }
     }
+}
+
+/// Where a redirect points, resolved against the URL that answered it; `None` for any other answer.
+fn redirect_target(response: &reqwest::Response) -> Option<Url> {
+    let redirects = [301, 302, 303, 307, 308];
+    if !redirects.contains(&response.status().as_u16()) {
+        return None;
+    }
+    let location = response.headers().get(reqwest::header::LOCATION)?;
+    response.url().join(location.to_str().ok()?).ok()
 }
 
 /// Reads a whole body, refusing more than `max` bytes.

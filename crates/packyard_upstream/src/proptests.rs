@@ -82,7 +82,8 @@ proptest! {
         allow in any::<bool>(),
     ) {
         if let Ok(url) = Url::parse(&raw) {
-            let checked = check_url(&url, allow);
+            let policy = crate::AddressPolicy { allow_local_network: allow, ..Default::default() };
+            let checked = check_url(&url, &policy);
             if checked.is_ok() {
                 prop_assert!(matches!(url.scheme(), "http" | "https"));
             }

@@ -22,6 +22,7 @@ mod maven_hosted;
 mod npm;
 mod nuget;
 mod opm;
+mod outbound;
 mod pull;
 mod pypi;
 mod ranges;

@@ -2,13 +2,17 @@
 //! administrator bootstrapped through the CLI, and JSON calls to the management API.
 #![allow(dead_code, reason = "each end-to-end test uses its own part")]
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub mod clients;
 
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 
 /// The running binary; killed when dropped.
 pub struct Server {
@@ -322,4 +326,144 @@ pub fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), target).unwrap();
         }
     }
+}
+
+/// A certificate authority made for one test, and a server certificate it signed for `localhost` and
+/// `127.0.0.1`, written as PEM files into a folder.
+pub struct TestCertificates {
+    /// The authority's certificate: what a client trusts.
+    pub ca: std::path::PathBuf,
+    /// The server's certificate.
+    pub certificate: std::path::PathBuf,
+    /// The server certificate's private key.
+    pub private_key: std::path::PathBuf,
+}
+
+impl TestCertificates {
+    /// Makes the authority and the server certificate in `dir`.
+    pub fn create(dir: &Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "packyard test authority");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&server_key, &ca, &ca_key)
+            .unwrap();
+        let files = Self {
+            ca: dir.join("ca.pem"),
+            certificate: dir.join("server.pem"),
+            private_key: dir.join("server.key"),
+        };
+        std::fs::write(&files.ca, ca.pem()).unwrap();
+        std::fs::write(&files.certificate, server.pem()).unwrap();
+        std::fs::write(&files.private_key, server_key.serialize_pem()).unwrap();
+        files
+    }
+}
+
+/// What the proxy was asked.
+#[derive(Debug, Clone)]
+pub struct ProxiedRequest {
+    /// `GET http://host/path HTTP/1.1` or `CONNECT host:443 HTTP/1.1`.
+    pub request_line: String,
+    /// The `Proxy-Authorization` header.
+    pub authorization: Option<String>,
+}
+
+/// A forwarding and `CONNECT` proxy on loopback that sends every request, whatever its host, to one
+/// target: names that resolve nowhere reach the fake upstream through it, and only through it.
+pub struct TestProxy {
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    seen: Arc<Mutex<Vec<ProxiedRequest>>>,
+}
+
+impl TestProxy {
+    /// Starts the proxy in front of `target`.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(forward(client, target, log.clone()));
+            }
+        });
+        Self { url, seen }
+    }
+
+    /// The requests it was asked so far.
+    pub fn seen(&self) -> Vec<ProxiedRequest> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// One request per connection: a tunnel for `CONNECT`, else the request rewritten to origin form.
+async fn forward(client: TcpStream, target: SocketAddr, seen: Arc<Mutex<Vec<ProxiedRequest>>>) {
+    let mut reader = BufReader::new(client);
+    let mut head = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        head.push(line.trim_end().to_owned());
+    }
+    let Some(request_line) = head.first().cloned() else {
+        return;
+    };
+    let header = |name: &str| {
+        head[1..].iter().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+    };
+    seen.lock().unwrap().push(ProxiedRequest {
+        request_line: request_line.clone(),
+        authorization: header("proxy-authorization"),
+    });
+    let mut client = reader.into_inner();
+    let mut upstream = TcpStream::connect(target).await.unwrap();
+    if request_line.starts_with("CONNECT ") {
+        client
+            .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        return;
+    }
+    let mut parts = request_line.splitn(3, ' ');
+    let (method, uri, version) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let uri = url::Url::parse(uri).unwrap();
+    let mut request = format!(
+        "{method} {} {version}\r\n",
+        &uri[url::Position::BeforePath..]
+    );
+    for line in &head[1..] {
+        let name = line
+            .split(':')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if !name.starts_with("proxy-") && name != "connection" {
+            request.push_str(line);
+            request.push_str("\r\n");
+        }
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    upstream.write_all(request.as_bytes()).await.unwrap();
+    let _ = tokio::io::copy(&mut upstream, &mut client).await;
+    let _ = client.shutdown().await;
 }
