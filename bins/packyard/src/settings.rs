@@ -29,6 +29,18 @@ pub struct Settings {
     pub jobs: JobsConfig,
     /// `[log]`
     pub log: LogSettings,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: Prometheus metrics at `/metrics` on the main listener.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` (off by default). Administrators' tokens may read it, and `token`.
+    pub enabled: bool,
+    /// A bearer token a scraper sends (`Authorization: Bearer <token>`); at least 16 characters.
+    pub token: Option<String>,
 }
 
 /// `[log]`: where the level is `RUST_LOG`'s.
@@ -244,6 +256,11 @@ impl Settings {
             url::Url::parse(url)
                 .with_context(|| format!("invalid setting server.external_url = {url:?}"))?;
         }
+        if let Some(token) = &self.metrics.token
+            && token.trim().len() < 16
+        {
+            bail!("invalid setting metrics.token: use at least 16 random characters");
+        }
         if self.upstream.parallel_heads == 0 {
             bail!("invalid setting upstream.parallel_heads: must be at least 1");
         }
@@ -412,6 +429,10 @@ impl Settings {
             jobs: self.job_settings(),
             verify_upstream_checksums: upstream.verify_checksums,
             trusted_proxies: self.trusted_proxies().unwrap_or_default(),
+            metrics: packyard_core::MetricsAccess {
+                enabled: self.metrics.enabled,
+                token: self.metrics.token.clone(),
+            },
         }
     }
 
