@@ -168,16 +168,20 @@ mod tracing_actix {
         core: packyard_core::Core,
         /// This worker's statistics by route name or pattern, resolved once per route: recording a
         /// request then takes no lock and, on a named route, no allocation.
-        routes: Rc<RefCell<HashMap<String, Rc<Arc<RouteStats>>>>>,
+        routes: Rc<RefCell<HashMap<String, RouteHandle>>>,
     }
+
+    /// A worker's handle on a route's statistics: cloning the `Rc` per request touches no cache line
+    /// another worker writes, as cloning the shared `Arc` would.
+    type RouteHandle = Rc<Arc<RouteStats>>;
 
     /// The route a request took, for its metrics: the resource's name when it has one (the warm path's
     /// routes do: reading it allocates nothing), else its pattern.
     fn route_stats(
-        routes: &RefCell<HashMap<String, Rc<Arc<RouteStats>>>>,
+        routes: &RefCell<HashMap<String, RouteHandle>>,
         core: &packyard_core::Core,
         req: &actix_web::HttpRequest,
-    ) -> Rc<Arc<RouteStats>> {
+    ) -> RouteHandle {
         let pattern;
         let route = match req.match_name() {
             Some(name) => name,
@@ -323,7 +327,7 @@ mod tracing_actix {
     /// client went away before it.
     pub struct RequestLine {
         started: Instant,
-        route: Rc<Arc<RouteStats>>,
+        route: RouteHandle,
         /// What only the log line needs, when there is a log.
         log: Option<LogFields>,
         status: u16,

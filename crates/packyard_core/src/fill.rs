@@ -350,7 +350,8 @@ impl Core {
         let credentials = self
             .upstream_credentials(upstream)
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
-        let get = self.upstream.get(&url, &want.fetch(credentials.as_ref()));
+        let fetch = want.fetch(credentials.as_ref());
+        let get = self.upstream.get(&url, &fetch);
         let mut download = self
             .metrics
             .upstream_call(upstream.id, get, |download| {

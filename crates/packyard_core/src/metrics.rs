@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::exemplar::Exemplar;
@@ -479,7 +479,7 @@ mod tests {
             "packyard_http_requests_total{format=\"maven\",route=\"maven.download\",status=\"200\"} 2",
             "packyard_http_requests_total{format=\"maven\",route=\"maven.download\",status=\"4xx\"} 1",
             "packyard_http_response_bytes_total{format=\"maven\",route=\"maven.download\"} 2048",
-            "packyard_http_request_duration_seconds_bucket{le=\"0.005\",format=\"maven\",route=\"maven.download\"} 3",
+            "packyard_http_request_duration_seconds_bucket{format=\"maven\",route=\"maven.download\",le=\"0.005\"} 3",
             "packyard_http_request_duration_seconds_count{format=\"maven\",route=\"maven.download\"} 3",
             "packyard_cache_hits_total 1",
         ] {

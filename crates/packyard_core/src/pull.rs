@@ -449,7 +449,8 @@ impl Core {
             (Ok(url), Ok(credentials)) => (url, credentials),
             _ => return Revalidation::Unreachable,
         };
-        let head = self.upstream.head(&url, &want.fetch(credentials.as_ref()));
+        let fetch = want.fetch(credentials.as_ref());
+        let head = self.upstream.head(&url, &fetch);
         let revalidation = match self
             .metrics
             .upstream_call(upstream.id, head, |meta| meta.status.is_server_error())
@@ -491,7 +492,8 @@ impl Core {
             async move {
                 let url = core.upstream_url(&upstream, want.path.as_str())?;
                 let credentials = core.upstream_credentials(&upstream)?;
-                let head = core.upstream.head(&url, &want.fetch(credentials.as_ref()));
+                let fetch = want.fetch(credentials.as_ref());
+                let head = core.upstream.head(&url, &fetch);
                 match core
                     .metrics
                     .upstream_call(upstream.id, head, |meta| meta.status.is_server_error())
@@ -641,7 +643,8 @@ impl Core {
         for upstream in upstreams.iter() {
             let url = self.upstream_url(upstream, want.path.as_str())?;
             let credentials = self.upstream_credentials(upstream)?;
-            let head = self.upstream.head(&url, &want.fetch(credentials.as_ref()));
+            let fetch = want.fetch(credentials.as_ref());
+            let head = self.upstream.head(&url, &fetch);
             if let Ok(meta) = self
                 .metrics
                 .upstream_call(upstream.id, head, |meta| meta.status.is_server_error())
