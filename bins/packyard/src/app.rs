@@ -30,7 +30,8 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
 pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_maven::configure_numeric_ids(cfg);
     cfg.route("/-/health", web::get().to(health))
-        .route("/-/readiness", web::get().to(readiness));
+        .route("/-/readiness", web::get().to(readiness))
+        .route("/metrics", web::get().to(metrics));
     packyard_oci::configure(cfg);
     // Each scope is one literal or one pattern for the router; the formats' routes inside it are
     // relative, so they differ from their first characters.
@@ -79,6 +80,19 @@ async fn readiness(core: packyard_http::CoreData) -> HttpResponse {
     HttpResponse::Ok().body("ready")
 }
 
+/// The metrics in the Prometheus text format, for whoever `[metrics]` lets read them.
+async fn metrics(
+    req: actix_web::HttpRequest,
+    core: packyard_http::CoreData,
+) -> packyard_http::ApiResult<HttpResponse> {
+    core.authorize_metrics(packyard_http::credential_from_request(&req))
+        .await?;
+    let text = core.metrics_text().await?;
+    Ok(HttpResponse::Ok()
+        .content_type(packyard_core::metrics::CONTENT_TYPE)
+        .body(text))
+}
+
 /// Builds the actix app around the services.
 pub fn app(
     core: Core,
@@ -93,54 +107,129 @@ pub fn app(
     >,
 > {
     App::new()
-        .app_data(web::Data::new(core))
+        .app_data(web::Data::new(core.clone()))
         .wrap(packyard_http::Ranges)
         .wrap(packyard_http::Connections(limits))
-        .wrap(tracing_actix::RequestLog)
+        .wrap(tracing_actix::RequestLog(core.clone()))
         .configure(configure)
 }
 
 mod tracing_actix {
     //! One log line per request, written when its response body is sent to its end (or given up):
     //! method, path, status, bytes sent, time to the last byte, the client's address and a request id
-    //! (the client's `X-Request-Id` when it sends a sane one, echoed back; else a new one).
+    //! (the client's `X-Request-Id` when it sends a sane one, echoed back; else a new one). The same
+    //! figures go to the request metrics, logged or not.
+    use std::cell::RefCell;
+    use std::collections::HashMap;
     use std::future::{Ready, ready};
     use std::net::IpAddr;
     use std::pin::Pin;
+    use std::rc::Rc;
+    use std::sync::Arc;
     use std::task::{Context, Poll};
     use std::time::Instant;
 
     use actix_web::Error;
-    use actix_web::body::{BodySize, EitherBody, MessageBody};
+    use actix_web::body::{BodySize, MessageBody};
     use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
     use actix_web::http::header::{HeaderName, HeaderValue};
     use actix_web::web::Bytes;
     use futures_util::future::LocalBoxFuture;
+    use packyard_core::metrics::RouteStats;
 
     const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-    /// The request log middleware.
-    pub struct RequestLog;
+    /// The request log and metrics middleware.
+    pub struct RequestLog(pub packyard_core::Core);
 
     impl<S, B> Transform<S, ServiceRequest> for RequestLog
     where
         S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
         B: MessageBody + 'static,
     {
-        type Response = ServiceResponse<EitherBody<LoggedBody<B>, B>>;
+        type Response = ServiceResponse<LoggedBody<B>>;
         type Error = Error;
         type Transform = RequestLogService<S>;
         type InitError = ();
         type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
         fn new_transform(&self, service: S) -> Self::Future {
-            ready(Ok(RequestLogService { service }))
+            ready(Ok(RequestLogService {
+                service,
+                core: self.0.clone(),
+                routes: Rc::default(),
+            }))
         }
     }
 
-    /// The wrapped service.
+    /// The wrapped service: one per worker thread.
     pub struct RequestLogService<S> {
         service: S,
+        core: packyard_core::Core,
+        /// This worker's statistics by route name or pattern, resolved once per route: recording a
+        /// request then takes no lock and, on a named route, no allocation.
+        routes: Rc<RefCell<HashMap<String, RouteHandle>>>,
+    }
+
+    /// A worker's handle on a route's statistics: cloning the `Rc` per request touches no cache line
+    /// another worker writes, as cloning the shared `Arc` would.
+    type RouteHandle = Rc<Arc<RouteStats>>;
+
+    /// The route a request took, for its metrics: the resource's name when it has one (the warm path's
+    /// routes do: reading it allocates nothing), else its pattern.
+    fn route_stats(
+        routes: &RefCell<HashMap<String, RouteHandle>>,
+        core: &packyard_core::Core,
+        req: &actix_web::HttpRequest,
+    ) -> RouteHandle {
+        let pattern;
+        let route = match req.match_name() {
+            Some(name) => name,
+            None => {
+                pattern = req.match_pattern();
+                pattern.as_deref().unwrap_or(UNMATCHED)
+            }
+        };
+        if let Some(stats) = routes.borrow().get(route) {
+            return stats.clone();
+        }
+        let stats = Rc::new(core.metrics().route(format_of(route), route));
+        routes.borrow_mut().insert(route.to_owned(), stats.clone());
+        stats
+    }
+
+    /// The route label of a request no route took.
+    const UNMATCHED: &str = "unmatched";
+
+    /// The format a route serves: the first part of its name (`maven.download`), else read from its
+    /// pattern's prefix; `api` for the management APIs, `server` for the rest.
+    fn format_of(route: &str) -> &str {
+        if !route.starts_with('/') {
+            return match route.split_once('.') {
+                Some((format, _)) => format,
+                None => "server",
+            };
+        }
+        if route.starts_with("/v2") || route.starts_with("/jwt/") {
+            return "container";
+        }
+        for prefix in [
+            "/registry/package/",
+            "/company/{group}/package/-/",
+            "/api/v4/virtual_registries/packages/",
+        ] {
+            if let Some(format) = route
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('/').next())
+                .filter(|format| !format.is_empty() && !format.starts_with('{'))
+            {
+                return format;
+            }
+        }
+        if route.starts_with("/api/") || route.starts_with("/registry/") {
+            return "api";
+        }
+        "server"
     }
 
     /// A client's request id, when it is one a log can carry as it is.
@@ -179,54 +268,56 @@ mod tracing_actix {
         S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
         B: MessageBody + 'static,
     {
-        type Response = ServiceResponse<EitherBody<LoggedBody<B>, B>>;
+        type Response = ServiceResponse<LoggedBody<B>>;
         type Error = Error;
         type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
 
         forward_ready!(service);
 
         fn call(&self, req: ServiceRequest) -> Self::Future {
+            let started = Instant::now();
             let client_id = req
                 .headers()
                 .get(X_REQUEST_ID)
                 .and_then(sane_request_id)
                 .map(str::to_owned);
-            if !tracing::enabled!(tracing::Level::INFO) {
-                // No log: the warm path pays for nothing but echoing the client's id.
-                let future = self.service.call(req);
-                return Box::pin(async move {
-                    let mut response = future.await?;
-                    if let Some(id) = client_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
-                        response.headers_mut().insert(X_REQUEST_ID, id);
-                    }
-                    Ok(response.map_into_right_body())
-                });
-            }
-            let trusted = req
-                .app_data::<packyard_http::CoreData>()
-                .map(|core| core.settings().trusted_proxies.clone())
-                .unwrap_or_default();
-            let mut line = RequestLine {
-                started: Instant::now(),
-                method: req.method().to_string(),
-                path: req.path().to_owned(),
-                client: client_address(&req, &trusted),
-                request_id: client_id.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
-                status: 0,
-                bytes: 0,
-                complete: false,
-            };
+            // Without a log the warm path pays for the metrics and for echoing the client's id only.
+            let log = tracing::enabled!(tracing::Level::INFO).then(|| {
+                let trusted = &self.core.settings().trusted_proxies;
+                LogFields {
+                    method: req.method().to_string(),
+                    path: req.path().to_owned(),
+                    client: client_address(&req, trusted),
+                    request_id: client_id
+                        .clone()
+                        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
+                }
+            });
+            let (core, routes) = (self.core.clone(), self.routes.clone());
             let future = self.service.call(req);
             Box::pin(async move {
                 let mut response = future.await?;
-                line.status = response.status().as_u16();
-                if let Ok(id) = HeaderValue::from_str(&line.request_id) {
+                let echoed = log
+                    .as_ref()
+                    .map(|log| &log.request_id)
+                    .or(client_id.as_ref());
+                if let Some(id) = echoed.and_then(|id| HeaderValue::from_str(id).ok()) {
                     response.headers_mut().insert(X_REQUEST_ID, id);
                 }
+                let route = route_stats(&routes, &core, response.request());
+                let line = RequestLine {
+                    started,
+                    route,
+                    log,
+                    status: response.status().as_u16(),
+                    bytes: 0,
+                    complete: false,
+                };
                 Ok(response.map_body(|_, body| {
+                    let mut line = line;
                     // A body with nothing to send may never be polled.
                     line.complete = matches!(body.size(), BodySize::None | BodySize::Sized(0));
-                    EitherBody::left(LoggedBody { body, line })
+                    LoggedBody { body, line }
                 }))
             })
         }
@@ -236,26 +327,38 @@ mod tracing_actix {
     /// client went away before it.
     pub struct RequestLine {
         started: Instant,
-        method: String,
-        path: String,
-        client: Option<IpAddr>,
-        request_id: String,
+        route: RouteHandle,
+        /// What only the log line needs, when there is a log.
+        log: Option<LogFields>,
         status: u16,
         bytes: u64,
         complete: bool,
     }
 
+    /// The request line's fields beyond the metrics'.
+    pub struct LogFields {
+        method: String,
+        path: String,
+        client: Option<IpAddr>,
+        request_id: String,
+    }
+
     impl Drop for RequestLine {
         fn drop(&mut self) {
+            let elapsed = self.started.elapsed();
+            self.route.record(self.status, elapsed, self.bytes);
+            let Some(log) = &self.log else {
+                return;
+            };
             tracing::info!(
-                method = %self.method,
-                path = %self.path,
+                method = %log.method,
+                path = %log.path,
                 status = self.status,
                 bytes = self.bytes,
                 complete = self.complete,
-                ms = self.started.elapsed().as_millis() as u64,
-                client = self.client.map(|ip| ip.to_string()).unwrap_or_default(),
-                request_id = %self.request_id,
+                ms = elapsed.as_millis() as u64,
+                client = log.client.map(|ip| ip.to_string()).unwrap_or_default(),
+                request_id = %log.request_id,
                 "request"
             );
         }

@@ -30,6 +30,18 @@ pub struct Settings {
     pub jobs: JobsConfig,
     /// `[log]`
     pub log: LogSettings,
+    /// `[metrics]`
+    pub metrics: MetricsSettings,
+}
+
+/// `[metrics]`: Prometheus metrics at `/metrics` on the main listener.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Serve `/metrics` (off by default). Administrators' tokens may read it, and `token`.
+    pub enabled: bool,
+    /// A bearer token a scraper sends (`Authorization: Bearer <token>`); at least 16 characters.
+    pub token: Option<String>,
 }
 
 /// `[log]`: where the level is `RUST_LOG`'s.
@@ -294,6 +306,11 @@ impl Settings {
                 .map_err(|e| anyhow::anyhow!("invalid setting upstream.ca_certificates: {e}"))?;
         }
         self.tls_config()?;
+        if let Some(token) = &self.metrics.token
+            && token.trim().len() < 16
+        {
+            bail!("invalid setting metrics.token: use at least 16 random characters");
+        }
         if self.upstream.parallel_heads == 0 {
             bail!("invalid setting upstream.parallel_heads: must be at least 1");
         }
@@ -562,6 +579,10 @@ impl Settings {
             jobs: self.job_settings(),
             verify_upstream_checksums: upstream.verify_checksums,
             trusted_proxies: self.trusted_proxies().unwrap_or_default(),
+            metrics: packyard_core::MetricsAccess {
+                enabled: self.metrics.enabled,
+                token: self.metrics.token.clone(),
+            },
         }
     }
 

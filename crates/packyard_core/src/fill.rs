@@ -228,6 +228,7 @@ impl Core {
                 .iter()
                 .find_map(|u| inflight.get(&(u.id, path.to_owned())));
             if let Some(fill) = running {
+                self.metrics.fill_waiters.inc();
                 return Ok(fill.clone());
             }
         }
@@ -235,7 +236,10 @@ impl Core {
         let resolution = {
             let mut resolving = self.fills.resolving.lock().map_err(|_| poisoned())?;
             match resolving.get(&key) {
-                Some(resolution) => resolution.clone(),
+                Some(resolution) => {
+                    self.metrics.fill_waiters.inc();
+                    resolution.clone()
+                }
                 None => {
                     let core = self.clone();
                     let (upstreams, want, done) = (upstreams.clone(), want.clone(), key.clone());
@@ -291,10 +295,15 @@ impl Core {
         let upstream = upstream.clone();
         let want = want.clone();
         let spool = fill.spool.clone();
+        core.metrics.fills_in_flight.inc();
         tokio::spawn(async move {
             let outcome = core
                 .run_fill(&upstream, &want, requested_at, &spool, &sender)
                 .await;
+            core.metrics.fills_in_flight.dec();
+            if let Ok(FillState::Done { written, .. }) = &outcome {
+                core.metrics.fetched_bytes.inc_by(*written);
+            }
             if let Ok(mut inflight) = core.fills.inflight.lock() {
                 inflight.remove(&key);
             }
@@ -341,9 +350,13 @@ impl Core {
         let credentials = self
             .upstream_credentials(upstream)
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        let fetch = want.fetch(credentials.as_ref());
+        let get = self.upstream.get(&url, &fetch);
         let mut download = self
-            .upstream
-            .get(&url, &want.fetch(credentials.as_ref()))
+            .metrics
+            .upstream_call(upstream.id, get, |download| {
+                download.meta.status.is_server_error()
+            })
             .await
             .map_err(FillFailure::Upstream)?;
         if !download.meta.status.is_success() {

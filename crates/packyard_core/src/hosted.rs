@@ -597,13 +597,16 @@ impl Core {
     ) -> CoreResult<HostedDownload> {
         let body = match self.blobs.read(&file.blob_sha256).await {
             Ok(body) => body,
-            Err(packyard_blob::BlobError::NotFound(sha256)) => {
-                return Err(CoreError::Internal(format!(
-                    "package file {} has lost its blob {sha256}",
-                    file.uuid
-                )));
+            Err(error) => {
+                self.metrics.storage_errors.inc();
+                return Err(match error {
+                    packyard_blob::BlobError::NotFound(sha256) => CoreError::Internal(format!(
+                        "package file {} has lost its blob {sha256}",
+                        file.uuid
+                    )),
+                    error => error.into(),
+                });
             }
-            Err(e) => return Err(e.into()),
         };
         self.counters.version_downloaded(version_id);
         Ok(HostedDownload {

@@ -280,7 +280,12 @@ impl Core {
             )))
         } else {
             match JobKind::parse(&job.kind) {
-                Some(kind) => self.run_under_lease(&job, kind).await,
+                Some(kind) => {
+                    self.metrics.jobs_running.inc();
+                    let outcome = self.run_under_lease(&job, kind).await;
+                    self.metrics.jobs_running.dec();
+                    outcome
+                }
                 None => Err(CoreError::Internal(format!(
                     "unknown job kind {:?}",
                     job.kind
@@ -297,6 +302,7 @@ impl Core {
                     .await?;
             }
             Err(error) => {
+                self.metrics.jobs_failed.inc();
                 let retry_at = self.retry_at(&job, now);
                 let message = truncate(&error.to_string(), 1000);
                 match retry_at {

@@ -16,6 +16,7 @@ mod hot;
 pub mod identity;
 pub mod jobs;
 mod maintenance;
+pub mod metrics;
 #[cfg(test)]
 mod proptests;
 pub mod pull;
@@ -57,6 +58,18 @@ pub struct CoreSettings {
     pub verify_upstream_checksums: bool,
     /// Reverse proxies whose `X-Forwarded-For` names the client (the request log's client address).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Who may read `/metrics`.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read `/metrics`: nobody unless enabled; then administrators, and a scraper holding the
+/// configured bearer token.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsAccess {
+    /// Serve `/metrics` at all.
+    pub enabled: bool,
+    /// A bearer token that may read the metrics (a scraper's), besides administrators' tokens.
+    pub token: Option<String>,
 }
 
 impl CoreSettings {
@@ -84,6 +97,7 @@ impl Default for CoreSettings {
             jobs: JobSettings::default(),
             verify_upstream_checksums: true,
             trusted_proxies: Vec::new(),
+            metrics: MetricsAccess::default(),
         }
     }
 }
@@ -111,6 +125,8 @@ pub struct Inner {
     instance_id: String,
     /// Wakes this instance's idle job workers when it enqueues work.
     job_wakeup: tokio::sync::Notify,
+    /// What this instance counts, for `/metrics`.
+    metrics: metrics::Metrics,
 }
 
 impl std::ops::Deref for Core {
@@ -150,6 +166,7 @@ impl Core {
                 counters: hot::Counters::default(),
                 instance_id: format!("{:016x}", rand::random::<u64>()),
                 job_wakeup: tokio::sync::Notify::new(),
+                metrics: metrics::Metrics::default(),
             }),
         })
     }

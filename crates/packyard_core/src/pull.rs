@@ -14,6 +14,7 @@ use packyard_upstream::{Credentials, Fetch, join_url};
 use crate::fill::FillStart;
 use crate::identity::{Actor, Need};
 use crate::jobs::{JobKind, wake};
+use crate::metrics::Revalidated;
 use crate::{Core, CoreError, CoreResult};
 
 /// What a format says a path is.
@@ -145,6 +146,8 @@ pub struct Served {
     pub md5: Option<String>,
     /// True when served from the cache.
     pub from_cache: bool,
+    /// The stored content's sha256 and when it was stored (cache hits): its validators.
+    pub stored: Option<(String, NaiveDateTime)>,
     /// The body; an error item means the transfer must be aborted.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
@@ -160,6 +163,8 @@ pub struct Probed {
     pub sha1: Option<String>,
     /// md5 hex (cache hits).
     pub md5: Option<String>,
+    /// The stored content's sha256 and when it was stored (cache hits): its validators.
+    pub stored: Option<(String, NaiveDateTime)>,
 }
 
 enum Revalidation {
@@ -308,7 +313,10 @@ impl Core {
         let stale = match self.cached_entry(registry, want).await? {
             Some((entry, upstream)) if !is_stale(&entry, &upstream, class, requested_at) => {
                 match self.serve_cached(entry).await? {
-                    Some(served) => return Ok(served),
+                    Some(served) => {
+                        self.metrics.cache_hits.inc();
+                        return Ok(served);
+                    }
                     None => None,
                 }
             }
@@ -326,7 +334,10 @@ impl Core {
                     }
                 }
                 Revalidation::Unreachable => match self.serve_cached(entry).await? {
-                    Some(served) => return Ok(served),
+                    Some(served) => {
+                        self.metrics.stale_served.inc();
+                        return Ok(served);
+                    }
                     None => None,
                 },
                 Revalidation::Changed => {
@@ -336,6 +347,7 @@ impl Core {
             },
             None => None,
         };
+        self.metrics.cache_misses.inc();
         match self
             .fetch_through(registry.id, &upstreams, want, requested_at)
             .await
@@ -345,7 +357,9 @@ impl Core {
                 // The refetch failed: an old copy is better than none.
                 Some(entry) => {
                     tracing::warn!(%error, path = %want.path, "refetch failed; serving the stale copy");
-                    self.serve_cached(entry).await?.ok_or(error)
+                    let served = self.serve_cached(entry).await?.ok_or(error)?;
+                    self.metrics.stale_served.inc();
+                    Ok(served)
                 }
                 None => Err(error),
             },
@@ -369,6 +383,7 @@ impl Core {
                 sha1: None,
                 md5: None,
                 from_cache: false,
+                stored: None,
                 body: fill.stream(),
             }),
             Ok(FillStart::Cached(entry)) => self
@@ -397,7 +412,10 @@ impl Core {
                 self.wake_job_workers();
                 return Ok(None);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                self.metrics.storage_errors.inc();
+                return Err(e.into());
+            }
         };
         self.counters.entry_downloaded(entry.id, self.now());
         Ok(Some(Served {
@@ -406,6 +424,7 @@ impl Core {
             sha1: Some(entry.file_sha1),
             md5: entry.file_md5,
             from_cache: true,
+            stored: Some((entry.blob_sha256, entry.updated_at)),
             body: body.map_err(std::io::Error::other).boxed(),
         }))
     }
@@ -430,9 +449,11 @@ impl Core {
             (Ok(url), Ok(credentials)) => (url, credentials),
             _ => return Revalidation::Unreachable,
         };
-        match self
-            .upstream
-            .head(&url, &want.fetch(credentials.as_ref()))
+        let fetch = want.fetch(credentials.as_ref());
+        let head = self.upstream.head(&url, &fetch);
+        let revalidation = match self
+            .metrics
+            .upstream_call(upstream.id, head, |meta| meta.status.is_server_error())
             .await
         {
             Ok(meta) if !meta.status.is_success() => Revalidation::Changed,
@@ -448,7 +469,13 @@ impl Core {
                 tracing::info!(%error, upstream = upstream.id, "revalidation could not reach the upstream");
                 Revalidation::Unreachable
             }
-        }
+        };
+        self.metrics.revalidated(match revalidation {
+            Revalidation::Unchanged => Revalidated::Unchanged,
+            Revalidation::Changed => Revalidated::Changed,
+            Revalidation::Unreachable => Revalidated::Unreachable,
+        });
+        revalidation
     }
 
     /// The first upstream by position whose HEAD for the path succeeds. HEADs go out in parallel
@@ -465,9 +492,11 @@ impl Core {
             async move {
                 let url = core.upstream_url(&upstream, want.path.as_str())?;
                 let credentials = core.upstream_credentials(&upstream)?;
+                let fetch = want.fetch(credentials.as_ref());
+                let head = core.upstream.head(&url, &fetch);
                 match core
-                    .upstream
-                    .head(&url, &want.fetch(credentials.as_ref()))
+                    .metrics
+                    .upstream_call(upstream.id, head, |meta| meta.status.is_server_error())
                     .await
                 {
                     Ok(meta) if meta.status.is_success() => Ok(Some(upstream)),
@@ -608,14 +637,17 @@ impl Core {
                 content_length: Some(entry.size as u64),
                 sha1: Some(entry.file_sha1),
                 md5: entry.file_md5,
+                stored: Some((entry.blob_sha256, entry.updated_at)),
             });
         }
         for upstream in upstreams.iter() {
             let url = self.upstream_url(upstream, want.path.as_str())?;
             let credentials = self.upstream_credentials(upstream)?;
+            let fetch = want.fetch(credentials.as_ref());
+            let head = self.upstream.head(&url, &fetch);
             if let Ok(meta) = self
-                .upstream
-                .head(&url, &want.fetch(credentials.as_ref()))
+                .metrics
+                .upstream_call(upstream.id, head, |meta| meta.status.is_server_error())
                 .await
                 && meta.status.is_success()
             {
@@ -626,6 +658,7 @@ impl Core {
                     content_length: meta.content_length,
                     sha1: None,
                     md5: None,
+                    stored: None,
                 });
             }
         }

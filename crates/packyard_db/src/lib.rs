@@ -243,6 +243,17 @@ pub fn redacted_url(url: &str) -> String {
     }
 }
 
+/// A connection pool's use.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolState {
+    /// Connections open.
+    pub connections: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections it opens.
+    pub max: u32,
+}
+
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<Manager>,
@@ -302,6 +313,16 @@ impl Db {
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// The pool's connections now, for the metrics.
+    pub fn pool_state(&self) -> PoolState {
+        let state = self.pool.state();
+        PoolState {
+            connections: state.connections,
+            idle: state.idle_connections,
+            max: self.pool.max_size(),
+        }
     }
 
     /// Which backend this is.

@@ -156,6 +156,7 @@ pub fn file_response(download: HostedDownload, content_type: &str) -> HttpRespon
         .insert_header(("x-checksum-sha256", file.blob_sha256.clone()))
         .insert_header(("x-checksum-sha1", file.file_sha1.clone()))
         .insert_header(("x-checksum-md5", file.file_md5.clone()));
+    crate::set_validators(&mut response, &file.blob_sha256, Some(file.created_at));
     response.body(crate::stream_body(Some(file.size as u64), download.body))
 }
 

@@ -21,8 +21,10 @@ pub use connection::{ConnectionLimits, Connections};
 pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
-pub use range::{BYTES, RangeRequest, Ranges, RangesService, requested_range};
-pub use stream::{head_body, stream_body};
+pub use range::{
+    BYTES, RangeRequest, Ranges, RangesService, is_head, not_modified, requested_range,
+};
+pub use stream::{head_body, set_validators, stream_body};
 
 /// Largest JSON or form body the management APIs accept.
 pub const MAX_PARAMS_BODY: usize = 1024 * 1024;

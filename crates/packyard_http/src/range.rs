@@ -1,4 +1,14 @@
-//! Range requests (RFC 9110 §14) on downloads, for every surface at once: a handler marks a download as
+//! `HEAD`, conditional requests and range requests on downloads, for every surface at once.
+//!
+//! `HEAD` is routed as `GET` wherever `GET` is (RFC 9110 §9.3.2): the answer keeps the `GET`'s headers
+//! and its body is dropped unread. A handler that can answer a `HEAD` more cheaply (a probe that
+//! fetches nothing) asks [`is_head`].
+//!
+//! Conditional requests (RFC 9110 §13): a `200` to a `GET` or `HEAD` that carries an `ETag` or a
+//! `Last-Modified` is answered `304 Not Modified` without its body when `If-None-Match` names its tag
+//! (weak comparison) or, without `If-None-Match`, `If-Modified-Since` is no earlier than its date.
+//!
+//! Range requests (RFC 9110 §14): a handler marks a download as
 //! seekable by answering `Accept-Ranges: bytes` with a sized body, and this middleware answers a `GET`
 //! with one satisfiable byte range `206 Partial Content` and that slice of the body, an unsatisfiable one
 //! `416 Range Not Satisfiable`. Clients resume interrupted transfers this way (containerd resumes blobs,
@@ -13,13 +23,14 @@ use std::future::{Ready, ready};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use actix_web::Error;
 use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{
-    ACCEPT_RANGES, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, IF_RANGE, RANGE,
+    ACCEPT_RANGES, CONTENT_RANGE, ETAG, HeaderMap, HeaderValue, HttpDate, IF_MODIFIED_SINCE,
+    IF_NONE_MATCH, IF_RANGE, LAST_MODIFIED, RANGE,
 };
 use actix_web::http::{Method, StatusCode};
+use actix_web::{Error, HttpMessage, HttpRequest};
 use bytes::Bytes;
 use futures_util::future::LocalBoxFuture;
 
@@ -109,7 +120,48 @@ pub fn requested_range(request: &HeaderMap, response: &HeaderMap, length: u64) -
     RangeRequest::parse(range, length)
 }
 
-/// The middleware that answers range requests on downloads marked `Accept-Ranges: bytes`.
+/// Marks a `HEAD` routed as a `GET`.
+#[derive(Debug, Clone, Copy)]
+struct HeadRequest;
+
+/// Whether the client sent `HEAD` (routed as `GET`): a handler may then skip producing the body.
+pub fn is_head(req: &HttpRequest) -> bool {
+    req.method() == Method::HEAD || req.extensions().contains::<HeadRequest>()
+}
+
+/// Whether a response's validators show the client's copy is current (RFC 9110 §13.2.2 order:
+/// `If-None-Match` first, `If-Modified-Since` only without it).
+pub fn not_modified(request: &HeaderMap, response: &HeaderMap) -> bool {
+    let opaque = |tag: &[u8]| -> Vec<u8> { tag.strip_prefix(b"W/").unwrap_or(tag).to_vec() };
+    if let Some(condition) = request.get(IF_NONE_MATCH) {
+        let Some(etag) = response.get(ETAG) else {
+            return false;
+        };
+        let etag = opaque(etag.as_bytes());
+        return condition
+            .as_bytes()
+            .split(|b| *b == b',')
+            .map(|tag| tag.trim_ascii())
+            .any(|tag| tag == b"*" || opaque(tag) == etag);
+    }
+    let date = |headers: &HeaderMap, name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .and_then(|v| v.parse::<HttpDate>().ok())
+            .map(std::time::SystemTime::from)
+    };
+    match (
+        date(request, IF_MODIFIED_SINCE),
+        date(response, LAST_MODIFIED),
+    ) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => false,
+    }
+}
+
+/// The middleware for `HEAD`, conditional and range requests on downloads; ranges only on those marked
+/// `Accept-Ranges: bytes`.
 pub struct Ranges;
 
 impl<S, B> Transform<S, ServiceRequest> for Ranges
@@ -144,12 +196,34 @@ where
 
     forward_ready!(service);
 
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let ranged = req.method() == Method::GET && req.headers().contains_key(RANGE);
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let head = req.method() == Method::HEAD;
+        if head {
+            req.head_mut().method = Method::GET;
+            req.extensions_mut().insert(HeadRequest);
+        }
+        let readable = head || req.method() == Method::GET;
+        let ranged = !head && req.method() == Method::GET && req.headers().contains_key(RANGE);
         let future = self.service.call(req);
         Box::pin(async move {
             let response = future.await?;
-            if !ranged || response.status() != StatusCode::OK {
+            let ok = response.status() == StatusCode::OK;
+            if readable && ok && not_modified(response.request().headers(), response.headers()) {
+                let mut response =
+                    response.map_body(|_, _| BoxBody::new(actix_web::body::None::new()));
+                *response.response_mut().status_mut() = StatusCode::NOT_MODIFIED;
+                return Ok(response.map_into_right_body());
+            }
+            if head {
+                // The client gets the headers alone: the body is announced by its size, never read.
+                let response = response.map_body(|_, body| match body.size() {
+                    BodySize::Sized(length) => crate::head_body(Some(length)),
+                    BodySize::Stream => crate::head_body(None),
+                    BodySize::None => BoxBody::new(actix_web::body::None::new()),
+                });
+                return Ok(response.map_into_right_body());
+            }
+            if !ranged || !ok {
                 return Ok(response.map_into_left_body());
             }
             let seekable = response

@@ -16,6 +16,24 @@ pub fn stream_body(
     }
 }
 
+/// Sets a download's validators for conditional requests: a strong `ETag` from its content digest
+/// (stored content never changes under a digest) and `Last-Modified` from when it was stored.
+pub fn set_validators(
+    response: &mut actix_web::HttpResponseBuilder,
+    digest: &str,
+    modified: Option<chrono::NaiveDateTime>,
+) {
+    response.insert_header((actix_web::http::header::ETAG, format!("\"{digest}\"")));
+    if let Some(modified) = modified {
+        let at = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs(modified.and_utc().timestamp().max(0) as u64);
+        response.insert_header((
+            actix_web::http::header::LAST_MODIFIED,
+            actix_web::http::header::HttpDate::from(at),
+        ));
+    }
+}
+
 /// The body of a HEAD answer: announces `length` (actix sends a HEAD's headers from its body's size and
 /// never polls the body).
 pub fn head_body(length: Option<u64>) -> BoxBody {

@@ -6,6 +6,7 @@ mod cleanup;
 #[path = "../common/mod.rs"]
 mod common;
 mod composer;
+mod conditional;
 mod connections;
 mod container;
 mod cran;
@@ -19,6 +20,7 @@ mod identity;
 mod jobs;
 mod management;
 mod maven_hosted;
+mod metrics;
 mod npm;
 mod nuget;
 mod opm;

@@ -35,7 +35,17 @@ pub(crate) struct PullThrough {
 
 /// Starts [`PullThrough`] on `backend` with a registry of `format`.
 pub(crate) async fn pull_through(backend: Backend, format: Format) -> Option<PullThrough> {
-    let (app, group) = app_with_group(backend).await?;
+    pull_through_with(backend, format, |_| {}).await
+}
+
+/// Starts [`PullThrough`] after `tweak` adjusts the app's settings.
+pub(crate) async fn pull_through_with(
+    backend: Backend,
+    format: Format,
+    tweak: impl FnOnce(&mut packyard::settings::Settings),
+) -> Option<PullThrough> {
+    let app = TestApp::start_with(backend, tweak).await?;
+    let group = app.create_group("acme").await;
     let upstream = FakeUpstream::start().await;
     let (registry, upstreams) = app.virtual_registry(format, group, &[&upstream.url]).await;
     Some(PullThrough {

@@ -15,7 +15,6 @@
 
 use std::io::{BufReader, Seek, SeekFrom};
 
-use actix_web::http::Method;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -57,7 +56,6 @@ pub fn configure_company(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/maven/{path:.*}")
             .route(web::get().to(company_read))
-            .route(web::head().to(company_read))
             .route(web::put().to(company_upload)),
     );
 }
@@ -300,7 +298,7 @@ async fn company_read(
 ) -> HostedResult<HttpResponse> {
     let (group, raw_path) = path.into_inner();
     let group = core.company_for(&actor.0, &group, Need::Install).await?;
-    let head = req.method() == Method::HEAD;
+    let head = packyard_http::is_head(&req);
     read(&core, Owner::Company(group), &raw_path, head).await
 }
 

@@ -55,15 +55,13 @@ pub fn configure_company(cfg: &mut web::ServiceConfig) {
         )
         .service(
             web::resource(format!("{BASE}/v3-flatcontainer/{{id}}/index.json"))
-                .route(web::get().to(flat_versions))
-                .route(web::head().to(flat_versions)),
+                .route(web::get().to(flat_versions)),
         )
         .service(
             web::resource(format!(
                 "{BASE}/v3-flatcontainer/{{id}}/{{version}}/{{file}}"
             ))
-            .route(web::get().to(flat_download))
-            .route(web::head().to(flat_download)),
+            .route(web::get().to(flat_download)),
         )
         .service(
             web::resource(format!("{BASE}/registration/{{id}}/index.json"))

@@ -241,6 +241,16 @@ pub fn finish_failure(
     Ok(())
 }
 
+/// How many jobs are due and held by no worker: waiting for one.
+pub fn count_waiting(conn: &mut AnyConnection, now: NaiveDateTime) -> DbResult<i64> {
+    Ok(jobs::table
+        .filter(jobs::status.eq(QUEUED))
+        .filter(jobs::run_at.le(now))
+        .filter(jobs::locked_until.is_null().or(jobs::locked_until.lt(now)))
+        .count()
+        .get_result(conn)?)
+}
+
 /// How many jobs are due or held under a live lease. Right after [`claim_next`] found nothing, a due
 /// job counted here is being claimed by a transaction not yet committed (PostgreSQL skips its locked
 /// row), so it is as good as running.
