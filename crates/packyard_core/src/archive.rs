@@ -117,6 +117,25 @@ pub struct ZipMember {
     encrypted: bool,
 }
 
+/// Why an archive could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZipOpenError {
+    /// It exceeds a bound of [`check_zip_directory`]; the text names it.
+    Bounds(String),
+    /// It is not a zip (or a damaged one); the text says what is wrong.
+    NotAZip(String),
+}
+
+impl ZipOpenError {
+    /// The message for the uploader: a bound as it is, anything else in the format's own words.
+    pub fn explained(self, not_a_zip: impl FnOnce(String) -> String) -> String {
+        match self {
+            Self::Bounds(bound) => bound,
+            Self::NotAZip(detail) => not_a_zip(detail),
+        }
+    }
+}
+
 /// Why a member could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZipReadError {
@@ -127,15 +146,15 @@ pub enum ZipReadError {
 }
 
 impl<R: Read + Seek> Zip<R> {
-    /// Checks the archive's bounds ([`check_zip_directory`]) and reads its end records. The error is the
-    /// bound exceeded or why this is not a zip.
-    pub fn open(mut reader: R) -> Result<Self, String> {
-        check_zip_directory(&mut reader)?;
-        let end = reader.seek(SeekFrom::End(0)).map_err(|e| e.to_string())?;
+    /// Checks the archive's bounds ([`check_zip_directory`]) and reads its end records.
+    pub fn open(mut reader: R) -> Result<Self, ZipOpenError> {
+        check_zip_directory(&mut reader).map_err(ZipOpenError::Bounds)?;
+        let not_a_zip = |e: &dyn std::fmt::Display| ZipOpenError::NotAZip(e.to_string());
+        let end = reader.seek(SeekFrom::End(0)).map_err(|e| not_a_zip(&e))?;
         let mut buffer = vec![0u8; RECOMMENDED_BUFFER_SIZE];
         let archive = ZipLocator::new()
             .locate_in_reader(Positioned(std::sync::Mutex::new(reader)), &mut buffer, end)
-            .map_err(|(_, e)| e.to_string())?;
+            .map_err(|(_, e)| not_a_zip(&e))?;
         Ok(Self { archive })
     }
 
@@ -206,6 +225,93 @@ mod tests {
     use std::io::Cursor;
 
     use super::*;
+
+    /// A zip of these entries, deflated or stored.
+    fn zip_of(entries: &[(&str, &[u8])], deflated: bool) -> Vec<u8> {
+        use std::io::Write;
+        let method = if deflated {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let options = zip::write::SimpleFileOptions::default().compression_method(method);
+        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes) in entries {
+            writer.start_file(*name, options).unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn picked_entries_are_read_whole_and_the_others_only_named() {
+        for deflated in [false, true] {
+            let archive = zip_of(
+                &[
+                    ("a/one.txt", b"first"),
+                    ("b.nuspec", b"<package/>"),
+                    ("c", b""),
+                ],
+                deflated,
+            );
+            let zip = Zip::open(Cursor::new(archive)).unwrap();
+            let mut seen = Vec::new();
+            let picked = zip
+                .pick(|name| {
+                    seen.push(name.to_owned());
+                    name.ends_with(".nuspec")
+                })
+                .unwrap();
+            assert_eq!(seen, ["a/one.txt", "b.nuspec", "c"]);
+            assert_eq!(picked.len(), 1);
+            assert_eq!(zip.read(&picked[0], 100).unwrap(), b"<package/>");
+            assert_eq!(zip.read(&picked[0], 9), Err(ZipReadError::TooLarge));
+        }
+    }
+
+    #[test]
+    fn a_member_whose_bytes_do_not_match_its_checksum_is_refused() {
+        let mut archive = zip_of(&[("x.txt", b"the original bytes")], false);
+        let at = archive.windows(8).position(|w| w == b"original").unwrap();
+        archive[at..at + 8].copy_from_slice(b"tampered");
+        let zip = Zip::open(Cursor::new(archive)).unwrap();
+        let picked = zip.pick(|_| true).unwrap();
+        assert!(matches!(
+            zip.read(&picked[0], 100),
+            Err(ZipReadError::Unreadable(_))
+        ));
+    }
+
+    #[test]
+    fn a_member_that_inflates_past_its_declared_size_is_refused() {
+        let zeros = vec![0u8; 8 << 20];
+        let mut archive = zip_of(&[("bomb", &zeros)], true);
+        // Let the directory claim a small size: the reader must not trust it.
+        let directory = archive
+            .windows(4)
+            .rposition(|w| w == [0x50, 0x4b, 0x01, 0x02])
+            .unwrap();
+        archive[directory + 24..directory + 28].copy_from_slice(&10u32.to_le_bytes());
+        let zip = Zip::open(Cursor::new(archive)).unwrap();
+        let picked = zip.pick(|_| true).unwrap();
+        assert_eq!(picked[0].size, 10);
+        assert!(matches!(
+            zip.read(&picked[0], 1024),
+            Err(ZipReadError::Unreadable(_) | ZipReadError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn bounds_and_garbage_are_told_apart() {
+        assert!(matches!(
+            Zip::open(Cursor::new(b"not a zip".to_vec())),
+            Err(ZipOpenError::NotAZip(_))
+        ));
+        assert!(matches!(
+            Zip::open(Cursor::new(zip64(ZIP_ENTRIES_MAX + 1, 0))),
+            Err(ZipOpenError::Bounds(_))
+        ));
+    }
 
     fn eocd(entries: u16, directory: u32) -> Vec<u8> {
         let mut record = EOCD_SIGNATURE.to_vec();

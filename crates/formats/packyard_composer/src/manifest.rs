@@ -269,7 +269,8 @@ impl Manifest {
 
 /// Reads `composer.json` out of a dist zip: at the root, or inside the single top-level folder.
 pub fn read_zip_manifest<R: Read + Seek>(reader: R) -> Result<Manifest, ManifestError> {
-    let archive = Zip::open(reader).map_err(|_| fail("the package is not a zip archive"))?;
+    let archive = Zip::open(reader)
+        .map_err(|e| fail(e.explained(|_| "the package is not a zip archive".into())))?;
     // Whether every entry sits in one and the same top-level folder, learnt while the directory goes by.
     let mut top: Option<String> = None;
     let mut single_top = true;

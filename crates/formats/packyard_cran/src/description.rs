@@ -312,8 +312,9 @@ pub fn read_zip_description(
     reader: impl Read + std::io::Seek,
     kind: Kind<'_>,
 ) -> Result<Description, DescriptionError> {
-    let not_a_zip = |e: String| fail(format!("the package is not a zip archive: {e}"));
-    let archive = Zip::open(reader).map_err(not_a_zip)?;
+    let not_a_zip_text = |e: &str| format!("the package is not a zip archive: {e}");
+    let not_a_zip = |e: String| fail(not_a_zip_text(&e));
+    let archive = Zip::open(reader).map_err(|e| fail(e.explained(|e| not_a_zip_text(&e))))?;
     // The first DESCRIPTION one folder down, as before: later ones are not looked at.
     let mut found = false;
     let picked = archive

@@ -219,7 +219,8 @@ pub fn read_nuspec(source: impl BufRead) -> Result<Nuspec, String> {
 
 /// Reads the `.nuspec` at the root of a `.nupkg`, returning it parsed and as text.
 pub fn read_nupkg_nuspec(source: impl Read + Seek) -> Result<(Nuspec, String), String> {
-    let archive = Zip::open(source).map_err(|e| format!("the package is not a zip: {e}"))?;
+    let archive =
+        Zip::open(source).map_err(|e| e.explained(|e| format!("the package is not a zip: {e}")))?;
     let nuspecs = archive
         .pick(|name| {
             !name.contains('/')

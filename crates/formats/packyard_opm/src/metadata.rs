@@ -3,7 +3,7 @@
 use std::cmp::Ordering;
 use std::io::{BufRead, Read, Seek};
 
-use packyard_core::archive::{Zip, ZipReadError, check_zip_directory};
+use packyard_core::archive::{Zip, ZipOpenError, ZipReadError};
 use packyard_domain::limits::{self, XML_DEPTH_MAX};
 use quick_xml::Reader;
 use quick_xml::events::{BytesStart, Event};
@@ -320,7 +320,8 @@ fn read_packagedef(bytes: &[u8]) -> Result<Metadata, String> {
 /// Reads `opm-metadata.xml` at the root of an `.ospx` zip or, without one, its `packagedef` (at the
 /// root or in `content.zip`).
 pub fn read_ospx<R: Read + Seek>(reader: R) -> Result<Metadata, String> {
-    let archive = Zip::open(reader).map_err(|_| "the package is not a zip archive".to_owned())?;
+    let archive = Zip::open(reader)
+        .map_err(|e| e.explained(|_| "the package is not a zip archive".into()))?;
     if let Some(bytes) = read_entry(&archive, METADATA_FILE) {
         return parse_metadata(bytes?.as_slice()).map_err(|e| format!("{METADATA_FILE}: {e}"));
     }
@@ -331,9 +332,10 @@ pub fn read_ospx<R: Read + Seek>(reader: R) -> Result<Metadata, String> {
     let content = read_entry(&archive, "content.zip").ok_or_else(missing)?;
     let content = content.map_err(|_| missing())?;
     // The inner archive has the same bounds as the package's own.
-    let mut content = std::io::Cursor::new(content);
-    check_zip_directory(&mut content).map_err(|e| format!("content.zip: {e}"))?;
-    let content = Zip::open(content).map_err(|_| missing())?;
+    let content = Zip::open(std::io::Cursor::new(content)).map_err(|e| match e {
+        ZipOpenError::Bounds(bound) => format!("content.zip: {bound}"),
+        ZipOpenError::NotAZip(_) => missing(),
+    })?;
     let bytes = read_entry(&content, "packagedef").ok_or_else(missing)??;
     read_packagedef(&bytes)
 }

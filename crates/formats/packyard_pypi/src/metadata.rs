@@ -171,15 +171,15 @@ fn read_capped(reader: impl Read, what: &str) -> Result<String, MetadataError> {
 
 /// The `METADATA` of a wheel: the one `*.dist-info/METADATA` at the top of the zip.
 pub fn read_wheel_metadata(file: impl Read + std::io::Seek) -> Result<CoreMetadata, MetadataError> {
-    let not_a_zip = |e: String| fail(format!("the wheel is not a zip: {e}"));
-    let archive = Zip::open(file).map_err(not_a_zip)?;
+    let not_a_zip = |e: String| format!("the wheel is not a zip: {e}");
+    let archive = Zip::open(file).map_err(|e| fail(e.explained(not_a_zip)))?;
     let candidates = archive
         .pick(|name| {
             name.split_once('/').is_some_and(|(dir, rest)| {
                 dir.ends_with(".dist-info") && dir.len() > ".dist-info".len() && rest == "METADATA"
             })
         })
-        .map_err(not_a_zip)?;
+        .map_err(|e| fail(not_a_zip(e)))?;
     let [metadata] = candidates.as_slice() else {
         return Err(fail(if candidates.is_empty() {
             "the wheel has no .dist-info/METADATA".to_owned()
