@@ -139,9 +139,10 @@ for n in $(seq 0 $((PUSHES - 1))); do
   PUSH_PIDS+=($!)
 done
 if [ "$PUSHES" = 0 ]; then sleep 20; fi
-wait "${PUSH_PIDS[@]}" || true
+# (`wait` without pids would wait for the server too.)
+[ "$PUSHES" = 0 ] || wait "${PUSH_PIDS[@]}" || true
 touch "$WORK/pushed"
-wait "${READER_PIDS[@]}" || true
+[ "$READERS" = 0 ] || wait "${READER_PIDS[@]}" || true
 PEAK=$(memory_mib "$PID" VmHWM)
 READS=$(wc -l <"$WORK/reads" 2>/dev/null || echo 0)
 for n in $(seq 0 $((PUSHES - 1))); do

@@ -396,7 +396,7 @@ impl Core {
     async fn commit_hosted_file(
         &self,
         package: PackageRef,
-        upload: FileUpload,
+        mut upload: FileUpload,
         digests: FileDigests,
     ) -> CoreResult<Outcome> {
         let now = self.now();
@@ -426,7 +426,8 @@ impl Core {
             upload_type: upload.upload_type.as_str().to_owned(),
             metadata: metadata_text(&upload.file_metadata),
         };
-        let version_metadata = metadata_text(&upload.version_metadata);
+        // The document is kept as text only: a version document may be several MiB.
+        let version_metadata = metadata_text(&upload.version_metadata.take());
         let result = self
             .db
             .transaction(move |conn| {

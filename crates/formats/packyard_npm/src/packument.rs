@@ -2,6 +2,7 @@
 //! abbreviated one npm asks for when it installs (`application/vnd.npm.install-v1+json`).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -104,20 +105,21 @@ impl VersionDist {
 
     /// This version's entry in the full document, `"1.0.0":{…}`: the published fields (without the
     /// publisher's internal `_` fields), its identity, and `dist` pointing back at this registry.
-    pub fn full_entry(&self, name: &str, manifest: &Map<String, Value>) -> String {
-        let mut doc: Map<String, Value> = manifest
-            .iter()
-            .filter(|(key, _)| !key.starts_with('_') || key.as_str() == "_hasShrinkwrap")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        doc.insert("name".into(), json!(name));
-        doc.insert("version".into(), json!(self.version));
-        doc.insert("_id".into(), json!(format!("{name}@{}", self.version)));
-        doc.insert("dist".into(), self.dist());
-        if runs_install_scripts(manifest) {
-            doc.insert("hasInstallScript".into(), json!(true));
+    /// It is appended to `out`; the document is moved, not copied (a readme may be megabytes).
+    pub fn write_full_entry(&self, name: &str, mut manifest: Map<String, Value>, out: &mut String) {
+        let install_script = runs_install_scripts(&manifest);
+        manifest.retain(|key, _| !key.starts_with('_') || key.as_str() == "_hasShrinkwrap");
+        manifest.insert("name".into(), json!(name));
+        manifest.insert("version".into(), json!(self.version));
+        manifest.insert("_id".into(), json!(format!("{name}@{}", self.version)));
+        manifest.insert("dist".into(), self.dist());
+        if install_script {
+            manifest.insert("hasInstallScript".into(), json!(true));
         }
-        format!("{}:{}", quoted(&self.version), Value::Object(doc))
+        out.push_str(&quoted(&self.version));
+        out.push(':');
+        // Written straight into `out`, which cannot fail.
+        let _ = write!(out, "{}", Value::Object(manifest));
     }
 
     /// This version's entry in the abbreviated document, spliced from its stored [`install_fields`]
@@ -273,7 +275,8 @@ mod tests {
     #[test]
     fn full_documents_point_dist_back_here() {
         let head = head();
-        let entry = dist("1.0.0").full_entry(&head.name, &manifest());
+        let mut entry = String::new();
+        dist("1.0.0").write_full_entry(&head.name, manifest(), &mut entry);
         let doc = assembled(
             head.full_opening(Some(&manifest())),
             &[entry],

@@ -589,7 +589,7 @@ impl DocumentWriter {
             return Ok(None);
         }
         let mut entries = String::new();
-        for row in rows {
+        for mut row in rows {
             // One tarball per version; a page may end between two files of the same version.
             if row.version_id == self.after {
                 continue;
@@ -601,7 +601,10 @@ impl DocumentWriter {
                 sha512: row.file_sha512,
                 version: row.version,
             };
-            let entry = match self.form {
+            if self.written > 0 {
+                entries.push(',');
+            }
+            match self.form {
                 Form::Abbreviated => {
                     let fields = match row.metadata {
                         Some(fields) => fields,
@@ -615,22 +618,24 @@ impl DocumentWriter {
                                 .as_deref(),
                         )),
                     };
-                    dist.abbreviated_entry(&self.head.name, &fields)
+                    entries.push_str(&dist.abbreviated_entry(&self.head.name, &fields));
                 }
                 Form::Full => {
                     self.published.push((dist.version.clone(), row.created_at));
                     let name = self.head.name.clone();
-                    tokio::task::spawn_blocking(move || {
-                        dist.full_entry(&name, &version_manifest(row.metadata.as_deref()))
+                    let stored = row.metadata.take();
+                    // At most the parsed document and its text are held at once, never two copies.
+                    entries = tokio::task::spawn_blocking(move || {
+                        entries.reserve(stored.as_ref().map_or(0, String::len) + 1024);
+                        let manifest = version_manifest(stored.as_deref());
+                        drop(stored);
+                        dist.write_full_entry(&name, manifest, &mut entries);
+                        entries
                     })
                     .await
-                    .map_err(|e| CoreError::Internal(format!("writing a package document: {e}")))?
+                    .map_err(|e| CoreError::Internal(format!("writing a package document: {e}")))?;
                 }
-            };
-            if self.written > 0 {
-                entries.push(',');
             }
-            entries.push_str(&entry);
             self.written += 1;
         }
         Ok(Some(entries))

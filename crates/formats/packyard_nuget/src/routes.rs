@@ -223,22 +223,36 @@ async fn store_package(
             return Err(error);
         }
     };
-    let version = nuspec.normalized_version.clone();
+    let Nuspec {
+        id,
+        version: declared_version,
+        normalized_version: version,
+        description,
+        authors,
+        tags,
+        dependency_groups,
+    } = nuspec;
+    let file_name = nupkg_name(&id, &version);
+    let package = package_ref(owner, &id);
+    // Moved in, not copied (`json!` copies): a description and a nuspec may each be 4 MiB.
+    let metadata: serde_json::Map<String, Value> = [
+        ("id", Value::String(id)),
+        ("version", Value::String(declared_version)),
+        ("description", Value::String(description)),
+        ("authors", Value::String(authors)),
+        ("tags", json!(tags)),
+        ("dependencyGroups", json!(dependency_groups)),
+        ("listed", Value::Bool(true)),
+        ("nuspec", Value::String(text)),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
     let upload = FileUpload {
-        version_metadata: Some(json!({
-            "id": nuspec.id,
-            "version": nuspec.version,
-            "description": nuspec.description,
-            "authors": nuspec.authors,
-            "tags": nuspec.tags,
-            "dependencyGroups": nuspec.dependency_groups,
-            "listed": true,
-            "nuspec": text,
-        })),
-        ..FileUpload::new(&version, &nupkg_name(&nuspec.id, &version), upload_type)
+        version_metadata: Some(Value::Object(metadata)),
+        ..FileUpload::new(&version, &file_name, upload_type)
     };
-    core.store_hosted_file(&package_ref(owner, &nuspec.id), upload, received)
-        .await
+    core.store_hosted_file(&package, upload, received).await
 }
 
 async fn global_upload(
