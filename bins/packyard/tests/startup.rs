@@ -2,7 +2,7 @@
 //! configuration file named by `PACKYARD_CONFIG`, host names in `server.listen`, logs as text (without
 //! colour codes when not on a terminal) or JSON, a closed log pipe that does not stop the server, and a
 //! blob store that takes no writes, refused at start and reported by the readiness check; TLS on the
-//! listener, and its certificate and key checked at start.
+//! listener, and its certificate and key checked at start; the allocator tuned for large documents.
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
 
 mod common;
@@ -503,4 +503,35 @@ async fn upstreams_go_through_the_environments_proxy_except_no_proxy_hosts() {
     assert_eq!(response.status(), 200);
     assert_eq!(proxy.seen().len(), through_proxy, "{:?}", proxy.seen());
     assert_eq!(terminate(&mut child).code(), Some(0));
+}
+
+/// The `GLIBC_TUNABLES` a running process was started with (glibc cuts the variable after the first
+/// tunable it reads, so only that one shows).
+fn allocator_settings(child: &Child) -> Option<String> {
+    let environment = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    environment
+        .split(|&b| b == 0)
+        .filter_map(|entry| std::str::from_utf8(entry).ok())
+        .find_map(|entry| entry.strip_prefix("GLIBC_TUNABLES=").map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_server_runs_with_the_allocator_tuned_unless_the_operator_tuned_it() {
+    for (given, expected) in [
+        (None, "glibc.malloc.arena_max=2"),
+        (Some("glibc.malloc.arena_max=4"), "glibc.malloc.arena_max=4"),
+    ] {
+        let data = tempfile::tempdir().unwrap();
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut command = packyard(data.path(), &listen);
+        command.arg("serve").env_remove("GLIBC_TUNABLES");
+        if let Some(given) = given {
+            command.env("GLIBC_TUNABLES", given);
+        }
+        let mut child = command.stderr(Stdio::null()).spawn().unwrap();
+        // The same process answers: it started itself again, it did not fork.
+        wait_ok(&format!("http://{listen}/-/readiness")).await;
+        assert_eq!(allocator_settings(&child).as_deref(), Some(expected));
+        assert_eq!(terminate(&mut child).code(), Some(0));
+    }
 }
