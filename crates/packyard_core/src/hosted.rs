@@ -216,7 +216,7 @@ pub struct StoredFile {
 pub struct HostedDownload {
     /// The file.
     pub file: PackageFile,
-    /// Its bytes.
+    /// Its bytes; the download is counted when they are first read.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 
@@ -557,7 +557,7 @@ impl Core {
         Ok((*found).clone())
     }
 
-    /// Serves a hosted file and counts the download on its version.
+    /// Serves a hosted file; reading its body counts the download on its version.
     pub async fn download_hosted_file(
         &self,
         package: &PackageRef,
@@ -568,7 +568,8 @@ impl Core {
         self.serve_hosted_file(found.version.id, found.file).await
     }
 
-    /// Serves a hosted file named by its package's, version's and own uuid, counting the download.
+    /// Serves a hosted file named by its package's, version's and own uuid; reading it counts the
+    /// download.
     pub async fn download_hosted_file_by_uuid(
         &self,
         package_uuid: &str,
@@ -609,10 +610,12 @@ impl Core {
                 });
             }
         };
-        self.counters.version_downloaded(version_id);
+        let body = body.map_err(std::io::Error::other).boxed();
         Ok(HostedDownload {
             file,
-            body: body.map_err(std::io::Error::other).boxed(),
+            body: self.counted_when_read(body, move |counters| {
+                counters.version_downloaded(version_id)
+            }),
         })
     }
 

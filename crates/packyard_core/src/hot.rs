@@ -20,7 +20,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use chrono::NaiveDateTime;
+use futures_util::stream::{self, BoxStream, StreamExt};
 use packyard_db::queries::{cache as cq, changes, hosted as hq};
 
 use crate::identity::Actor;
@@ -314,6 +316,23 @@ impl Core {
         let value = load.await?;
         section.insert(epoch, key, value.clone());
         Ok(value)
+    }
+
+    /// A download's body that counts the download when it is first read: a `HEAD` or a `304` sends none
+    /// of it, so it is no download.
+    pub(crate) fn counted_when_read(
+        &self,
+        body: BoxStream<'static, std::io::Result<Bytes>>,
+        count: impl FnOnce(&Counters) + Send + 'static,
+    ) -> BoxStream<'static, std::io::Result<Bytes>> {
+        let core = self.clone();
+        stream::once(async move {
+            count(&core.counters);
+            None
+        })
+        .filter_map(std::future::ready)
+        .chain(body)
+        .boxed()
     }
 
     /// Writes the downloads counted in memory; counts that cannot be written are kept for the next try.

@@ -141,7 +141,17 @@ pub fn payload_stream(body: web::Payload) -> LocalBoxStream<'static, std::io::Re
 
 /// A hosted file as a download: sized, seekable (a `Range` gets its part), with its name and its sha256.
 pub fn file_response(download: HostedDownload, content_type: &str) -> HttpResponse {
-    let file = &download.file;
+    let length = download.file.size as u64;
+    file_headers(&download.file, content_type).body(crate::stream_body(Some(length), download.body))
+}
+
+/// The answer to a `HEAD` of a hosted file, with the headers of [`file_response`], for a route that
+/// need not open the file to answer it.
+pub fn file_head(file: &PackageFile, content_type: &str) -> HttpResponse {
+    file_headers(file, content_type).body(crate::head_body(Some(file.size as u64)))
+}
+
+fn file_headers(file: &PackageFile, content_type: &str) -> actix_web::HttpResponseBuilder {
     let mut response = HttpResponse::Ok();
     response
         .insert_header((CONTENT_TYPE, content_type.to_owned()))
@@ -157,7 +167,7 @@ pub fn file_response(download: HostedDownload, content_type: &str) -> HttpRespon
         .insert_header(("x-checksum-sha1", file.file_sha1.clone()))
         .insert_header(("x-checksum-md5", file.file_md5.clone()));
     crate::set_validators(&mut response, &file.blob_sha256, Some(file.created_at));
-    response.body(crate::stream_body(Some(file.size as u64), download.body))
+    response
 }
 
 /// GitFlic's timestamps: `2024-08-01T06:57:07.150295` (UTC, microseconds, no offset).

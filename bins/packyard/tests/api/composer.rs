@@ -12,7 +12,7 @@ use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
-const BASE: &str = "/company/acme/package/-/composer";
+pub(crate) const BASE: &str = "/company/acme/package/-/composer";
 
 fn manifest(name: &str) -> String {
     format!(
@@ -35,7 +35,7 @@ pub fn zip(prefix: &str, entries: &[(&str, &str)]) -> Vec<u8> {
     writer.finish().unwrap().into_inner()
 }
 
-fn package(name: &str, greeting: &str) -> Vec<u8> {
+pub(crate) fn package(name: &str, greeting: &str) -> Vec<u8> {
     zip(
         "",
         &[
@@ -50,7 +50,7 @@ fn package(name: &str, greeting: &str) -> Vec<u8> {
     )
 }
 
-async fn upload(app: &TestApp, token: &str, version: &str, body: &[u8]) -> Response {
+pub(crate) async fn upload(app: &TestApp, token: &str, version: &str, body: &[u8]) -> Response {
     app.client
         .put(app.url(&format!("{BASE}/{version}")))
         .basic_auth("composer", Some(token))

@@ -12,7 +12,7 @@ use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
-const BASE: &str = "/company/acme/package/-/cran";
+pub(crate) const BASE: &str = "/company/acme/package/-/cran";
 
 fn description(name: &str, version: &str) -> String {
     format!(
@@ -48,7 +48,7 @@ fn tarball(folder: &str, description: Option<&str>) -> Vec<u8> {
     builder.into_inner().unwrap().finish().unwrap()
 }
 
-fn source(name: &str, version: &str) -> Vec<u8> {
+pub(crate) fn source(name: &str, version: &str) -> Vec<u8> {
     tarball(name, Some(&description(name, version)))
 }
 
@@ -71,7 +71,7 @@ async fn get(app: &TestApp, token: &str, path: &str) -> Response {
         .unwrap()
 }
 
-async fn put_ok(app: &TestApp, token: &str, file_name: &str, body: &[u8]) -> Value {
+pub(crate) async fn put_ok(app: &TestApp, token: &str, file_name: &str, body: &[u8]) -> Value {
     let response = put(app, token, &format!("{BASE}/src/{file_name}"), body).await;
     let status = response.status();
     let text = response.text().await.unwrap();

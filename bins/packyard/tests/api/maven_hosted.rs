@@ -11,7 +11,7 @@ use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
-const BASE: &str = "/company/acme/package/-/maven";
+pub(crate) const BASE: &str = "/company/acme/package/-/maven";
 const DIR: &str = "org/example/lib";
 
 fn pom(group_id: &str, artifact_id: &str, version: &str) -> Vec<u8> {
@@ -59,7 +59,7 @@ async fn put_ok(app: &TestApp, token: &str, path: &str, body: &[u8]) {
 }
 
 /// PUTs a file with its `.sha1` and `.md5`, as mvn deploys it.
-async fn deploy(app: &TestApp, token: &str, path: &str, body: &[u8]) {
+pub(crate) async fn deploy(app: &TestApp, token: &str, path: &str, body: &[u8]) {
     put_ok(app, token, path, body).await;
     let expected = digests(body);
     put_ok(

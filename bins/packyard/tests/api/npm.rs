@@ -11,7 +11,7 @@ use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
-const BASE: &str = "/company/acme/package/-/npm";
+pub(crate) const BASE: &str = "/company/acme/package/-/npm";
 const ABBREVIATED: &str =
     "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
 
@@ -125,7 +125,13 @@ async fn publish(app: &TestApp, token: &str, name: &str, body: Value) -> Respons
     .await
 }
 
-async fn publish_ok(app: &TestApp, token: &str, name: &str, version: &str, tag: &str) -> Vec<u8> {
+pub(crate) async fn publish_ok(
+    app: &TestApp,
+    token: &str,
+    name: &str,
+    version: &str,
+    tag: &str,
+) -> Vec<u8> {
     let tarball = tgz(Some(manifest(name, version)));
     let response = publish(app, token, name, publish_body(name, version, &tarball, tag)).await;
     let status = response.status();

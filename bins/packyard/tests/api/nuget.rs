@@ -12,9 +12,9 @@ use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
-const BASE: &str = "/company/acme/package/-/nuget";
+pub(crate) const BASE: &str = "/company/acme/package/-/nuget";
 
-fn nuspec(id: &str, version: &str) -> String {
+pub(crate) fn nuspec(id: &str, version: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <package xmlns="http://schemas.microsoft.com/packaging/2013/05/nuspec.xsd">
@@ -35,7 +35,7 @@ fn nuspec(id: &str, version: &str) -> String {
 }
 
 /// A package whose root `.nuspec` is `nuspec` (none when `None`), with `marker` as a library file.
-fn nupkg(nuspec: Option<&str>, marker: &str) -> Vec<u8> {
+pub(crate) fn nupkg(nuspec: Option<&str>, marker: &str) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     if let Some(nuspec) = nuspec {
@@ -86,7 +86,7 @@ async fn push(app: &TestApp, key: Option<&str>, content: &[u8]) -> Response {
     request.send().await.unwrap()
 }
 
-async fn push_status(app: &TestApp, key: &str, content: &[u8]) -> (u16, String) {
+pub(crate) async fn push_status(app: &TestApp, key: &str, content: &[u8]) -> (u16, String) {
     let response = push(app, Some(key), content).await;
     (response.status().as_u16(), response.text().await.unwrap())
 }

@@ -14,7 +14,7 @@ use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
 /// `ПутьНаСервере` and `РесурсПубликацииПакетов` of an `opm.cfg` pointing at group `acme`.
-const BASE: &str = "/company/acme/package/-/opm";
+pub(crate) const BASE: &str = "/company/acme/package/-/opm";
 
 fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -42,7 +42,7 @@ fn metadata(name: &str, version: &str) -> String {
 }
 
 /// An `.ospx` as `opm build` makes it: `opm-metadata.xml` and `content.zip`.
-fn ospx(name: &str, version: &str) -> Vec<u8> {
+pub(crate) fn ospx(name: &str, version: &str) -> Vec<u8> {
     let content = zip(&[
         (
             "packagedef",
@@ -60,7 +60,7 @@ fn ospx(name: &str, version: &str) -> Vec<u8> {
 }
 
 /// `opm push`: POST of the raw `.ospx` with `Авторизация` verbatim, `FILE-NAME` and `CHANNEL`.
-async fn push(
+pub(crate) async fn push(
     app: &TestApp,
     authorization: Option<&str>,
     file_name: &str,
@@ -88,7 +88,7 @@ async fn get(app: &TestApp, authorization: &str, resource: &str) -> Response {
         .unwrap()
 }
 
-fn basic(user: &str, token: &str) -> String {
+pub(crate) fn basic(user: &str, token: &str) -> String {
     format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{token}"))

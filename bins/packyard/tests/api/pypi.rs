@@ -11,11 +11,11 @@ use crate::fixtures::app_with_group;
 use crate::hosted::{admin_json, call, digests};
 use crate::{Backend, TestApp, both_backends};
 
-const BASE: &str = "/company/acme/package/-/pypi";
-const WHEEL: &str = "demo_pkg-1.0-py3-none-any.whl";
+pub(crate) const BASE: &str = "/company/acme/package/-/pypi";
+pub(crate) const WHEEL: &str = "demo_pkg-1.0-py3-none-any.whl";
 const SDIST: &str = "demo_pkg-1.0.tar.gz";
 
-fn metadata(name: &str, version: &str) -> String {
+pub(crate) fn metadata(name: &str, version: &str) -> String {
     format!(
         "Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nSummary: A demo\n\
          Requires-Python: >=3.8\nRequires-Dist: attrs\n\nThe description.\n"
@@ -110,7 +110,12 @@ async fn upload(
         .unwrap()
 }
 
-async fn upload_ok(app: &TestApp, token: &str, file_name: &str, content: &[u8]) -> Value {
+pub(crate) async fn upload_ok(
+    app: &TestApp,
+    token: &str,
+    file_name: &str,
+    content: &[u8],
+) -> Value {
     let sha256 = digests(content).sha256;
     let response = upload(
         app,

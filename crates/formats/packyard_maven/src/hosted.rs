@@ -25,7 +25,7 @@ use packyard_domain::{PackageType, UploadType};
 use packyard_http::CoreData;
 use packyard_http::head_body;
 use packyard_http::hosted::{
-    HostedActor, HostedResult, PackageFileModel, file_response, payload_stream,
+    HostedActor, HostedResult, PackageFileModel, file_head, file_response, payload_stream,
 };
 
 use crate::layout::{
@@ -147,13 +147,7 @@ async fn read(core: &Core, owner: Owner, raw_path: &str, head: bool) -> HostedRe
                 let found = core
                     .find_hosted_file(&package, &version, &file_name)
                     .await?;
-                let file = &found.file;
-                return Ok(HttpResponse::Ok()
-                    .insert_header((CONTENT_TYPE, content_type))
-                    .insert_header(("x-checksum-sha256", file.blob_sha256.clone()))
-                    .insert_header(("x-checksum-sha1", file.file_sha1.clone()))
-                    .insert_header(("x-checksum-md5", file.file_md5.clone()))
-                    .body(head_body(Some(file.size as u64))));
+                return Ok(file_head(&found.file, content_type));
             }
             let download = core
                 .download_hosted_file(&package, &version, &file_name)

@@ -399,10 +399,9 @@ fn content_headers(response: &mut actix_web::HttpResponseBuilder) {
 fn manifest_response(served: ServedManifest, head: bool) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     content_headers(&mut response);
-    response
-        .insert_header((CONTENT_TYPE, served.media_type))
-        .insert_header(("Etag", format!("\"{}\"", served.digest)))
-        .insert_header(("Docker-Content-Digest", served.digest));
+    response.insert_header((CONTENT_TYPE, served.media_type));
+    packyard_http::set_validators(&mut response, &served.digest, None);
+    response.insert_header(("Docker-Content-Digest", served.digest));
     // actix answers a HEAD with this body's length and without the body.
     let _ = head;
     response.body(served.body)
