@@ -288,7 +288,7 @@ async fn pull(
                 };
                 served = fetch_manifest(&core, &registry, &platform).await?;
             }
-            Ok(manifest_response(served, head))
+            Ok(manifest_response(served))
         }
     }
 }
@@ -396,14 +396,13 @@ fn content_headers(response: &mut actix_web::HttpResponseBuilder) {
         .insert_header(("X-Content-Type-Options", "nosniff"));
 }
 
-fn manifest_response(served: ServedManifest, head: bool) -> HttpResponse {
+fn manifest_response(served: ServedManifest) -> HttpResponse {
     let mut response = HttpResponse::Ok();
     content_headers(&mut response);
     response.insert_header((CONTENT_TYPE, served.media_type));
     packyard_http::set_validators(&mut response, &served.digest, None);
     response.insert_header(("Docker-Content-Digest", served.digest));
-    // actix answers a HEAD with this body's length and without the body.
-    let _ = head;
+    // A HEAD is answered with this body's length and without the body (packyard_http::Ranges).
     response.body(served.body)
 }
 
