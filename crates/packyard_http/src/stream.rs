@@ -34,8 +34,7 @@ pub fn set_validators(
     }
 }
 
-/// The body of a HEAD answer: announces `length` (actix sends a HEAD's headers from its body's size and
-/// never polls the body).
+/// The body of a HEAD answer: announces `length` in the headers, and has no bytes to read.
 pub fn head_body(length: Option<u64>) -> BoxBody {
     stream_body(length, futures_util::stream::empty().boxed())
 }

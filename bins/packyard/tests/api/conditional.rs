@@ -74,6 +74,15 @@ async fn assert_head_and_conditional_get(request: impl Fn(Method) -> reqwest::Re
     }
 }
 
+/// A container registry pulling through an upstream that serves `image` as `team/app:v1`, and a token to
+/// pull it.
+async fn serving(backend: Backend, image: &Image) -> Option<(PullThrough, String)> {
+    let pulled = pull_through(backend, Format::Container).await?;
+    image.serve(&pulled.upstream, "team/app", Some("v1"));
+    let token = pull_token(&pulled.app, pulled.registry).await;
+    Some((pulled, token))
+}
+
 async fn cached_maven_files_answer_head_and_conditional_gets(backend: Backend) {
     let Some(PullThrough {
         app,
@@ -110,18 +119,11 @@ async fn cached_maven_files_answer_head_and_conditional_gets(backend: Backend) {
 }
 
 async fn container_blobs_answer_head_and_conditional_gets(backend: Backend) {
-    let Some(PullThrough {
-        app,
-        upstream,
-        registry,
-        ..
-    }) = pull_through(backend, Format::Container).await
-    else {
+    let image = Image::new("conditional", &[20_000], "amd64");
+    let Some((pulled, token)) = serving(backend, &image).await else {
         return;
     };
-    let image = Image::new("conditional", &[20_000], "amd64");
-    image.serve(&upstream, "team/app", Some("v1"));
-    let token = pull_token(&app, registry).await;
+    let (app, registry) = (&pulled.app, pulled.registry);
     let digest = crate::container::digest_of(&image.layers[0]);
     let url = app.url(&v2(registry, &format!("team/app/blobs/{digest}")));
     let first = app
@@ -167,18 +169,11 @@ async fn hosted_files_answer_head_and_conditional_gets(backend: Backend) {
 }
 
 async fn container_manifests_answer_head_and_conditional_gets(backend: Backend) {
-    let Some(PullThrough {
-        app,
-        upstream,
-        registry,
-        ..
-    }) = pull_through(backend, Format::Container).await
-    else {
+    let image = Image::new("manifests", &[1000], "amd64");
+    let Some((pulled, token)) = serving(backend, &image).await else {
         return;
     };
-    let image = Image::new("manifests", &[1000], "amd64");
-    image.serve(&upstream, "team/app", Some("v1"));
-    let token = pull_token(&app, registry).await;
+    let (app, registry) = (&pulled.app, pulled.registry);
     for reference in ["v1", image.manifest_digest.as_str()] {
         let url = app.url(&v2(registry, &format!("team/app/manifests/{reference}")));
         assert_head_and_conditional_get(|method| {

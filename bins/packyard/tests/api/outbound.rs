@@ -28,6 +28,13 @@ async fn pull(app: &TestApp, registry: i64) -> reqwest::Response {
         .unwrap()
 }
 
+/// Asserts the jar comes through the registry with these bytes.
+async fn assert_pulls(app: &TestApp, registry: i64, expected: &str) {
+    let response = pull(app, registry).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), expected);
+}
+
 /// A registry with one upstream at `url`, saved through the management API.
 async fn registry_with_upstream(app: &TestApp, url: &str) -> i64 {
     let group = app.create_group("acme").await;
@@ -56,9 +63,7 @@ async fn a_proxied_upstream_is_reached_only_through_the_proxy() {
     // Only the proxy knows this name: a direct request could not even resolve it.
     let registry = registry_with_upstream(&app, "http://maven.proxied.test").await;
 
-    let response = pull(&app, registry).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "jar via proxy");
+    assert_pulls(&app, registry, "jar via proxy").await;
     let seen = proxy.seen();
     assert!(
         seen.iter()
@@ -117,9 +122,7 @@ async fn no_proxy_hosts_are_reached_directly() {
     };
     let registry = registry_with_upstream(&app, &upstream.url).await;
 
-    let response = pull(&app, registry).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "jar direct");
+    assert_pulls(&app, registry, "jar direct").await;
     assert!(proxy.seen().is_empty(), "{:?}", proxy.seen());
     assert_eq!(upstream.count("GET", &format!("/{JAR}")), 1);
 }
@@ -181,9 +184,7 @@ async fn an_upstream_signed_by_a_private_ca_is_trusted_only_with_that_ca() {
         return;
     };
     let registry = registry_with_upstream(&with, &url).await;
-    let response = pull(&with, registry).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "jar over tls");
+    assert_pulls(&with, registry, "jar over tls").await;
     assert!(*served.lock().unwrap() > 0);
 }
 
@@ -204,9 +205,7 @@ async fn private_upstreams_on_the_allowlist_are_accepted_and_others_refused() {
     };
     let token = app.admin_token.clone();
     let registry = registry_with_upstream(&app, &upstream.url).await;
-    let response = pull(&app, registry).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "jar from the lan");
+    assert_pulls(&app, registry, "jar from the lan").await;
 
     let listed = create_upstream(
         &app,
@@ -272,9 +271,7 @@ async fn redirects_are_followed_only_to_allowed_destinations() {
     );
 
     upstream.set(JAR, Reply::Status(302).with_header("Location", &listed));
-    let response = pull(&app, registry).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "moved jar");
+    assert_pulls(&app, registry, "moved jar").await;
 }
 
 #[actix_web::test]
@@ -295,9 +292,7 @@ async fn an_https_upstream_is_tunnelled_through_the_proxy() {
     };
     let registry = registry_with_upstream(&app, &url).await;
 
-    let response = pull(&app, registry).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.text().await.unwrap(), "jar over tls");
+    assert_pulls(&app, registry, "jar over tls").await;
     let seen = proxy.seen();
     assert!(
         seen.iter()
