@@ -144,7 +144,8 @@ if [ "$PUSHES" = 0 ]; then sleep 20; fi
 touch "$WORK/pushed"
 [ "$READERS" = 0 ] || wait "${READER_PIDS[@]}" || true
 PEAK=$(memory_mib "$PID" VmHWM)
-READS=$(cat "$WORK/reads" 2>/dev/null | wc -l)
+READS=0
+[ ! -e "$WORK/reads" ] || READS=$(wc -l <"$WORK/reads")
 for n in $(seq 0 $((PUSHES - 1))); do
   status=$(cat "$WORK/push-$n.status")
   [ "$status" = 201 ] || die "push $n answered $status: $(head -c 300 "$WORK/push-$n.out")"

@@ -8,6 +8,8 @@
 //! allows replacing; otherwise the blob is finished and the package, version and file rows are committed
 //! in one transaction. A body that fails half-way leaves nothing behind.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, LocalBoxStream, StreamExt, TryStreamExt};
 use packyard_blob::BlobWriter;
@@ -151,6 +153,8 @@ static INSPECTIONS: tokio::sync::Semaphore =
 pub struct ReceivedFile {
     writer: BlobWriter,
     spool: Option<std::fs::File>,
+    /// The inspection slot, once taken: held until the file is stored or dropped (see [`Self::inspect`]).
+    inspection: Option<tokio::sync::SemaphorePermit<'static>>,
 }
 
 impl ReceivedFile {
@@ -169,21 +173,26 @@ impl ReceivedFile {
     }
 
     /// Reads inside the received file (its spool copy, from the start) on the blocking pool. At most
-    /// [`PARALLEL_INSPECTIONS`] run at once across the server: each may hold an archive's central
-    /// directory and a metadata document in memory, so their number, not the number of uploads, bounds
-    /// that memory.
+    /// [`PARALLEL_INSPECTIONS`] uploads are inspected at once across the server, each from its first
+    /// inspection until it is stored or dropped: an inspection may hold an archive's central directory,
+    /// and what it read (a metadata document of several MiB) is held until its row is written, so their
+    /// number, not the number of uploads, bounds that memory.
     pub async fn inspect<T: Send + 'static>(
-        &self,
+        &mut self,
         read: impl FnOnce(std::io::BufReader<std::fs::File>) -> CoreResult<T> + Send + 'static,
     ) -> CoreResult<T> {
         use std::io::{Seek, SeekFrom};
         let mut file = self
             .spool()?
             .ok_or_else(|| CoreError::Internal("the upload was not spooled".into()))?;
-        let _slot = INSPECTIONS
-            .acquire()
-            .await
-            .map_err(|e| CoreError::Internal(format!("inspecting an upload: {e}")))?;
+        if self.inspection.is_none() {
+            self.inspection = Some(
+                INSPECTIONS
+                    .acquire()
+                    .await
+                    .map_err(|e| CoreError::Internal(format!("inspecting an upload: {e}")))?,
+            );
+        }
         tokio::task::spawn_blocking(move || {
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
@@ -310,7 +319,11 @@ impl Core {
             },
             None => None,
         };
-        Ok(ReceivedFile { writer, spool })
+        Ok(ReceivedFile {
+            writer,
+            spool,
+            inspection: None,
+        })
     }
 
     /// Keeps a received file as `upload.file_name` of `upload.version` of the package, creating the
@@ -318,10 +331,15 @@ impl Core {
     pub async fn store_hosted_file(
         &self,
         package: &PackageRef,
-        upload: FileUpload,
+        mut upload: FileUpload,
         received: ReceivedFile,
     ) -> CoreResult<StoredFile> {
-        let ReceivedFile { writer, spool } = received;
+        // The inspection slot is released when this returns, once the documents are written.
+        let ReceivedFile {
+            writer,
+            spool,
+            inspection: _inspection,
+        } = received;
         drop(spool);
         let digests = writer.digests();
         let mismatch = [
@@ -368,11 +386,21 @@ impl Core {
                 "storage is removing this content right now; try again".into(),
             ));
         };
+        // Written once and shared by the attempts: a version document may be several MiB.
+        let version_metadata: Option<Arc<str>> = upload
+            .version_metadata
+            .take()
+            .map(|document| document.to_string().into());
         let mut attempt = 0;
         let outcome = loop {
             attempt += 1;
             match self
-                .commit_hosted_file(package.clone(), upload.clone(), digests.clone())
+                .commit_hosted_file(
+                    package.clone(),
+                    upload.clone(),
+                    version_metadata.clone(),
+                    digests.clone(),
+                )
                 .await
             {
                 Ok(Outcome::LostRace) if attempt < COMMIT_ATTEMPTS => continue,
@@ -396,7 +424,8 @@ impl Core {
     async fn commit_hosted_file(
         &self,
         package: PackageRef,
-        mut upload: FileUpload,
+        upload: FileUpload,
+        version_metadata: Option<Arc<str>>,
         digests: FileDigests,
     ) -> CoreResult<Outcome> {
         let now = self.now();
@@ -426,8 +455,6 @@ impl Core {
             upload_type: upload.upload_type.as_str().to_owned(),
             metadata: metadata_text(&upload.file_metadata),
         };
-        // The document is kept as text only: a version document may be several MiB.
-        let version_metadata = metadata_text(&upload.version_metadata.take());
         let result = self
             .db
             .transaction(move |conn| {
@@ -458,7 +485,7 @@ impl Core {
                                     lower_version: upload.version.to_lowercase(),
                                     language_version: upload.language_version.clone(),
                                     upload_type: upload.upload_type.as_str().to_owned(),
-                                    metadata: version_metadata,
+                                    metadata: version_metadata.as_deref(),
                                     created_at: now,
                                     updated_at: now,
                                     index_metadata: upload.index_metadata.clone(),

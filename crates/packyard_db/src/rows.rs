@@ -558,7 +558,7 @@ pub struct PackageVersion {
 /// A new version.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = package_versions)]
-pub struct NewPackageVersion {
+pub struct NewPackageVersion<'a> {
     /// Public identifier.
     pub uuid: String,
     /// The package.
@@ -573,8 +573,8 @@ pub struct NewPackageVersion {
     pub language_version: Option<String>,
     /// Upload type.
     pub upload_type: String,
-    /// Format metadata as JSON text.
-    pub metadata: Option<String>,
+    /// Format metadata as JSON text, borrowed: it may be several MiB.
+    pub metadata: Option<&'a str>,
     /// Creation time.
     pub created_at: NaiveDateTime,
     /// Last change.

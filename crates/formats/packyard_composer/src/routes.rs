@@ -72,7 +72,7 @@ fn check_version(version: &str) -> CoreResult<()> {
 }
 
 /// Reads `composer.json` out of the received zip.
-async fn inspect(received: &ReceivedFile) -> CoreResult<Manifest> {
+async fn inspect(received: &mut ReceivedFile) -> CoreResult<Manifest> {
     received
         .inspect(|file| {
             crate::manifest::read_zip_manifest(file)
@@ -87,12 +87,12 @@ async fn store_package(
     core: &Core,
     owner: Owner,
     version: &str,
-    received: ReceivedFile,
+    mut received: ReceivedFile,
     upload_type: UploadType,
 ) -> CoreResult<StoredFile> {
     let checked = async {
         check_version(version)?;
-        let manifest = inspect(&received).await?;
+        let manifest = inspect(&mut received).await?;
         if let Some(declared) = manifest.document.get("version").and_then(|v| v.as_str())
             && normalize_version(declared) != normalize_version(version)
         {

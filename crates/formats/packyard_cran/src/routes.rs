@@ -173,7 +173,7 @@ fn package_ref(owner: Owner, name: &str) -> PackageRef {
 }
 
 /// Reads the DESCRIPTION out of the received package.
-async fn inspect(received: &ReceivedFile, tree: Option<&Tree>) -> CoreResult<Description> {
+async fn inspect(received: &mut ReceivedFile, tree: Option<&Tree>) -> CoreResult<Description> {
     let tree = tree.cloned();
     received
         .inspect(move |reader| {
@@ -195,7 +195,7 @@ async fn store_package(
     owner: Owner,
     (file_name, tree): (&str, Option<&Tree>),
     language_version: Option<String>,
-    received: ReceivedFile,
+    mut received: ReceivedFile,
     upload_type: UploadType,
 ) -> CoreResult<StoredFile> {
     let checked = async {
@@ -203,7 +203,7 @@ async fn store_package(
             None => check_file_name(file_name)?,
             Some(tree) => check_binary_file_name(file_name, tree)?,
         };
-        let description = inspect(&received, tree).await?;
+        let description = inspect(&mut received, tree).await?;
         if description.package() != name {
             return Err(bad_request(format!(
                 "invalid package: DESCRIPTION's Package {:?} is not the file name's {name:?}",

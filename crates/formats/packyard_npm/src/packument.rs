@@ -2,11 +2,12 @@
 //! abbreviated one npm asks for when it installs (`application/vnd.npm.install-v1+json`).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use chrono::NaiveDateTime;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 /// The media type of the abbreviated document.
@@ -86,11 +87,101 @@ fn quoted(text: &str) -> String {
     Value::from(text).to_string()
 }
 
+/// A stored version document, read without building it: its top-level fields are slices of its text,
+/// so a readme of megabytes is neither parsed into a tree nor copied when it is served.
+pub struct StoredDocument {
+    text: Bytes,
+}
+
+/// A stored document's top-level fields, by name.
+type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+impl StoredDocument {
+    /// The document as stored; none reads as an empty one.
+    pub fn new(text: Option<String>) -> Self {
+        Self {
+            text: text.map(Bytes::from).unwrap_or_default(),
+        }
+    }
+
+    /// Its top-level fields; none when it is not a JSON object.
+    fn fields(&self) -> Fields<'_> {
+        std::str::from_utf8(&self.text)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes a document's pieces, slicing values out of this one.
+    fn pieces(&self) -> Pieces<'_> {
+        Pieces {
+            source: &self.text,
+            done: Vec::new(),
+            buffer: String::new(),
+            opened: false,
+        }
+    }
+}
+
+/// Values at least this long are sent as slices of the stored text; shorter ones are copied into the
+/// piece being written, so that a document is a few pieces, not one per field.
+const SLICED_FROM: usize = 16 * 1024;
+
+/// A JSON text written in pieces: what packyard writes is gathered into a buffer, large values of the
+/// stored document are slices of it.
+struct Pieces<'a> {
+    source: &'a Bytes,
+    done: Vec<Bytes>,
+    buffer: String,
+    /// The text written last opened an object: its first field takes no comma.
+    opened: bool,
+}
+
+impl Pieces<'_> {
+    fn text(&mut self, text: &str) {
+        self.buffer.push_str(text);
+        self.opened = text.ends_with('{');
+    }
+
+    /// `"key":value`, preceded by a comma unless it opens an object.
+    fn field(&mut self, key: &str, value: &RawValue) {
+        if !std::mem::take(&mut self.opened) {
+            self.buffer.push(',');
+        }
+        self.buffer.push_str(&quoted(key));
+        self.buffer.push(':');
+        let value = value.get();
+        if value.len() < SLICED_FROM {
+            self.buffer.push_str(value);
+        } else {
+            self.flush();
+            self.done.push(self.source.slice_ref(value.as_bytes()));
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.buffer.is_empty() {
+            self.done.push(std::mem::take(&mut self.buffer).into());
+        }
+    }
+
+    /// The pieces, in order.
+    pub fn finish(mut self) -> Vec<Bytes> {
+        self.flush();
+        self.done
+    }
+}
+
+/// A value packyard writes, as raw JSON.
+fn raw(value: Value) -> Box<RawValue> {
+    // Serialising a `Value` cannot fail.
+    serde_json::value::to_raw_value(&value).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
 /// Whether a version document makes npm run code at install time.
-fn runs_install_scripts(manifest: &Map<String, Value>) -> bool {
-    manifest
-        .get("scripts")
-        .and_then(Value::as_object)
+fn runs_install_scripts(scripts: Option<&&RawValue>) -> bool {
+    scripts
+        .and_then(|scripts| serde_json::from_str::<Map<String, Value>>(scripts.get()).ok())
         .is_some_and(|scripts| INSTALL_SCRIPTS.iter().any(|s| scripts.contains_key(*s)))
 }
 
@@ -104,22 +195,38 @@ impl VersionDist {
     }
 
     /// This version's entry in the full document, `"1.0.0":{…}`: the published fields (without the
-    /// publisher's internal `_` fields), its identity, and `dist` pointing back at this registry.
-    /// It is appended to `out`; the document is moved, not copied (a readme may be megabytes).
-    pub fn write_full_entry(&self, name: &str, mut manifest: Map<String, Value>, out: &mut String) {
-        let install_script = runs_install_scripts(&manifest);
-        manifest.retain(|key, _| !key.starts_with('_') || key.as_str() == "_hasShrinkwrap");
-        manifest.insert("name".into(), json!(name));
-        manifest.insert("version".into(), json!(self.version));
-        manifest.insert("_id".into(), json!(format!("{name}@{}", self.version)));
-        manifest.insert("dist".into(), self.dist());
+    /// publisher's internal `_` fields), its identity, and `dist` pointing back at this registry. The
+    /// published fields are slices of the stored document (a readme may be megabytes).
+    pub fn full_entry(&self, name: &str, stored: &StoredDocument) -> Vec<Bytes> {
+        let mut published = stored.fields();
+        let install_script = runs_install_scripts(published.get("scripts"));
+        // What packyard writes itself replaces the published fields; the publisher's `_` fields go.
+        published.retain(|key, _| {
+            let internal = key.starts_with('_') && key != "_hasShrinkwrap";
+            let replaced = matches!(key.as_str(), "name" | "version" | "dist")
+                || install_script && key == "hasInstallScript";
+            !internal && !replaced
+        });
+        let mut own = vec![
+            ("name", raw(json!(name))),
+            ("version", raw(json!(self.version))),
+            ("_id", raw(json!(format!("{name}@{}", self.version)))),
+            ("dist", raw(self.dist())),
+        ];
         if install_script {
-            manifest.insert("hasInstallScript".into(), json!(true));
+            own.push(("hasInstallScript", raw(json!(true))));
         }
-        out.push_str(&quoted(&self.version));
-        out.push(':');
-        // Written straight into `out`, which cannot fail.
-        let _ = write!(out, "{}", Value::Object(manifest));
+        let mut out = stored.pieces();
+        out.text(&quoted(&self.version));
+        out.text(":{");
+        for (key, value) in &own {
+            out.field(key, value);
+        }
+        for (key, value) in published {
+            out.field(&key, value);
+        }
+        out.text("}");
+        out.finish()
     }
 
     /// This version's entry in the abbreviated document, spliced from its stored [`install_fields`]
@@ -159,7 +266,11 @@ pub fn install_fields(manifest: &Map<String, Value>) -> String {
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if runs_install_scripts(manifest) {
+    if manifest
+        .get("scripts")
+        .and_then(Value::as_object)
+        .is_some_and(|scripts| INSTALL_SCRIPTS.iter().any(|s| scripts.contains_key(*s)))
+    {
         kept.insert("hasInstallScript".into(), json!(true));
     }
     Value::Object(kept).to_string()
@@ -180,14 +291,15 @@ impl PackageHead {
     }
 
     /// The full document up to its version entries, with the latest version's descriptive fields at
-    /// the top, as `npm view` reads them.
-    pub fn full_opening(&self, latest: Option<&Map<String, Value>>) -> String {
-        let mut doc = json!({
-            "_id": self.name,
-            "_rev": self.revision,
-            "name": self.name,
-            "dist-tags": self.dist_tags,
-        });
+    /// the top, as `npm view` reads them (sliced out of its stored document).
+    pub fn full_opening(&self, latest: &StoredDocument) -> Vec<Bytes> {
+        let fields = latest.fields();
+        let mut out = latest.pieces();
+        out.text("{");
+        out.field("_id", &raw(json!(self.name)));
+        out.field("_rev", &raw(json!(self.revision)));
+        out.field("name", &raw(json!(self.name)));
+        out.field("dist-tags", &raw(json!(self.dist_tags)));
         for key in [
             "description",
             "readme",
@@ -196,14 +308,12 @@ impl PackageHead {
             "repository",
             "keywords",
         ] {
-            if let Some(value) = latest.and_then(|latest| latest.get(key)) {
-                doc[key] = value.clone();
+            if let Some(value) = fields.get(key) {
+                out.field(key, value);
             }
         }
-        let mut opening = doc.to_string();
-        opening.pop();
-        opening.push_str(",\"versions\":{");
-        opening
+        out.text(",\"versions\":{");
+        out.finish()
     }
 
     /// The full document after its version entries: the publication times.
@@ -272,14 +382,18 @@ mod tests {
         serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 
+    fn joined(pieces: Vec<Bytes>) -> String {
+        String::from_utf8(pieces.concat()).unwrap()
+    }
+
     #[test]
     fn full_documents_point_dist_back_here() {
         let head = head();
-        let mut entry = String::new();
-        dist("1.0.0").write_full_entry(&head.name, manifest(), &mut entry);
+        let stored = StoredDocument::new(Some(Value::Object(manifest()).to_string()));
+        let entry = dist("1.0.0").full_entry(&head.name, &stored);
         let doc = assembled(
-            head.full_opening(Some(&manifest())),
-            &[entry],
+            joined(head.full_opening(&stored)),
+            &[joined(entry)],
             &head.full_closing(&[("1.0.0".into(), at(5))]),
         );
         let version = &doc["versions"]["1.0.0"];
@@ -305,6 +419,38 @@ mod tests {
         assert_eq!(version["hasInstallScript"], true);
         assert!(version.get("_npmUser").is_none());
         assert_eq!(version["readme"], "long text");
+    }
+
+    #[test]
+    fn large_fields_are_sent_as_slices_of_the_stored_document() {
+        let readme = "r".repeat(SLICED_FROM * 4);
+        let mut published = manifest();
+        published.insert("readme".into(), json!(readme));
+        let text = Value::Object(published).to_string();
+        let stored = StoredDocument::new(Some(text));
+        let entry = dist("1.0.0").full_entry("@acme/widget", &stored);
+        let quoted_readme = quoted(&readme);
+        let slice = entry
+            .iter()
+            .find(|piece| piece.len() == quoted_readme.len())
+            .expect("the readme is a piece of its own");
+        assert!(
+            stored.text.as_ptr_range().contains(&slice.as_ptr()),
+            "the readme is sliced out of the stored text, not copied"
+        );
+        let doc: Value = serde_json::from_str(&format!("{{{}}}", joined(entry))).unwrap();
+        assert_eq!(doc["1.0.0"]["readme"], json!(readme));
+        assert_eq!(doc["1.0.0"]["description"], "A widget");
+    }
+
+    #[test]
+    fn documents_that_are_not_objects_read_as_empty_ones() {
+        for stored in [None, Some("not json".to_owned()), Some("[1,2]".to_owned())] {
+            let entry = dist("1.0.0").full_entry("demo", &StoredDocument::new(stored));
+            let doc: Value = serde_json::from_str(&format!("{{{}}}", joined(entry))).unwrap();
+            assert_eq!(doc["1.0.0"]["name"], "demo");
+            assert_eq!(doc["1.0.0"].as_object().unwrap().len(), 4);
+        }
     }
 
     #[test]

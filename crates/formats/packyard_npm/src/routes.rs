@@ -1,7 +1,7 @@
 //! npm routes: GitFlic's content routes and, under `/company/{group}/package/-/npm/`, the registry
 //! protocol npm speaks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::io::{BufReader, Seek, SeekFrom};
 use std::pin::Pin;
@@ -28,7 +28,7 @@ use crate::attachment::{decode_attachment, measure_document};
 use crate::manifest::{Manifest, read_tarball_manifest};
 use crate::name::{NpmName, is_valid_tag, is_valid_version};
 use crate::packument::{
-    ABBREVIATED, ABBREVIATED_CLOSING, PackageHead, VersionDist, install_fields,
+    ABBREVIATED, ABBREVIATED_CLOSING, PackageHead, StoredDocument, VersionDist, install_fields,
 };
 use crate::publish::PackageUpdate;
 
@@ -235,7 +235,7 @@ fn registry_url(req: &HttpRequest, core: &Core, group: &str) -> String {
 /// Reads a tarball's `package.json` out of the spooled upload and checks it names the package and
 /// version; the upload is discarded when it does not.
 async fn checked_manifest(
-    received: ReceivedFile,
+    mut received: ReceivedFile,
     name: &NpmName,
     version: &str,
 ) -> CoreResult<(Manifest, ReceivedFile)> {
@@ -472,17 +472,18 @@ async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResu
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains(ABBREVIATED));
     let (content_type, form, opening) = if abbreviated {
-        (ABBREVIATED, Form::Abbreviated, head.abbreviated_opening())
+        let opening = vec![head.abbreviated_opening().into()];
+        (ABBREVIATED, Form::Abbreviated, opening)
     } else {
         let latest = match head.dist_tags.get("latest") {
             Some(latest) => match core.find_hosted_version(&package, latest).await {
-                Ok(found) => Some(version_manifest(found.version.metadata.as_deref())),
+                Ok(found) => found.version.metadata,
                 Err(CoreError::NotFound(_)) => None,
                 Err(error) => return Err(error.into()),
             },
             None => None,
         };
-        let opening = head.full_opening(latest.as_ref());
+        let opening = head.full_opening(&StoredDocument::new(latest));
         ("application/json", Form::Full, opening)
     };
     let writer = DocumentWriter {
@@ -495,7 +496,7 @@ async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResu
         package,
         head,
         form,
-        opening: Some(opening),
+        pending: opening.into(),
         after: 0,
         published: Vec::new(),
         written: 0,
@@ -540,7 +541,8 @@ struct DocumentWriter {
     /// Where the package's tarballs are served, up to the file name.
     tarballs: String,
     form: Form,
-    opening: Option<String>,
+    /// Pieces written and not yet sent.
+    pending: VecDeque<bytes::Bytes>,
     /// The row id of the last version written.
     after: i64,
     /// The versions written and when they were published (the full document's `time`).
@@ -554,29 +556,33 @@ impl DocumentWriter {
     /// The next piece of the document, or `None` after the closing. An error ends the stream, which
     /// aborts the response: a client never reads a cut document as a whole one.
     async fn next_piece(&mut self) -> Option<CoreResult<bytes::Bytes>> {
-        if self.done {
-            return None;
-        }
-        if let Some(opening) = self.opening.take() {
-            return Some(Ok(opening.into()));
-        }
-        let piece = self.versions().await;
-        if !matches!(piece, Ok(Some(_))) {
-            self.done = true;
-        }
-        Some(match piece {
-            Ok(Some(entries)) => Ok(entries.into()),
-            Ok(None) => Ok(match self.form {
-                Form::Abbreviated => ABBREVIATED_CLOSING.to_owned(),
-                Form::Full => self.head.full_closing(&self.published),
+        loop {
+            if let Some(piece) = self.pending.pop_front() {
+                return Some(Ok(piece));
             }
-            .into()),
-            Err(error) => Err(error),
-        })
+            if self.done {
+                return None;
+            }
+            match self.versions().await {
+                Ok(Some(entries)) => self.pending = entries,
+                Ok(None) => {
+                    self.done = true;
+                    return Some(Ok(match self.form {
+                        Form::Abbreviated => ABBREVIATED_CLOSING.to_owned(),
+                        Form::Full => self.head.full_closing(&self.published),
+                    }
+                    .into()));
+                }
+                Err(error) => {
+                    self.done = true;
+                    return Some(Err(error));
+                }
+            }
+        }
     }
 
-    /// The entries of the next page of versions, or `None` when every version is written.
-    async fn versions(&mut self) -> CoreResult<Option<String>> {
+    /// The pieces of the next page of versions, or `None` when every version is written.
+    async fn versions(&mut self) -> CoreResult<Option<VecDeque<bytes::Bytes>>> {
         let listed = match self.form {
             Form::Abbreviated => ListedMetadata::Index,
             Form::Full => ListedMetadata::Whole,
@@ -588,8 +594,8 @@ impl DocumentWriter {
         if rows.is_empty() {
             return Ok(None);
         }
-        let mut entries = String::new();
-        for mut row in rows {
+        let mut entries = VecDeque::new();
+        for row in rows {
             // One tarball per version; a page may end between two files of the same version.
             if row.version_id == self.after {
                 continue;
@@ -602,7 +608,7 @@ impl DocumentWriter {
                 version: row.version,
             };
             if self.written > 0 {
-                entries.push(',');
+                entries.push_back(bytes::Bytes::from_static(b","));
             }
             match self.form {
                 Form::Abbreviated => {
@@ -618,22 +624,20 @@ impl DocumentWriter {
                                 .as_deref(),
                         )),
                     };
-                    entries.push_str(&dist.abbreviated_entry(&self.head.name, &fields));
+                    entries.push_back(dist.abbreviated_entry(&self.head.name, &fields).into());
                 }
                 Form::Full => {
                     self.published.push((dist.version.clone(), row.created_at));
                     let name = self.head.name.clone();
-                    let stored = row.metadata.take();
-                    // At most the parsed document and its text are held at once, never two copies.
-                    entries = tokio::task::spawn_blocking(move || {
-                        entries.reserve(stored.as_ref().map_or(0, String::len) + 1024);
-                        let manifest = version_manifest(stored.as_deref());
-                        drop(stored);
-                        dist.write_full_entry(&name, manifest, &mut entries);
-                        entries
-                    })
-                    .await
-                    .map_err(|e| CoreError::Internal(format!("writing a package document: {e}")))?;
+                    let stored = StoredDocument::new(row.metadata);
+                    // Scanning a document of megabytes for its fields is blocking work.
+                    let entry =
+                        tokio::task::spawn_blocking(move || dist.full_entry(&name, &stored))
+                            .await
+                            .map_err(|e| {
+                                CoreError::Internal(format!("writing a package document: {e}"))
+                            })?;
+                    entries.extend(entry);
                 }
             }
             self.written += 1;

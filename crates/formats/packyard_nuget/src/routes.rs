@@ -200,7 +200,7 @@ fn unquote_boundary(content_type: &str) -> String {
 }
 
 /// Reads the `.nuspec` out of the received package.
-async fn inspect(received: &ReceivedFile) -> CoreResult<(Nuspec, String)> {
+async fn inspect(received: &mut ReceivedFile) -> CoreResult<(Nuspec, String)> {
     received
         .inspect(|file| {
             read_nupkg_nuspec(file).map_err(|e| bad_request(format!("invalid package: {e}")))
@@ -213,10 +213,10 @@ async fn inspect(received: &ReceivedFile) -> CoreResult<(Nuspec, String)> {
 async fn store_package(
     core: &Core,
     owner: Owner,
-    received: ReceivedFile,
+    mut received: ReceivedFile,
     upload_type: UploadType,
 ) -> CoreResult<StoredFile> {
-    let (nuspec, text) = match inspect(&received).await {
+    let (nuspec, text) = match inspect(&mut received).await {
         Ok(read) => read,
         Err(error) => {
             received.discard().await;

@@ -51,7 +51,7 @@ fn file_name(name: &str, version: &str) -> String {
 }
 
 /// Reads `opm-metadata.xml` out of the received `.ospx`.
-async fn inspect(received: &ReceivedFile) -> CoreResult<Metadata> {
+async fn inspect(received: &mut ReceivedFile) -> CoreResult<Metadata> {
     received
         .inspect(|file| read_ospx(file).map_err(|e| bad_request(format!("invalid package: {e}"))))
         .await
@@ -89,11 +89,11 @@ async fn store_package(
     core: &Core,
     owner: Owner,
     declared_file: &str,
-    received: ReceivedFile,
+    mut received: ReceivedFile,
     upload_type: UploadType,
 ) -> CoreResult<StoredFile> {
     let checked = async {
-        let metadata = inspect(&received).await?;
+        let metadata = inspect(&mut received).await?;
         check(core, &owner, declared_file, &metadata).await?;
         Ok(metadata)
     }

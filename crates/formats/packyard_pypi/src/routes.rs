@@ -114,7 +114,7 @@ fn check_file_name(name: &str, version: &str, file_name: &str) -> CoreResult<Dis
 }
 
 /// Reads the core metadata out of the received file.
-async fn inspect(received: &ReceivedFile, kind: DistributionKind) -> CoreResult<CoreMetadata> {
+async fn inspect(received: &mut ReceivedFile, kind: DistributionKind) -> CoreResult<CoreMetadata> {
     received
         .inspect(move |reader| {
             let parsed = match kind {
@@ -139,14 +139,14 @@ async fn store_distribution(
     core: &Core,
     owner: Owner,
     (name, version, file_name): (&str, &str, &str),
-    received: ReceivedFile,
+    mut received: ReceivedFile,
     upload_type: UploadType,
     declared: Declared,
 ) -> CoreResult<StoredFile> {
     let checked = async {
         check_project(name, version)?;
         let distribution = check_file_name(name, version, file_name)?;
-        let metadata = inspect(&received, distribution.kind).await?;
+        let metadata = inspect(&mut received, distribution.kind).await?;
         if normalize_pypi_name(metadata.name()) != normalize_pypi_name(name) {
             return Err(bad_request(format!(
                 "the distribution's metadata names project {:?}, not {name:?}",

@@ -114,17 +114,31 @@ pub fn find_version(
         .optional()?)
 }
 
-/// Inserts a version.
+/// Inserts a version. The row returned leaves out `metadata`, which is not read back (it may be
+/// several MiB).
 pub fn insert_version(
     conn: &mut AnyConnection,
     new: &NewPackageVersion,
 ) -> DbResult<PackageVersion> {
-    Ok(per_backend!(conn, |c| diesel::insert_into(
-        package_versions::table
-    )
-    .values(new)
-    .returning(PackageVersion::as_returning())
-    .get_result(c))?)
+    let id = per_backend!(conn, |c| diesel::insert_into(package_versions::table)
+        .values(new)
+        .returning(package_versions::id)
+        .get_result(c))?;
+    Ok(PackageVersion {
+        id,
+        uuid: new.uuid.clone(),
+        package_id: new.package_id,
+        version: new.version.clone(),
+        base_version: new.base_version.clone(),
+        lower_version: new.lower_version.clone(),
+        language_version: new.language_version.clone(),
+        download_count: 0,
+        upload_type: new.upload_type.clone(),
+        metadata: None,
+        created_at: new.created_at,
+        updated_at: new.updated_at,
+        index_metadata: new.index_metadata.clone(),
+    })
 }
 
 /// Replaces a version's format metadata and its index's part of it.
@@ -374,32 +388,55 @@ pub fn list_version_page(
     limit: i64,
     metadata: ListedMetadata,
 ) -> DbResult<Vec<VersionListing>> {
-    let rows = package_files::table
+    // The page is chosen without its documents, which are read for its versions alone: ordering a
+    // join may copy every candidate row, each with a document of megabytes, into a sorter.
+    let page: Vec<(i64, String, NaiveDateTime, String, String, String)> = package_files::table
         .inner_join(package_versions::table)
         .filter(package_versions::package_id.eq(package_id))
         .filter(package_versions::id.gt(after))
         .filter(package_files::name.like(format!("%{suffix}")))
         .order((package_versions::id.asc(), package_files::id.asc()))
-        .limit(limit);
+        .limit(limit)
+        .select((
+            package_versions::id,
+            package_versions::version,
+            package_versions::created_at,
+            package_files::name,
+            package_files::file_sha1,
+            package_files::file_sha512,
+        ))
+        .load(conn)?;
+    let mut version_ids: Vec<i64> = page.iter().map(|row| row.0).collect();
+    version_ids.dedup();
+    let documents = package_versions::table.filter(package_versions::id.eq_any(&version_ids));
     // The two metadata columns have the same type; only the one asked for is read.
-    macro_rules! listing {
-        ($metadata:expr) => {
-            rows.select((
-                package_versions::id,
-                package_versions::version,
-                package_versions::created_at,
-                $metadata,
-                package_files::name,
-                package_files::file_sha1,
-                package_files::file_sha512,
-            ))
-            .load(conn)?
-        };
+    let mut documents: std::collections::HashMap<i64, Option<String>> = match metadata {
+        ListedMetadata::Whole => documents
+            .select((package_versions::id, package_versions::metadata))
+            .load(conn)?,
+        ListedMetadata::Index => documents
+            .select((package_versions::id, package_versions::index_metadata))
+            .load(conn)?,
     }
-    Ok(match metadata {
-        ListedMetadata::Whole => listing!(package_versions::metadata),
-        ListedMetadata::Index => listing!(package_versions::index_metadata),
-    })
+    .into_iter()
+    .collect();
+    Ok(page
+        .into_iter()
+        .map(
+            |(version_id, version, created_at, file_name, file_sha1, file_sha512)| {
+                VersionListing {
+                    version_id,
+                    version,
+                    created_at,
+                    // A version with several files carries its document once.
+                    metadata: documents.remove(&version_id).flatten(),
+                    file_name,
+                    file_sha1,
+                    file_sha512,
+                }
+            },
+        )
+        .collect())
 }
 
 /// The dist-tags of an npm package, by tag.
