@@ -9,6 +9,7 @@ mod auth;
 mod connection;
 mod error;
 pub mod hosted;
+pub mod openapi;
 mod pagination;
 mod params;
 #[cfg(test)]
@@ -18,7 +19,7 @@ mod stream;
 
 pub use auth::{Authenticated, CoreData, credential_from_request, header_text};
 pub use connection::{ConnectionLimits, Connections};
-pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
+pub use error::{ApiError, ApiResult, GitlabErrorBody, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
 pub use range::{
