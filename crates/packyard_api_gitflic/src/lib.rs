@@ -50,8 +50,7 @@ type Query = web::Query<HashMap<String, String>>;
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PackageSearch {
-    /// Only packages of this type: `generic`, `maven`, `npm`, `pypi`, `nuget`, `composer`, `cran`,
-    /// `opm` or `container`.
+    /// Only packages of this type.
     #[serde(rename = "type")]
     pub package_type: Option<String>,
     /// Only packages whose name contains this.

@@ -1,6 +1,8 @@
 //! The OpenAPI description of the package listing; each handler carries its own `#[utoipa::path]`.
 
+use packyard_domain::PackageType;
 use utoipa::OpenApi;
+use utoipa::openapi::{ObjectBuilder, Type};
 
 /// The listing routes.
 #[derive(OpenApi)]
@@ -15,5 +17,24 @@ struct GitflicApi;
 
 /// The description of every route this crate registers but the catch-alls, which only answer 404.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    GitflicApi::openapi()
+    let mut document = GitflicApi::openapi();
+    // The listing's `type` is one of the domain's package types.
+    let listing = document
+        .paths
+        .paths
+        .get_mut("/registry/package")
+        .and_then(|item| item.get.as_mut());
+    for parameter in listing
+        .into_iter()
+        .flat_map(|operation| operation.parameters.iter_mut().flatten())
+        .filter(|parameter| parameter.name == "type")
+    {
+        parameter.schema = Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(PackageType::ALL.map(PackageType::as_str)))
+                .into(),
+        );
+    }
+    document
 }

@@ -42,9 +42,8 @@ pub(crate) async fn show(m: Manager, group: web::Path<String>) -> ApiResult<Http
     params(GroupPath), request_body = CleanupPolicyRequest,
     responses(
         (status = 201, description = "The policy", body = CleanupPolicyResponse),
-        (status = 400, description = "A parameter is invalid, or the group is not top-level", body = GitlabErrorBody),
+        (status = 400, description = "A parameter is invalid, the group is not top-level or has a policy", body = GitlabErrorBody),
         (status = 404, description = "No such group", body = GitlabErrorBody),
-        (status = 409, description = "The group has a policy", body = GitlabErrorBody),
     ))]
 pub(crate) async fn create(
     m: Manager,

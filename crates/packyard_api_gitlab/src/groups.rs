@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use packyard_http::{ApiResult, Authenticated, CoreData, Params};
 
 use crate::API_PREFIX;
-use crate::bodies::{GroupCreateRequest, MemberCreateRequest, TokenCreateRequest};
+use crate::bodies::{DeployTokenCreateRequest, GroupCreateRequest, MemberCreateRequest};
 use crate::entities::{DeployTokenResponse, GroupResponse, MemberResponse};
 use crate::extract::{expiry, required_integer, route_id, scopes};
 use crate::openapi::GroupPath;
@@ -44,9 +44,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     request_body = GroupCreateRequest,
     responses(
         (status = 201, description = "The group", body = GroupResponse),
-        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 400, description = "A parameter is missing or invalid, or the path is taken", body = GitlabErrorBody),
         (status = 404, description = "No such parent group", body = GitlabErrorBody),
-        (status = 409, description = "The path is taken", body = GitlabErrorBody),
     ))]
 async fn create(
     Authenticated(actor): Authenticated,
@@ -115,7 +114,6 @@ async fn list_members(
         (status = 201, description = "The member", body = MemberResponse),
         (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
         (status = 404, description = "No such group or user", body = GitlabErrorBody),
-        (status = 409, description = "Already a member", body = GitlabErrorBody),
     ))]
 async fn add_member(
     Authenticated(actor): Authenticated,
@@ -156,7 +154,7 @@ async fn remove_member(
 /// shown once.
 #[utoipa::path(post, path = "/api/v4/groups/{id}/deploy_tokens",
     operation_id = "create_deploy_token", tag = "groups", params(GroupPath),
-    request_body = TokenCreateRequest,
+    request_body = DeployTokenCreateRequest,
     responses(
         (status = 201, description = "The token, shown this once", body = DeployTokenResponse),
         (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),

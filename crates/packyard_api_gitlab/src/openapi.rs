@@ -2,10 +2,13 @@
 //! virtual registry handlers serve every format of [`VIRTUAL_REGISTRIES`], so their paths say `FORMAT`
 //! where the format's segment goes, and [`openapi`] writes them out once per format.
 
+use packyard_domain::Format;
 use packyard_http::openapi::operations_mut;
-use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::path::PathItem;
+use utoipa::openapi::{OpenApi as Document, Ref};
 use utoipa::{IntoParams, OpenApi};
 
+use crate::bodies::ContainerUpstreamCreateRequest;
 use crate::{
     VIRTUAL_REGISTRIES, cache_entries, cleanup, groups, has_saved_test, registries,
     registry_upstreams, upstreams, users,
@@ -59,29 +62,32 @@ struct IdentityApi;
 
 /// The virtual registry routes, with `FORMAT` for the format's segment.
 #[derive(OpenApi)]
-#[openapi(paths(
-    registries::list,
-    registries::create,
-    registries::show,
-    registries::update,
-    registries::delete,
-    registries::purge_cache,
-    upstreams::list_for_group,
-    upstreams::test_new,
-    upstreams::list_for_registry,
-    upstreams::create,
-    upstreams::show,
-    upstreams::update,
-    upstreams::delete,
-    upstreams::purge_cache,
-    upstreams::test_saved,
-    upstreams::test_existing,
-    registry_upstreams::create,
-    registry_upstreams::update,
-    registry_upstreams::delete,
-    cache_entries::list,
-    cache_entries::delete,
-))]
+#[openapi(
+    components(schemas(ContainerUpstreamCreateRequest)),
+    paths(
+        registries::list,
+        registries::create,
+        registries::show,
+        registries::update,
+        registries::delete,
+        registries::purge_cache,
+        upstreams::list_for_group,
+        upstreams::test_new,
+        upstreams::list_for_registry,
+        upstreams::create,
+        upstreams::show,
+        upstreams::update,
+        upstreams::delete,
+        upstreams::purge_cache,
+        upstreams::test_saved,
+        upstreams::test_existing,
+        registry_upstreams::create,
+        registry_upstreams::update,
+        registry_upstreams::delete,
+        cache_entries::list,
+        cache_entries::delete,
+    )
+)]
 struct VirtualRegistryApi;
 
 /// The description of every route this crate registers: the identity routes as they are, the virtual
@@ -97,6 +103,9 @@ pub fn openapi() -> Document {
             if path.ends_with("/upstreams/{id}/test") && !has_saved_test(format) {
                 item.get = None;
             }
+            if path.ends_with("/registries/{id}/upstreams") && format == Format::Container {
+                name_required(&mut item);
+            }
             for operation in operations_mut(&mut item) {
                 operation.operation_id = operation
                     .operation_id
@@ -109,4 +118,15 @@ pub fn openapi() -> Document {
     }
     document.merge(formats);
     document
+}
+
+/// Container upstreams are created with a name: their creation takes [`ContainerUpstreamCreateRequest`].
+fn name_required(item: &mut PathItem) {
+    let body = item
+        .post
+        .as_mut()
+        .and_then(|operation| operation.request_body.as_mut());
+    for content in body.into_iter().flat_map(|body| body.content.values_mut()) {
+        content.schema = Some(Ref::from_schema_name("ContainerUpstreamCreateRequest").into());
+    }
 }

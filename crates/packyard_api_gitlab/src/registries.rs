@@ -36,9 +36,8 @@ pub(crate) async fn list(
     params(GroupPath), request_body = RegistryCreateRequest,
     responses(
         (status = 201, description = "The registry", body = RegistryResponse),
-        (status = 400, description = "A parameter is missing or invalid, or the group is not top-level", body = GitlabErrorBody),
+        (status = 400, description = "A parameter is missing or invalid, the name is taken, the group is not top-level or has as many registries as it may", body = GitlabErrorBody),
         (status = 404, description = "No such group", body = GitlabErrorBody),
-        (status = 409, description = "The name is taken, or the group has as many registries as it may", body = GitlabErrorBody),
     ))]
 pub(crate) async fn create(
     m: Manager,
@@ -85,9 +84,8 @@ pub(crate) async fn show(
     params(RouteId), request_body = RegistryUpdateRequest,
     responses(
         (status = 200, description = "The registry", body = RegistryResponse),
-        (status = 400, description = "No change given, or a parameter is invalid", body = GitlabErrorBody),
+        (status = 400, description = "No change given, a parameter is invalid or the name is taken", body = GitlabErrorBody),
         (status = 404, description = "No such registry", body = GitlabErrorBody),
-        (status = 409, description = "The name is taken", body = GitlabErrorBody),
     ))]
 pub(crate) async fn update(
     m: Manager,

@@ -16,9 +16,8 @@ use packyard_http::GitlabErrorBody;
     request_body = RegistryUpstreamCreateRequest,
     responses(
         (status = 201, description = "The association", body = RegistryUpstreamResponse),
-        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 400, description = "A parameter is missing or invalid, the two are associated already or the registry has as many upstreams as it may", body = GitlabErrorBody),
         (status = 404, description = "No such registry or upstream", body = GitlabErrorBody),
-        (status = 409, description = "Already associated, or the registry has as many upstreams as it may", body = GitlabErrorBody),
     ))]
 pub(crate) async fn create(
     m: Manager,

@@ -112,9 +112,8 @@ pub(crate) async fn list_for_registry(
     params(RouteId), request_body = UpstreamCreateRequest,
     responses(
         (status = 201, description = "The upstream with its association", body = UpstreamResponse),
-        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 400, description = "A parameter is missing or invalid, the group has an upstream with this URL and credentials or the registry as many upstreams as it may", body = GitlabErrorBody),
         (status = 404, description = "No such registry", body = GitlabErrorBody),
-        (status = 409, description = "The registry has as many upstreams as it may", body = GitlabErrorBody),
     ))]
 pub(crate) async fn create(
     m: Manager,

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use packyard_http::{ApiResult, Authenticated, CoreData, Params};
 
 use crate::API_PREFIX;
-use crate::bodies::{TokenCreateRequest, UserCreateRequest};
+use crate::bodies::{PersonalAccessTokenCreateRequest, UserCreateRequest};
 use crate::entities::{PersonalAccessTokenResponse, UserResponse};
 use crate::extract::{expiry, route_id, scopes};
 use crate::openapi::RouteId;
@@ -32,8 +32,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     request_body = UserCreateRequest,
     responses(
         (status = 201, description = "The user", body = UserResponse),
-        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
-        (status = 409, description = "The username or email is taken", body = GitlabErrorBody),
+        (status = 400, description = "A parameter is missing or invalid, or the username is taken", body = GitlabErrorBody),
     ))]
 async fn create(
     Authenticated(actor): Authenticated,
@@ -65,7 +64,7 @@ async fn list(Authenticated(actor): Authenticated, core: CoreData) -> ApiResult<
 /// `POST /users/:id/personal_access_tokens`: `name`, `scopes[]`, `expires_at`; the token is shown once.
 #[utoipa::path(post, path = "/api/v4/users/{id}/personal_access_tokens",
     operation_id = "create_personal_access_token", tag = "users", params(RouteId),
-    request_body = TokenCreateRequest,
+    request_body = PersonalAccessTokenCreateRequest,
     responses(
         (status = 201, description = "The token, shown this once", body = PersonalAccessTokenResponse),
         (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
