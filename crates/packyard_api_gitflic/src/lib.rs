@@ -2,6 +2,7 @@
 //! files, and the files of a package, in GitFlic's HAL pages. Administrators only.
 //!
 //! Handlers are thin: they check the caller, call one `packyard_core` service and render GitFlic's models.
+//! Each carries its OpenAPI path (utoipa), and [`openapi()`] gathers them.
 //! Depends on `packyard_http` and `packyard_core`; never on a format crate or on the database.
 //!
 //! Register [`configure`] after the format crates: their content routes

@@ -3,7 +3,9 @@
 //! and the group cleanup policy.
 //!
 //! Handlers are thin: they extract parameters, call one `packyard_core` service and render GitLab's
-//! entities. Depends on `packyard_http` and `packyard_core`; never on a format crate or on the database.
+//! entities. Each carries its OpenAPI path (utoipa), and [`openapi()`] gathers them, with the
+//! request bodies of [`bodies`]. Depends on `packyard_http` and `packyard_core`; never on a format
+//! crate or on the database.
 //!
 //! The management routes are format-generic: [`configure_format`] wires them for one [`Format`] under its
 //! two prefixes. Register [`configure`] before the format crates' client endpoints: the Maven client route

@@ -1,7 +1,7 @@
 //! actix plumbing shared by every surface: core errors to GitLab-style responses, credential extraction
 //! and authentication, request parameters (query, JSON or form), pagination headers, streaming bodies and range requests on them,
 //! and what the hosted package surfaces share (their error body, Basic challenge, GitFlic page and file
-//! models).
+//! models). Its error bodies, page parameters and models derive their OpenAPI schemas (utoipa).
 //!
 //! Depends on `packyard_core`; knows nothing of any one format.
 
