@@ -66,6 +66,11 @@
 #     dependency trees pin different versions of the same libraries: e2e_poetry publishes with
 #     `poetry publish -r` and locks and installs from a source with credentials, e2e_pdm the same
 #     with pdm's sources.
+#
+# And schemathesis (pinned, from PyPI, with the hypothesis it was released with) in a virtual environment
+# of its own, $PACKYARD_TEST_SCHEMATHESIS_VENV (default /opt/packyard-test-schemathesis): the OpenAPI
+# fuzzer of bins/packyard/tests/openapi_fuzz.rs, which finds it at bin/schemathesis there (or where
+# PACKYARD_TEST_SCHEMATHESIS points) and fails when it is missing.
 set -euo pipefail
 
 PACKAGES=(
@@ -191,6 +196,8 @@ venv_install "$VENV" uv "uv==0.13.9"
 venv_install "${PACKYARD_TEST_POETRY_VENV:-/opt/packyard-test-poetry}" poetry "poetry==2.5.1"
 venv_install "${PACKYARD_TEST_PDM_VENV:-/opt/packyard-test-pdm}" pdm \
   "pdm==2.29.4" "hishel[httpx2]==1.4.0"
+venv_install "${PACKYARD_TEST_SCHEMATHESIS_VENV:-/opt/packyard-test-schemathesis}" schemathesis \
+  "schemathesis==4.32.5" "hypothesis==6.170.17"
 
 # pnpm and yarn in one npm prefix.
 PNPM_VERSION=10.34.9

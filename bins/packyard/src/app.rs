@@ -59,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(packyard_cran::configure_company)
             .configure(packyard_opm::configure_company),
     );
+    cfg.service(web::resource(crate::openapi::PATH).route(web::get().to(crate::openapi::serve)));
     packyard_api_gitlab::configure(cfg);
     packyard_maven::configure_other_ids(cfg);
 }

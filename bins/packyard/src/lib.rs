@@ -2,4 +2,5 @@
 //! and the integration tests build exactly the same server.
 
 pub mod app;
+pub mod openapi;
 pub mod settings;

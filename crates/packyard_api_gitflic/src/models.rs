@@ -3,9 +3,10 @@
 use packyard_core::hosted::{PackageInfo, VersionInfo};
 use packyard_http::hosted::PackageFileModel;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `simplePackageInfoModel`: a package.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageModel {
     /// Package uuid.
@@ -13,6 +14,7 @@ pub struct PackageModel {
     /// Name.
     pub name: String,
     /// The version published last.
+    #[schema(required = true)]
     pub version: Option<String>,
     /// Maven groupId or npm scope; the name for formats without groups.
     pub group_id: String,
@@ -51,7 +53,7 @@ impl From<&PackageInfo> for PackageModel {
 }
 
 /// `simplePackageVersionModel`: a version with its files.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageVersionModel {
     /// Version uuid.
@@ -65,12 +67,14 @@ pub struct PackageVersionModel {
     /// Downloads of its files.
     pub download_count: i64,
     /// Language version, if the format has one.
+    #[schema(required = true)]
     pub language_version: Option<String>,
     /// How its first file arrived.
     pub package_upload_type: String,
     /// Its files, oldest first.
     pub package_files: Vec<PackageFileModel>,
     /// Deprecated by GitFlic; always null.
+    #[schema(required = true, value_type = Option<Object>)]
     pub internal: Option<()>,
 }
 
@@ -89,4 +93,28 @@ impl From<&VersionInfo> for PackageVersionModel {
             internal: None,
         }
     }
+}
+
+/// The packages of a page (`_embedded`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageList {
+    /// The packages.
+    pub simple_package_info_model_list: Vec<PackageModel>,
+}
+
+/// The versions of a page (`_embedded`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionList {
+    /// The versions.
+    pub simple_package_version_model_list: Vec<PackageVersionModel>,
+}
+
+/// The files of a page (`_embedded`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileList {
+    /// The files.
+    pub simple_package_file_model_list: Vec<PackageFileModel>,
 }

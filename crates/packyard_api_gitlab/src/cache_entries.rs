@@ -6,8 +6,27 @@ use packyard_http::{ApiResult, Pagination, Params, paginated};
 
 use crate::entities::CacheEntryResponse;
 use crate::manage::{Id, Manager, no_content};
+use crate::openapi::RouteId;
+use packyard_http::GitlabErrorBody;
 
 /// `GET /…/upstreams/:id/cache_entries`: newest first; `page`, `per_page`, `search`.
+#[utoipa::path(get, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}/cache_entries", operation_id = "list_cache_entries",
+    params(RouteId, Pagination,
+        ("search" = Option<String>, Query, description = "Only entries whose path contains this")),
+    responses(
+        (status = 200, description = "A page of the upstream's cache entries, newest first",
+        body = Vec<CacheEntryResponse>, headers(
+            ("x-total" = i64, description = "Items in all pages"),
+            ("x-total-pages" = i64, description = "Pages"),
+            ("x-page" = i64, description = "This page"),
+            ("x-per-page" = i64, description = "Items per page"),
+            ("x-next-page" = String, description = "The next page, empty on the last"),
+            ("x-prev-page" = String, description = "The previous page, empty on the first"),
+            ("link" = String, description = "`first`, `prev`, `next` and `last` page links"),
+        )),
+        (status = 400, description = "A parameter is invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn list(
     req: HttpRequest,
     m: Manager,
@@ -37,6 +56,13 @@ pub(crate) async fn list(
 }
 
 /// `DELETE /…/cache_entries/*id`: hidden at once, removed in the background.
+#[utoipa::path(delete, path = "/api/v4/virtual_registries/FORMAT/cache_entries/{id}", operation_id = "delete_cache_entry",
+    params(("id" = String, Path, description = "The entry's opaque id, as listed")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not one the API gave", body = GitlabErrorBody),
+        (status = 404, description = "No such entry", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn delete(
     m: Manager,
     format: web::Data<Format>,

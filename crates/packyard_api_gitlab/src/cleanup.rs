@@ -4,9 +4,12 @@ use actix_web::{HttpResponse, web};
 use packyard_core::cleanup::CleanupPolicyChanges;
 use packyard_http::{ApiResult, Params};
 
+use crate::bodies::CleanupPolicyRequest;
 use crate::entities::CleanupPolicyResponse;
 use crate::extract::{optional_nonblank_boolean, optional_nonblank_integer};
 use crate::manage::{Manager, created, no_content, ok};
+use crate::openapi::GroupPath;
+use packyard_http::GitlabErrorBody;
 
 /// The policy settings a POST or PATCH may carry.
 fn changes(params: &Params) -> ApiResult<CleanupPolicyChanges> {
@@ -23,12 +26,25 @@ fn changes(params: &Params) -> ApiResult<CleanupPolicyChanges> {
 }
 
 /// `GET …/cleanup/policy`.
+#[utoipa::path(get, path = "/api/v4/groups/{id}/-/virtual_registries/cleanup/policy", operation_id = "show_cleanup_policy", tag = "cleanup policy",
+    params(GroupPath),
+    responses(
+        (status = 200, description = "The group's policy", body = CleanupPolicyResponse),
+        (status = 404, description = "No such group, or it has no policy", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn show(m: Manager, group: web::Path<String>) -> ApiResult<HttpResponse> {
     let policy = m.core.find_cleanup_policy(&m.actor, &group).await?;
     Ok(ok(CleanupPolicyResponse::from(&policy)))
 }
 
 /// `POST …/cleanup/policy`: every setting optional; one policy per group.
+#[utoipa::path(post, path = "/api/v4/groups/{id}/-/virtual_registries/cleanup/policy", operation_id = "create_cleanup_policy", tag = "cleanup policy",
+    params(GroupPath), request_body = CleanupPolicyRequest,
+    responses(
+        (status = 201, description = "The policy", body = CleanupPolicyResponse),
+        (status = 400, description = "A parameter is invalid, the group is not top-level or has a policy", body = GitlabErrorBody),
+        (status = 404, description = "No such group", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn create(
     m: Manager,
     group: web::Path<String>,
@@ -42,6 +58,13 @@ pub(crate) async fn create(
 }
 
 /// `PATCH …/cleanup/policy`: at least one setting.
+#[utoipa::path(patch, path = "/api/v4/groups/{id}/-/virtual_registries/cleanup/policy", operation_id = "update_cleanup_policy", tag = "cleanup policy",
+    params(GroupPath), request_body = CleanupPolicyRequest,
+    responses(
+        (status = 200, description = "The policy", body = CleanupPolicyResponse),
+        (status = 400, description = "No change given, or a parameter is invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such group, or it has no policy", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn update(
     m: Manager,
     group: web::Path<String>,
@@ -55,6 +78,12 @@ pub(crate) async fn update(
 }
 
 /// `DELETE …/cleanup/policy`.
+#[utoipa::path(delete, path = "/api/v4/groups/{id}/-/virtual_registries/cleanup/policy", operation_id = "delete_cleanup_policy", tag = "cleanup policy",
+    params(GroupPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such group, or it has no policy", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn delete(m: Manager, group: web::Path<String>) -> ApiResult<HttpResponse> {
     m.core.delete_cleanup_policy(&m.actor, &group).await?;
     Ok(no_content())

@@ -9,6 +9,7 @@ use packyard_core::rows::{
 };
 use packyard_domain::{CacheEntryId, Format, UpstreamId};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A stored UTC time as GitLab shows it: RFC 3339 with milliseconds and `Z` (`2024-05-30T12:28:27.855Z`).
 pub fn timestamp(at: NaiveDateTime) -> String {
@@ -16,7 +17,7 @@ pub fn timestamp(at: NaiveDateTime) -> String {
 }
 
 /// A virtual registry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegistryResponse {
     /// Id.
     pub id: i64,
@@ -25,6 +26,7 @@ pub struct RegistryResponse {
     /// Name.
     pub name: String,
     /// Description.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// Creation time.
     pub created_at: String,
@@ -36,7 +38,7 @@ pub struct RegistryResponse {
 }
 
 /// An association as nested under its registry (`registry_id` left out).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegistryUpstreamLink {
     /// Association id.
     pub id: i64,
@@ -81,7 +83,7 @@ impl From<&Registry> for RegistryResponse {
 }
 
 /// An association as nested under its upstream (`upstream_id` left out).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UpstreamRegistryLink {
     /// Association id.
     pub id: i64,
@@ -102,7 +104,7 @@ impl From<&RegistryUpstream> for UpstreamRegistryLink {
 }
 
 /// An association on its own.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RegistryUpstreamResponse {
     /// Id.
     pub id: i64,
@@ -126,7 +128,7 @@ impl From<&RegistryUpstream> for RegistryUpstreamResponse {
 }
 
 /// An upstream; the password is never shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UpstreamResponse {
     /// Id.
     pub id: i64,
@@ -137,6 +139,7 @@ pub struct UpstreamResponse {
     /// Name.
     pub name: String,
     /// Description.
+    #[schema(required = true)]
     pub description: Option<String>,
     /// Hours an artifact stays fresh (0 = never stale).
     pub cache_validity_hours: i32,
@@ -144,6 +147,7 @@ pub struct UpstreamResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata_cache_validity_hours: Option<i32>,
     /// Username, null for anonymous upstreams.
+    #[schema(required = true)]
     pub username: Option<String>,
     /// Creation time.
     pub created_at: String,
@@ -195,7 +199,7 @@ impl UpstreamResponse {
 }
 
 /// A cache entry; its `id` is the opaque base64 of `"<upstream_id> <relative_path>"`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CacheEntryResponse {
     /// Opaque id.
     pub id: String,
@@ -207,6 +211,7 @@ pub struct CacheEntryResponse {
     pub upstream_checked_at: String,
     /// md5 hex; Maven entries only (GitLab's container entity has no `file_md5`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub file_md5: Option<Option<String>>,
     /// sha1 hex.
     pub file_sha1: String,
@@ -217,6 +222,7 @@ pub struct CacheEntryResponse {
     /// Content type.
     pub content_type: String,
     /// The upstream's ETag, with its quotes.
+    #[schema(required = true)]
     pub upstream_etag: Option<String>,
     /// Creation time.
     pub created_at: String,
@@ -225,6 +231,7 @@ pub struct CacheEntryResponse {
     /// Downloads served.
     pub downloads_count: i64,
     /// Last download.
+    #[schema(required = true)]
     pub downloaded_at: Option<String>,
 }
 
@@ -256,7 +263,7 @@ impl CacheEntryResponse {
 }
 
 /// The outcome of a connection test: `{"success": true}` or `{"success": false, "result": "Error: …"}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectionTestResponse {
     /// 2xx or 404 from the upstream.
     pub success: bool,
@@ -275,13 +282,15 @@ impl From<ConnectionTest> for ConnectionTestResponse {
 }
 
 /// A group's cleanup policy, with the outcome of its last run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CleanupPolicyResponse {
     /// The top-level group.
     pub group_id: i64,
     /// When it runs next.
+    #[schema(required = true)]
     pub next_run_at: Option<String>,
     /// When it last ran.
+    #[schema(required = true)]
     pub last_run_at: Option<String>,
     /// Bytes removed by the last run.
     pub last_run_deleted_size: i64,
@@ -290,14 +299,17 @@ pub struct CleanupPolicyResponse {
     /// Days without download before an entry is removed.
     pub keep_n_days_after_download: i32,
     /// `scheduled`, `running` or `failed`.
+    #[schema(pattern = "^(scheduled|running|failed)$")]
     pub status: String,
     /// Days between runs.
     pub cadence: i32,
     /// Runs only when enabled.
     pub enabled: bool,
     /// Why the last run failed.
+    #[schema(required = true)]
     pub failure_message: Option<String>,
     /// Per-format counts of the last run (`{"maven": {"deleted_entries_count": …, "deleted_size": …}}`).
+    #[schema(value_type = Object)]
     pub last_run_detailed_metrics: serde_json::Value,
     /// Notify the owners after a successful run.
     pub notify_on_success: bool,
@@ -333,7 +345,7 @@ impl From<&CleanupPolicy> for CleanupPolicyResponse {
 }
 
 /// A user.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserResponse {
     /// Id.
     pub id: i64,
@@ -342,8 +354,10 @@ pub struct UserResponse {
     /// Display name.
     pub name: String,
     /// Always `active`.
+    #[schema(value_type = String, pattern = "^active$")]
     pub state: &'static str,
     /// Email.
+    #[schema(required = true)]
     pub email: Option<String>,
     /// Instance administrator.
     pub is_admin: bool,
@@ -366,7 +380,7 @@ impl From<&User> for UserResponse {
 }
 
 /// A personal access token just created; `token` is shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PersonalAccessTokenResponse {
     /// Id.
     pub id: i64,
@@ -383,6 +397,7 @@ pub struct PersonalAccessTokenResponse {
     /// True while usable.
     pub active: bool,
     /// Expiry date (`YYYY-MM-DD`).
+    #[schema(required = true)]
     pub expires_at: Option<String>,
     /// The secret.
     pub token: String,
@@ -408,7 +423,7 @@ impl PersonalAccessTokenResponse {
 }
 
 /// A group deploy token just created; `token` is shown this once.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DeployTokenResponse {
     /// Id.
     pub id: i64,
@@ -417,6 +432,7 @@ pub struct DeployTokenResponse {
     /// Username to send with the token.
     pub username: String,
     /// Expiry.
+    #[schema(required = true)]
     pub expires_at: Option<String>,
     /// Scopes.
     pub scopes: Vec<&'static str>,
@@ -444,7 +460,7 @@ impl From<&IssuedToken> for DeployTokenResponse {
 }
 
 /// A group.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct GroupResponse {
     /// Id.
     pub id: i64,
@@ -457,8 +473,10 @@ pub struct GroupResponse {
     /// Description.
     pub description: String,
     /// Always `private`.
+    #[schema(value_type = String, pattern = "^private$")]
     pub visibility: &'static str,
     /// Parent group, null for a top-level group.
+    #[schema(required = true)]
     pub parent_id: Option<i64>,
     /// Creation time.
     pub created_at: String,
@@ -480,7 +498,7 @@ impl From<&Group> for GroupResponse {
 }
 
 /// A group member.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberResponse {
     /// The user's id.
     pub id: i64,
@@ -489,12 +507,14 @@ pub struct MemberResponse {
     /// Display name.
     pub name: String,
     /// Always `active`.
+    #[schema(value_type = String, pattern = "^active$")]
     pub state: &'static str,
     /// GitLab access level (10..50).
     pub access_level: i32,
     /// Membership creation time.
     pub created_at: String,
     /// Memberships do not expire.
+    #[schema(required = true)]
     pub expires_at: Option<String>,
 }
 

@@ -4,8 +4,11 @@ use actix_web::{HttpResponse, web};
 use packyard_http::{ApiResult, Authenticated, CoreData, Params};
 
 use crate::API_PREFIX;
+use crate::bodies::{DeployTokenCreateRequest, GroupCreateRequest, MemberCreateRequest};
 use crate::entities::{DeployTokenResponse, GroupResponse, MemberResponse};
 use crate::extract::{expiry, required_integer, route_id, scopes};
+use crate::openapi::GroupPath;
+use packyard_http::GitlabErrorBody;
 
 /// Registers `/groups`, `/groups/:id`, members and deploy tokens.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +40,13 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// `POST /groups`: `name`, `path` (required), `parent_id`, `description`.
+#[utoipa::path(post, path = "/api/v4/groups", operation_id = "create_group", tag = "groups",
+    request_body = GroupCreateRequest,
+    responses(
+        (status = 201, description = "The group", body = GroupResponse),
+        (status = 400, description = "A parameter is missing or invalid, or the path is taken", body = GitlabErrorBody),
+        (status = 404, description = "No such parent group", body = GitlabErrorBody),
+    ))]
 async fn create(
     Authenticated(actor): Authenticated,
     core: CoreData,
@@ -55,6 +65,8 @@ async fn create(
 }
 
 /// `GET /groups`: the groups the caller can see.
+#[utoipa::path(get, path = "/api/v4/groups", operation_id = "list_groups", tag = "groups",
+    responses((status = 200, description = "The groups the caller can see", body = Vec<GroupResponse>)))]
 async fn list(Authenticated(actor): Authenticated, core: CoreData) -> ApiResult<HttpResponse> {
     let groups = core.list_groups(&actor).await?;
     let body: Vec<GroupResponse> = groups.iter().map(Into::into).collect();
@@ -62,6 +74,12 @@ async fn list(Authenticated(actor): Authenticated, core: CoreData) -> ApiResult<
 }
 
 /// `GET /groups/:id`.
+#[utoipa::path(get, path = "/api/v4/groups/{id}", operation_id = "show_group", tag = "groups",
+    params(GroupPath),
+    responses(
+        (status = 200, description = "The group", body = GroupResponse),
+        (status = 404, description = "No such group, or not visible to the caller", body = GitlabErrorBody),
+    ))]
 async fn show(
     Authenticated(actor): Authenticated,
     core: CoreData,
@@ -72,6 +90,12 @@ async fn show(
 }
 
 /// `GET /groups/:id/members`.
+#[utoipa::path(get, path = "/api/v4/groups/{id}/members", operation_id = "list_members",
+    tag = "groups", params(GroupPath),
+    responses(
+        (status = 200, description = "The group's members", body = Vec<MemberResponse>),
+        (status = 404, description = "No such group", body = GitlabErrorBody),
+    ))]
 async fn list_members(
     Authenticated(actor): Authenticated,
     core: CoreData,
@@ -84,6 +108,13 @@ async fn list_members(
 }
 
 /// `POST /groups/:id/members`: `user_id`, `access_level`.
+#[utoipa::path(post, path = "/api/v4/groups/{id}/members", operation_id = "add_member",
+    tag = "groups", params(GroupPath), request_body = MemberCreateRequest,
+    responses(
+        (status = 201, description = "The member", body = MemberResponse),
+        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such group or user", body = GitlabErrorBody),
+    ))]
 async fn add_member(
     Authenticated(actor): Authenticated,
     core: CoreData,
@@ -99,6 +130,14 @@ async fn add_member(
 }
 
 /// `DELETE /groups/:id/members/:user_id`.
+#[utoipa::path(delete, path = "/api/v4/groups/{id}/members/{user_id}",
+    operation_id = "remove_member", tag = "groups",
+    params(GroupPath, ("user_id" = i64, Path, description = "The member's user id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "The user id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such group or member", body = GitlabErrorBody),
+    ))]
 async fn remove_member(
     Authenticated(actor): Authenticated,
     core: CoreData,
@@ -113,6 +152,14 @@ async fn remove_member(
 
 /// `POST /groups/:id/deploy_tokens`: `name`, `scopes` (required), `username`, `expires_at`; the token is
 /// shown once.
+#[utoipa::path(post, path = "/api/v4/groups/{id}/deploy_tokens",
+    operation_id = "create_deploy_token", tag = "groups", params(GroupPath),
+    request_body = DeployTokenCreateRequest,
+    responses(
+        (status = 201, description = "The token, shown this once", body = DeployTokenResponse),
+        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such group", body = GitlabErrorBody),
+    ))]
 async fn create_deploy_token(
     Authenticated(actor): Authenticated,
     core: CoreData,
@@ -134,6 +181,14 @@ async fn create_deploy_token(
 }
 
 /// `DELETE /groups/:id/deploy_tokens/:token_id`: revokes the token.
+#[utoipa::path(delete, path = "/api/v4/groups/{id}/deploy_tokens/{token_id}",
+    operation_id = "revoke_deploy_token", tag = "groups",
+    params(GroupPath, ("token_id" = i64, Path, description = "The deploy token's id")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "The token id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such group or token", body = GitlabErrorBody),
+    ))]
 async fn revoke_deploy_token(
     Authenticated(actor): Authenticated,
     core: CoreData,

@@ -3,19 +3,23 @@
 //! and the group cleanup policy.
 //!
 //! Handlers are thin: they extract parameters, call one `packyard_core` service and render GitLab's
-//! entities. Depends on `packyard_http` and `packyard_core`; never on a format crate or on the database.
+//! entities. Each carries its OpenAPI path (utoipa), and [`openapi()`] gathers them, with the
+//! request bodies of [`bodies`]. Depends on `packyard_http` and `packyard_core`; never on a format
+//! crate or on the database.
 //!
 //! The management routes are format-generic: [`configure_format`] wires them for one [`Format`] under its
 //! two prefixes. Register [`configure`] before the format crates' client endpoints: the Maven client route
 //! `/api/v4/virtual_registries/packages/maven/{id}/{path}` would otherwise also match management paths
 //! such as `…/maven/registries/1`.
 
+pub mod bodies;
 mod cache_entries;
 mod cleanup;
 mod entities;
 mod extract;
 mod groups;
 mod manage;
+mod openapi;
 #[cfg(test)]
 mod proptests;
 mod registries;
@@ -25,6 +29,8 @@ mod users;
 
 use actix_web::web;
 use packyard_domain::Format;
+
+pub use openapi::openapi;
 
 pub use entities::{
     CacheEntryResponse, CleanupPolicyResponse, ConnectionTestResponse, DeployTokenResponse,
@@ -36,21 +42,29 @@ pub use entities::{
 /// The prefix of every route of this crate.
 pub const API_PREFIX: &str = "/api/v4";
 
-/// Registers the identity routes and the Maven virtual registry management routes under `/api/v4`.
+/// The formats with virtual registries, each with the path segment that names it: their management
+/// routes are under `/virtual_registries/<kind>` and `/groups/{id}/-/virtual_registries/<kind>`.
+pub const VIRTUAL_REGISTRIES: [(Format, &str); 2] = [
+    (Format::Maven, "packages/maven"),
+    (Format::Container, "container"),
+];
+
+/// Whether a format's upstreams have `GET …/upstreams/:id/test` (GitLab's container API has none).
+fn has_saved_test(format: Format) -> bool {
+    format == Format::Maven
+}
+
+/// Registers the identity routes and the virtual registry management routes under `/api/v4`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     users::configure(cfg);
-    configure_format(
-        cfg,
-        Format::Maven,
-        "/virtual_registries/packages/maven",
-        "/groups/{id}/-/virtual_registries/packages/maven",
-    );
-    configure_format(
-        cfg,
-        Format::Container,
-        "/virtual_registries/container",
-        "/groups/{id}/-/virtual_registries/container",
-    );
+    for (format, kind) in VIRTUAL_REGISTRIES {
+        configure_format(
+            cfg,
+            format,
+            &format!("/virtual_registries/{kind}"),
+            &format!("/groups/{{id}}/-/virtual_registries/{kind}"),
+        );
+    }
     cfg.service(
         web::resource(format!(
             "{API_PREFIX}/groups/{{id}}/-/virtual_registries/cleanup/policy"
@@ -114,10 +128,10 @@ pub fn configure_format(
     .service({
         let test = at(&format!("{prefix}/upstreams/{{id}}/test"))
             .route(web::post().to(upstreams::test_existing));
-        // Container upstreams have no GET test (GitLab's API).
-        match **format {
-            Format::Maven => test.route(web::get().to(upstreams::test_saved)),
-            Format::Container => test,
+        if has_saved_test(**format) {
+            test.route(web::get().to(upstreams::test_saved))
+        } else {
+            test
         }
     })
     .service(

@@ -4,11 +4,21 @@ use actix_web::{HttpResponse, web};
 use packyard_domain::{Format, RegistryId, RegistryUpstreamId, UpstreamId};
 use packyard_http::{ApiResult, Params};
 
+use crate::bodies::{RegistryUpstreamCreateRequest, RegistryUpstreamUpdateRequest};
 use crate::entities::RegistryUpstreamResponse;
 use crate::extract::{position, required_integer};
 use crate::manage::{Id, Manager, created, no_content, ok};
+use crate::openapi::RouteId;
+use packyard_http::GitlabErrorBody;
 
 /// `POST /…/registry_upstreams`: `registry_id` and `upstream_id`; the new association goes last.
+#[utoipa::path(post, path = "/api/v4/virtual_registries/FORMAT/registry_upstreams", operation_id = "create_registry_upstream",
+    request_body = RegistryUpstreamCreateRequest,
+    responses(
+        (status = 201, description = "The association", body = RegistryUpstreamResponse),
+        (status = 400, description = "A parameter is missing or invalid, the two are associated already or the registry has as many upstreams as it may", body = GitlabErrorBody),
+        (status = 404, description = "No such registry or upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn create(
     m: Manager,
     format: web::Data<Format>,
@@ -24,6 +34,13 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /…/registry_upstreams/:id`: `position` (1..20, capped at the registry's last position).
+#[utoipa::path(patch, path = "/api/v4/virtual_registries/FORMAT/registry_upstreams/{id}", operation_id = "move_registry_upstream",
+    params(RouteId), request_body = RegistryUpstreamUpdateRequest,
+    responses(
+        (status = 200, description = "The association at its new position", body = RegistryUpstreamResponse),
+        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such association", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn update(
     m: Manager,
     format: web::Data<Format>,
@@ -39,6 +56,13 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /…/registry_upstreams/:id`: the upstream itself stays.
+#[utoipa::path(delete, path = "/api/v4/virtual_registries/FORMAT/registry_upstreams/{id}", operation_id = "delete_registry_upstream",
+    params(RouteId),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such association", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn delete(
     m: Manager,
     format: web::Data<Format>,

@@ -6,11 +6,33 @@ use packyard_core::registries::{TestTarget, UpstreamChanges, UpstreamInput};
 use packyard_domain::{Format, RegistryId, UpstreamId};
 use packyard_http::{ApiResult, Pagination, Params, paginated};
 
+use crate::bodies::{
+    ConnectionTestOverrides, ConnectionTestRequest, UpstreamCreateRequest, UpstreamUpdateRequest,
+};
 use crate::entities::{ConnectionTestResponse, UpstreamResponse};
 use crate::extract::{nullable, optional_nonblank};
 use crate::manage::{Id, Manager, created, no_content, ok};
+use crate::openapi::{GroupPath, RouteId};
+use packyard_http::GitlabErrorBody;
 
 /// `GET /groups/:id/-/…/upstreams`: paginated; `upstream_name` filters by a fuzzy name match.
+#[utoipa::path(get, path = "/api/v4/groups/{id}/-/virtual_registries/FORMAT/upstreams", operation_id = "list_group_upstreams",
+    params(GroupPath, Pagination,
+        ("upstream_name" = Option<String>, Query, description = "Only upstreams whose name contains this")),
+    responses(
+        (status = 200, description = "A page of the group's upstreams", body = Vec<UpstreamResponse>,
+        headers(
+            ("x-total" = i64, description = "Items in all pages"),
+            ("x-total-pages" = i64, description = "Pages"),
+            ("x-page" = i64, description = "This page"),
+            ("x-per-page" = i64, description = "Items per page"),
+            ("x-next-page" = String, description = "The next page, empty on the last"),
+            ("x-prev-page" = String, description = "The previous page, empty on the first"),
+            ("link" = String, description = "`first`, `prev`, `next` and `last` page links"),
+        )),
+        (status = 400, description = "A parameter is invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such group", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn list_for_group(
     req: HttpRequest,
     m: Manager,
@@ -36,6 +58,13 @@ pub(crate) async fn list_for_group(
 }
 
 /// `POST /groups/:id/-/…/upstreams/test`: `url` (required), `username` and `password` (both or neither).
+#[utoipa::path(post, path = "/api/v4/groups/{id}/-/virtual_registries/FORMAT/upstreams/test", operation_id = "test_new_upstream",
+    params(GroupPath), request_body = ConnectionTestRequest,
+    responses(
+        (status = 200, description = "Whether the upstream answered", body = ConnectionTestResponse),
+        (status = 400, description = "A parameter is missing or invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such group", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn test_new(
     m: Manager,
     format: web::Data<Format>,
@@ -55,6 +84,13 @@ pub(crate) async fn test_new(
 }
 
 /// `GET /…/registries/:id/upstreams`: by position, each with its `registry_upstream`.
+#[utoipa::path(get, path = "/api/v4/virtual_registries/FORMAT/registries/{id}/upstreams", operation_id = "list_registry_upstreams",
+    params(RouteId),
+    responses(
+        (status = 200, description = "The registry's upstreams by position", body = Vec<UpstreamResponse>),
+        (status = 400, description = "The id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such registry", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn list_for_registry(
     m: Manager,
     format: web::Data<Format>,
@@ -72,6 +108,13 @@ pub(crate) async fn list_for_registry(
 }
 
 /// `POST /…/registries/:id/upstreams`: creates an upstream and links it last.
+#[utoipa::path(post, path = "/api/v4/virtual_registries/FORMAT/registries/{id}/upstreams", operation_id = "create_upstream",
+    params(RouteId), request_body = UpstreamCreateRequest,
+    responses(
+        (status = 201, description = "The upstream with its association", body = UpstreamResponse),
+        (status = 400, description = "A parameter is missing or invalid, the group has an upstream with this URL and credentials or the registry as many upstreams as it may", body = GitlabErrorBody),
+        (status = 404, description = "No such registry", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn create(
     m: Manager,
     format: web::Data<Format>,
@@ -98,6 +141,13 @@ pub(crate) async fn create(
 }
 
 /// `GET /…/upstreams/:id`: with every `registry_upstreams` link.
+#[utoipa::path(get, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}", operation_id = "show_upstream",
+    params(RouteId),
+    responses(
+        (status = 200, description = "The upstream with every association", body = UpstreamResponse),
+        (status = 400, description = "The id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn show(
     m: Manager,
     format: web::Data<Format>,
@@ -111,6 +161,13 @@ pub(crate) async fn show(
 }
 
 /// `PATCH /…/upstreams/:id`: at least one field; answers with the updated upstream.
+#[utoipa::path(patch, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}", operation_id = "update_upstream",
+    params(RouteId), request_body = UpstreamUpdateRequest,
+    responses(
+        (status = 200, description = "The upstream", body = UpstreamResponse),
+        (status = 400, description = "No change given, or a parameter is invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn update(
     m: Manager,
     format: web::Data<Format>,
@@ -134,6 +191,13 @@ pub(crate) async fn update(
 }
 
 /// `DELETE /…/upstreams/:id`: re-packs positions in every linked registry.
+#[utoipa::path(delete, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}", operation_id = "delete_upstream",
+    params(RouteId),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "The id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn delete(
     m: Manager,
     format: web::Data<Format>,
@@ -144,6 +208,13 @@ pub(crate) async fn delete(
 }
 
 /// `DELETE /…/upstreams/:id/cache`: asynchronous.
+#[utoipa::path(delete, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}/cache", operation_id = "purge_upstream_cache",
+    params(RouteId),
+    responses(
+        (status = 204, description = "The purge is under way"),
+        (status = 400, description = "The id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn purge_cache(
     m: Manager,
     format: web::Data<Format>,
@@ -153,7 +224,14 @@ pub(crate) async fn purge_cache(
     Ok(no_content())
 }
 
-/// `GET /…/upstreams/:id/test`: tests the saved configuration.
+/// `GET /…/upstreams/:id/test`: tests the saved configuration (Maven only).
+#[utoipa::path(get, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}/test", operation_id = "test_saved_upstream",
+    params(RouteId),
+    responses(
+        (status = 200, description = "Whether the upstream answered", body = ConnectionTestResponse),
+        (status = 400, description = "The id is not an integer", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn test_saved(
     m: Manager,
     format: web::Data<Format>,
@@ -167,6 +245,13 @@ pub(crate) async fn test_saved(
 }
 
 /// `POST /…/upstreams/:id/test`: optional `url`, `username`, `password` overrides.
+#[utoipa::path(post, path = "/api/v4/virtual_registries/FORMAT/upstreams/{id}/test", operation_id = "test_upstream",
+    params(RouteId), request_body = ConnectionTestOverrides,
+    responses(
+        (status = 200, description = "Whether the upstream answered", body = ConnectionTestResponse),
+        (status = 400, description = "A parameter is invalid", body = GitlabErrorBody),
+        (status = 404, description = "No such upstream", body = GitlabErrorBody),
+    ))]
 pub(crate) async fn test_existing(
     m: Manager,
     format: web::Data<Format>,

@@ -1,10 +1,13 @@
 //! One mapping from [`CoreError`] to HTTP, in GitLab's error format.
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use packyard_core::CoreError;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A core error as an HTTP response in GitLab's format.
 #[derive(Debug)]
@@ -45,30 +48,52 @@ pub fn status_of(error: &CoreError) -> StatusCode {
     }
 }
 
+/// GitLab's JSON error body: `{"message": …}`, or `{"error": …}` for a parameter Grape refuses.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum GitlabErrorBody {
+    /// Most errors: `{"message": "404 Registry Not Found"}`.
+    Message {
+        /// The status and what went wrong.
+        message: String,
+    },
+    /// A record that fails validation: `{"message": {"name": ["can't be blank"]}}`.
+    Fields {
+        /// Each invalid attribute with its messages.
+        message: BTreeMap<String, Vec<String>>,
+    },
+    /// A missing or malformed parameter: `{"error": "url is missing"}`.
+    Error {
+        /// What is wrong with which parameter.
+        error: String,
+    },
+}
+
 /// GitLab's JSON error body for a core error.
-pub fn gitlab_error_body(error: &CoreError) -> Value {
+pub fn gitlab_error_body(error: &CoreError) -> GitlabErrorBody {
+    let message = |text: String| GitlabErrorBody::Message { message: text };
     match error {
-        CoreError::Unauthorized => json!({"message": "401 Unauthorized"}),
-        CoreError::Forbidden => json!({"message": "403 Forbidden"}),
-        CoreError::NotFound(what) if what.is_empty() => json!({"message": "404 Not found"}),
-        CoreError::NotFound(what) => json!({"message": format!("404 {what} Not Found")}),
-        CoreError::Invalid(fields) => json!({"message": fields.0}),
-        CoreError::BadParameter(message) => json!({"error": message}),
-        CoreError::BadRequest(message) => {
-            json!({"message": format!("400 Bad request - {message}")})
-        }
-        CoreError::NoUpstreams => json!({"message": "400 Bad request - No upstreams set"}),
-        CoreError::Conflict(message) => json!({"message": format!("409 Conflict - {message}")}),
-        CoreError::TooLarge(message) => {
-            json!({"message": format!("413 Request Entity Too Large - {message}")})
-        }
+        CoreError::Unauthorized => message("401 Unauthorized".into()),
+        CoreError::Forbidden => message("403 Forbidden".into()),
+        CoreError::NotFound(what) if what.is_empty() => message("404 Not found".into()),
+        CoreError::NotFound(what) => message(format!("404 {what} Not Found")),
+        CoreError::Invalid(fields) => GitlabErrorBody::Fields {
+            message: fields.0.clone(),
+        },
+        CoreError::BadParameter(text) => GitlabErrorBody::Error {
+            error: text.clone(),
+        },
+        CoreError::BadRequest(text) => message(format!("400 Bad request - {text}")),
+        CoreError::NoUpstreams => message("400 Bad request - No upstreams set".into()),
+        CoreError::Conflict(text) => message(format!("409 Conflict - {text}")),
+        CoreError::TooLarge(text) => message(format!("413 Request Entity Too Large - {text}")),
         CoreError::UpstreamUnavailable(_) | CoreError::Unavailable(_) => {
-            json!({"message": "503 Service Unavailable"})
+            message("503 Service Unavailable".into())
         }
-        CoreError::InsufficientStorage(message) => {
-            json!({"message": format!("507 Insufficient Storage - {message}")})
+        CoreError::InsufficientStorage(text) => {
+            message(format!("507 Insufficient Storage - {text}"))
         }
-        CoreError::Internal(_) => json!({"message": "500 Internal Server Error"}),
+        CoreError::Internal(_) => message("500 Internal Server Error".into()),
     }
 }
 

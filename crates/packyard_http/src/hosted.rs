@@ -13,12 +13,12 @@ use bytes::Bytes;
 use chrono::NaiveDateTime;
 use futures_util::StreamExt;
 use futures_util::stream::LocalBoxStream;
+use packyard_core::CoreError;
 use packyard_core::hosted::HostedDownload;
 use packyard_core::identity::{Actor, Credential};
 use packyard_core::rows::PackageFile;
-use packyard_core::{CoreError, Page};
 use serde::Serialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{CoreData, credential_from_request};
 
@@ -90,12 +90,23 @@ impl ResponseError for HostedError {
         if matches!(self.0, CoreError::Unauthorized) {
             response.insert_header((WWW_AUTHENTICATE, BASIC_CHALLENGE));
         }
-        response.json(json!({
-            "status": status.as_u16(),
-            "error": status.canonical_reason().unwrap_or(""),
-            "message": hosted_error_message(&self.0),
-        }))
+        response.json(HostedErrorBody {
+            status: status.as_u16(),
+            error: status.canonical_reason().unwrap_or("").to_owned(),
+            message: hosted_error_message(&self.0),
+        })
     }
+}
+
+/// The hosted surfaces' error body: `{"status": 404, "error": "Not Found", "message": "Package not found"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HostedErrorBody {
+    /// The HTTP status.
+    pub status: u16,
+    /// The status's reason phrase.
+    pub error: String,
+    /// What went wrong.
+    pub message: String,
 }
 
 /// An authenticated caller of a hosted surface; extracting it answers 401 with a Basic challenge when the
@@ -176,7 +187,7 @@ pub fn gitflic_timestamp(at: NaiveDateTime) -> String {
 }
 
 /// GitFlic's package file model (`simplePackageFileModel`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageFileModel {
     /// File uuid.
@@ -215,11 +226,14 @@ impl From<&PackageFile> for PackageFileModel {
 }
 
 /// GitFlic's page request: 0-based `page` and `size`, as Spring reads them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageRequest {
-    /// 0-based page.
+    /// 0-based page; below 0 means 0.
+    #[param(required = false, default = 0)]
     pub page: i64,
-    /// Items per page.
+    /// Items per page; below 1 means 10, above 100 means 100.
+    #[param(required = false, default = 10)]
     pub size: i64,
 }
 
@@ -259,7 +273,7 @@ impl PageRequest {
 }
 
 /// GitFlic's page metadata.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PageMetadata {
     /// Items per page.
@@ -272,22 +286,29 @@ pub struct PageMetadata {
     pub number: i64,
 }
 
-/// A HAL page: `{"_embedded": {"<list_name>": [...]}, "page": {...}}`.
-pub fn hal_page<T: Serialize>(
-    list_name: &str,
-    request: PageRequest,
-    page: Page<T>,
-) -> serde_json::Value {
-    let total_pages = (page.total + request.size - 1) / request.size;
-    json!({
-        "_embedded": { list_name: page.items },
-        "page": PageMetadata {
-            size: request.size,
-            total_elements: page.total,
-            total_pages,
-            number: request.page,
-        },
-    })
+/// A HAL page: `{"_embedded": {"<list name>": [...]}, "page": {...}}`, the list named by `E`'s one field.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HalPage<E> {
+    /// The items.
+    #[serde(rename = "_embedded")]
+    pub embedded: E,
+    /// Where they are among all items.
+    pub page: PageMetadata,
+}
+
+impl<E> HalPage<E> {
+    /// The page `request` asked for, of `total` items, holding `embedded`.
+    pub fn new(embedded: E, request: PageRequest, total: i64) -> Self {
+        Self {
+            embedded,
+            page: PageMetadata {
+                size: request.size,
+                total_elements: total,
+                total_pages: (total + request.size - 1) / request.size,
+                number: request.page,
+            },
+        }
+    }
 }
 
 #[cfg(test)]

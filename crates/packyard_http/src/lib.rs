@@ -1,7 +1,7 @@
 //! actix plumbing shared by every surface: core errors to GitLab-style responses, credential extraction
 //! and authentication, request parameters (query, JSON or form), pagination headers, streaming bodies and range requests on them,
 //! and what the hosted package surfaces share (their error body, Basic challenge, GitFlic page and file
-//! models).
+//! models). Its error bodies, page parameters and models derive their OpenAPI schemas (utoipa).
 //!
 //! Depends on `packyard_core`; knows nothing of any one format.
 
@@ -9,6 +9,7 @@ mod auth;
 mod connection;
 mod error;
 pub mod hosted;
+pub mod openapi;
 mod pagination;
 mod params;
 #[cfg(test)]
@@ -18,7 +19,7 @@ mod stream;
 
 pub use auth::{Authenticated, CoreData, credential_from_request, header_text};
 pub use connection::{ConnectionLimits, Connections};
-pub use error::{ApiError, ApiResult, error_response_builder, gitlab_error_body};
+pub use error::{ApiError, ApiResult, GitlabErrorBody, error_response_builder, gitlab_error_body};
 pub use pagination::{Pagination, paginated};
 pub use params::Params;
 pub use range::{

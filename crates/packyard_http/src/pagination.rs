@@ -3,15 +3,19 @@
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
 use packyard_core::CoreError;
 use serde::Serialize;
+use utoipa::IntoParams;
 
 use crate::Params;
 
 /// A validated page request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// 1-based page.
+    #[param(required = false, default = 1, minimum = 1)]
     pub page: i64,
-    /// Items per page (1..=100).
+    /// Items per page; above 100 means 100.
+    #[param(required = false, default = 20, minimum = 1)]
     pub per_page: i64,
 }
 

@@ -42,11 +42,16 @@ impl Params {
         }
     }
 
-    /// An integer parameter, given as a number or as decimal text.
+    /// An integer parameter, given as a number or as decimal text. A number with a zero fraction
+    /// (`10.0`) is an integer, as JSON Schema counts them.
     pub fn integer(&self, name: &str) -> Result<Option<i64>, CoreError> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| invalid(name)),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .or_else(|| n.as_f64().and_then(whole_number))
+                .map(Some)
+                .ok_or_else(|| invalid(name)),
             Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| invalid(name)),
             Some(_) => Err(invalid(name)),
         }
@@ -88,6 +93,13 @@ impl Params {
             Some(_) => Err(invalid(name)),
         }
     }
+}
+
+/// A float that is a whole number within `i64`.
+fn whole_number(value: f64) -> Option<i64> {
+    // `i64::MAX as f64` rounds up to 2^63, which is out of range.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (value.fract() == 0.0 && (-LIMIT..LIMIT).contains(&value)).then_some(value as i64)
 }
 
 fn invalid(name: &str) -> CoreError {
@@ -159,5 +171,37 @@ impl FromRequest for Params {
                 )))),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn params(value: Value) -> Params {
+        match value {
+            Value::Object(map) => Params(map),
+            _ => Params::default(),
+        }
+    }
+
+    #[test]
+    fn integers_may_be_written_as_whole_floats() {
+        let p = params(json!({
+            "whole": 10.0, "text": "7", "fraction": 10.5, "huge": 1e19, "negative": -3.0
+        }));
+        assert_eq!(p.integer("whole").unwrap(), Some(10));
+        assert_eq!(p.integer("text").unwrap(), Some(7));
+        assert_eq!(p.integer("negative").unwrap(), Some(-3));
+        assert_eq!(
+            p.integer("fraction").unwrap_err().to_string(),
+            "fraction is invalid"
+        );
+        assert_eq!(
+            p.integer("huge").unwrap_err().to_string(),
+            "huge is invalid"
+        );
     }
 }

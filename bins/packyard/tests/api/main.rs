@@ -23,6 +23,7 @@ mod maven_hosted;
 mod metrics;
 mod npm;
 mod nuget;
+mod openapi;
 mod opm;
 mod outbound;
 mod pull;

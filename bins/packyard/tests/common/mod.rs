@@ -74,8 +74,14 @@ pub fn bootstrap_admin(data: &Path) -> String {
 
 /// Starts `packyard serve` and waits until it answers.
 pub async fn start_server(data: &Path) -> Server {
+    start_server_with(data, &[]).await
+}
+
+/// Starts `packyard serve` with these extra environment variables and waits until it answers.
+pub async fn start_server_with(data: &Path, env: &[(&str, &str)]) -> Server {
     let listen = format!("127.0.0.1:{}", free_port());
     let child = packyard(data, &listen)
+        .envs(env.iter().copied())
         .arg("serve")
         .stdout(Stdio::null())
         .spawn()
