@@ -420,8 +420,11 @@ pub fn list_version_page(
     }
     .into_iter()
     .collect();
+    // A version deleted between the two reads is left out, not listed without its document.
+    let present: std::collections::HashSet<i64> = documents.keys().copied().collect();
     Ok(page
         .into_iter()
+        .filter(|row| present.contains(&row.0))
         .map(
             |(version_id, version, created_at, file_name, file_sha1, file_sha512)| {
                 VersionListing {
