@@ -15,15 +15,7 @@ use packyard_http::GitlabErrorBody;
         ("search" = Option<String>, Query, description = "Only entries whose path contains this")),
     responses(
         (status = 200, description = "A page of the upstream's cache entries, newest first",
-        body = Vec<CacheEntryResponse>, headers(
-            ("x-total" = i64, description = "Items in all pages"),
-            ("x-total-pages" = i64, description = "Pages"),
-            ("x-page" = i64, description = "This page"),
-            ("x-per-page" = i64, description = "Items per page"),
-            ("x-next-page" = String, description = "The next page, empty on the last"),
-            ("x-prev-page" = String, description = "The previous page, empty on the first"),
-            ("link" = String, description = "`first`, `prev`, `next` and `last` page links"),
-        )),
+        body = Vec<CacheEntryResponse>),
         (status = 400, description = "A parameter is invalid", body = GitlabErrorBody),
         (status = 404, description = "No such upstream", body = GitlabErrorBody),
     ))]

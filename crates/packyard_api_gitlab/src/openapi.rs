@@ -117,6 +117,7 @@ pub fn openapi() -> Document {
         }
     }
     document.merge(formats);
+    packyard_http::describe_pagination_headers(&mut document);
     document
 }
 

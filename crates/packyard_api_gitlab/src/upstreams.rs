@@ -20,16 +20,7 @@ use packyard_http::GitlabErrorBody;
     params(GroupPath, Pagination,
         ("upstream_name" = Option<String>, Query, description = "Only upstreams whose name contains this")),
     responses(
-        (status = 200, description = "A page of the group's upstreams", body = Vec<UpstreamResponse>,
-        headers(
-            ("x-total" = i64, description = "Items in all pages"),
-            ("x-total-pages" = i64, description = "Pages"),
-            ("x-page" = i64, description = "This page"),
-            ("x-per-page" = i64, description = "Items per page"),
-            ("x-next-page" = String, description = "The next page, empty on the last"),
-            ("x-prev-page" = String, description = "The previous page, empty on the first"),
-            ("link" = String, description = "`first`, `prev`, `next` and `last` page links"),
-        )),
+        (status = 200, description = "A page of the group's upstreams", body = Vec<UpstreamResponse>),
         (status = 400, description = "A parameter is invalid", body = GitlabErrorBody),
         (status = 404, description = "No such group", body = GitlabErrorBody),
     ))]

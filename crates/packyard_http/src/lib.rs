@@ -20,7 +20,7 @@ mod stream;
 pub use auth::{Authenticated, CoreData, credential_from_request, header_text};
 pub use connection::{ConnectionLimits, Connections};
 pub use error::{ApiError, ApiResult, GitlabErrorBody, error_response_builder, gitlab_error_body};
-pub use pagination::{Pagination, paginated};
+pub use pagination::{Pagination, describe_pagination_headers, paginated};
 pub use params::Params;
 pub use range::{
     BYTES, RangeRequest, Ranges, RangesService, is_head, not_modified, requested_range,

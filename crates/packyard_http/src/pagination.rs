@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::IntoParams;
 
 use crate::Params;
+use crate::openapi::operations_mut;
 
 /// A validated page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, IntoParams)]
@@ -113,4 +114,56 @@ pub fn paginated<T: Serialize>(
     links.push(page_link(req, total_pages, per_page, "last"));
     response.insert_header(("Link", links.join(", ")));
     response.json(items)
+}
+
+/// The headers [`paginated`] writes, as the description names them.
+const HEADERS: [(&str, &str, utoipa::openapi::Type); 7] = {
+    use utoipa::openapi::Type::{Integer, String};
+    [
+        ("x-total", "Items in all pages", Integer),
+        ("x-total-pages", "Pages", Integer),
+        ("x-page", "This page", Integer),
+        ("x-per-page", "Items per page", Integer),
+        ("x-next-page", "The next page, empty on the last", String),
+        (
+            "x-prev-page",
+            "The previous page, empty on the first",
+            String,
+        ),
+        (
+            "link",
+            "`first`, `prev`, `next` and `last` page links",
+            String,
+        ),
+    ]
+};
+
+/// Describes the pagination headers on the success answer of every operation that takes
+/// [`Pagination`]'s parameters.
+pub fn describe_pagination_headers(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{KnownFormat, ObjectBuilder, RefOr, SchemaFormat, Type};
+    for item in api.paths.paths.values_mut() {
+        for operation in operations_mut(item) {
+            let paginated = operation
+                .parameters
+                .iter()
+                .flatten()
+                .any(|parameter| parameter.name == "per_page");
+            let success = operation.responses.responses.get_mut("200");
+            let Some(RefOr::T(response)) = success.filter(|_| paginated) else {
+                continue;
+            };
+            for (name, description, kind) in HEADERS {
+                // Integers are i64, as the handlers write them.
+                let format = (kind == Type::Integer)
+                    .then_some(SchemaFormat::KnownFormat(KnownFormat::Int64));
+                let header = HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(kind).format(format))
+                    .description(Some(description))
+                    .build();
+                response.headers.insert(name.to_owned(), header);
+            }
+        }
+    }
 }
