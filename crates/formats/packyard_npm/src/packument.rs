@@ -179,9 +179,9 @@ fn raw(value: Value) -> Box<RawValue> {
 }
 
 /// Whether a version document makes npm run code at install time.
-fn runs_install_scripts(scripts: Option<&&RawValue>) -> bool {
+fn runs_install_scripts(scripts: Option<&Value>) -> bool {
     scripts
-        .and_then(|scripts| serde_json::from_str::<Map<String, Value>>(scripts.get()).ok())
+        .and_then(Value::as_object)
         .is_some_and(|scripts| INSTALL_SCRIPTS.iter().any(|s| scripts.contains_key(*s)))
 }
 
@@ -199,7 +199,10 @@ impl VersionDist {
     /// published fields are slices of the stored document (a readme may be megabytes).
     pub fn full_entry(&self, name: &str, stored: &StoredDocument) -> Vec<Bytes> {
         let mut published = stored.fields();
-        let install_script = runs_install_scripts(published.get("scripts"));
+        let scripts: Option<Value> = published
+            .get("scripts")
+            .and_then(|scripts| serde_json::from_str(scripts.get()).ok());
+        let install_script = runs_install_scripts(scripts.as_ref());
         // What packyard writes itself replaces the published fields; the publisher's `_` fields go.
         published.retain(|key, _| {
             let internal = key.starts_with('_') && key != "_hasShrinkwrap";
@@ -266,11 +269,7 @@ pub fn install_fields(manifest: &Map<String, Value>) -> String {
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if manifest
-        .get("scripts")
-        .and_then(Value::as_object)
-        .is_some_and(|scripts| INSTALL_SCRIPTS.iter().any(|s| scripts.contains_key(*s)))
-    {
+    if runs_install_scripts(manifest.get("scripts")) {
         kept.insert("hasInstallScript".into(), json!(true));
     }
     Value::Object(kept).to_string()
