@@ -16,8 +16,8 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
         .await
         .with_context(|| format!("database.url = {}", packyard_db::redacted_url(&db_url)))?;
     let storage = settings.storage_url();
-    let blobs =
-        BlobStore::from_url(&storage).with_context(|| format!("storage.url = {storage}"))?;
+    let blobs = BlobStore::open(&storage, &settings.s3_options()?)
+        .with_context(|| format!("storage.url = {storage}"))?;
     blobs
         .check_writable()
         .await

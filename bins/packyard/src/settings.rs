@@ -135,6 +135,45 @@ pub struct StorageSettings {
     pub max_file_size: Option<u64>,
     /// Folder for fill spool files (default `<data_dir>/tmp`).
     pub spool_dir: Option<PathBuf>,
+    /// `[storage.s3]`: how to reach an `s3://` store.
+    pub s3: S3Settings,
+}
+
+/// `[storage.s3]`: an S3-compatible store. Unset values come from the standard `AWS_*` variables.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Settings {
+    /// The endpoint of an S3-compatible server; AWS's own when unset.
+    pub endpoint: Option<String>,
+    /// The region.
+    pub region: Option<String>,
+    /// The access key id.
+    pub access_key_id: Option<String>,
+    /// The secret access key (better from the environment or `secret_access_key_file`).
+    pub secret_access_key: Option<String>,
+    /// A file holding the secret access key (a mounted secret).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Path-style requests (`http://host/bucket/key`), what most self-hosted servers need.
+    pub path_style: bool,
+    /// Allow an `http://` endpoint.
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("path_style", &self.path_style)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
 }
 
 /// `[upstream]`
@@ -288,8 +327,22 @@ impl Settings {
             bail!("invalid setting database.url = {db:?}: use sqlite://PATH or postgres://...");
         }
         let storage = self.storage_url();
-        if !(storage.starts_with("file://") || storage == "memory://") {
-            bail!("invalid setting storage.url = {storage:?}: use file:///PATH or memory://");
+        if !(storage.starts_with("file://")
+            || storage.starts_with("s3://") && storage.len() > "s3://".len()
+            || storage == "memory://")
+        {
+            bail!(
+                "invalid setting storage.url = {storage:?}: use file:///PATH, s3://BUCKET[/PREFIX] or memory://"
+            );
+        }
+        if let Some(endpoint) = &self.storage.s3.endpoint {
+            let parsed = url::Url::parse(endpoint)
+                .with_context(|| format!("invalid setting storage.s3.endpoint = {endpoint:?}"))?;
+            if parsed.scheme() == "http" && !self.storage.s3.allow_http {
+                bail!(
+                    "invalid setting storage.s3.endpoint = {endpoint:?}: an http:// endpoint needs storage.s3.allow_http = true"
+                );
+            }
         }
         if let Some(key) = &self.secrets.key {
             SecretKey::from_base64(key)
@@ -521,6 +574,33 @@ impl Settings {
             .url
             .clone()
             .unwrap_or_else(|| format!("file://{}", self.server.data_dir.join("blobs").display()))
+    }
+
+    /// How to reach an `s3://` store, the secret read from its file when one is named.
+    pub fn s3_options(&self) -> anyhow::Result<packyard_blob::S3Options> {
+        let s3 = &self.storage.s3;
+        let secret_access_key = match &s3.secret_access_key_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| {
+                        format!(
+                            "reading storage.s3.secret_access_key_file {}",
+                            file.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            None => s3.secret_access_key.clone(),
+        };
+        Ok(packyard_blob::S3Options {
+            endpoint: s3.endpoint.clone(),
+            region: s3.region.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key,
+            path_style: s3.path_style,
+            allow_http: s3.allow_http,
+        })
     }
 
     /// The secret key: configured, or read from (or generated into) `<data_dir>/secret.key`.

@@ -22,7 +22,7 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum BlobError {
     /// The storage URL is not one we support.
-    #[error("unsupported storage URL (use file:///PATH or memory://): {0}")]
+    #[error("unsupported storage URL (use file:///PATH, s3://BUCKET[/PREFIX] or memory://): {0}")]
     UnsupportedUrl(String),
     /// The blob is not there.
     #[error("blob not found: {0}")]
@@ -156,11 +156,91 @@ fn temporary_name() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// How to reach an S3-compatible store (`s3://` URLs). Unset fields come from the standard `AWS_*`
+/// environment variables (and, for credentials, from the instance's role on AWS).
+#[derive(Clone, Default)]
+pub struct S3Options {
+    /// The endpoint of an S3-compatible server (`http://127.0.0.1:3900`); AWS's own when unset.
+    pub endpoint: Option<String>,
+    /// The region (`us-east-1`; Garage's default is `garage`).
+    pub region: Option<String>,
+    /// The access key id.
+    pub access_key_id: Option<String>,
+    /// The secret access key.
+    pub secret_access_key: Option<String>,
+    /// Address the bucket in the path (`http://host/bucket/key`) rather than in the host name
+    /// (`http://bucket.host/key`): what most self-hosted servers need.
+    pub path_style: bool,
+    /// Allow an `http://` endpoint (a store on the same host or network).
+    pub allow_http: bool,
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "[redacted]"),
+            )
+            .field("path_style", &self.path_style)
+            .field("allow_http", &self.allow_http)
+            .finish()
+    }
+}
+
+/// The S3 store named by `s3://bucket[/prefix]`, its objects under the prefix.
+fn open_s3(location: &str, options: &S3Options) -> BlobResult<Arc<dyn ObjectStore>> {
+    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+    if bucket.is_empty() {
+        return Err(BlobError::UnsupportedUrl(format!("s3://{location}")));
+    }
+    let mut builder = object_store::aws::AmazonS3Builder::from_env()
+        .with_bucket_name(bucket)
+        .with_virtual_hosted_style_request(!options.path_style)
+        .with_allow_http(options.allow_http);
+    let settings = [
+        (
+            object_store::aws::AmazonS3ConfigKey::Endpoint,
+            &options.endpoint,
+        ),
+        (
+            object_store::aws::AmazonS3ConfigKey::Region,
+            &options.region,
+        ),
+        (
+            object_store::aws::AmazonS3ConfigKey::AccessKeyId,
+            &options.access_key_id,
+        ),
+        (
+            object_store::aws::AmazonS3ConfigKey::SecretAccessKey,
+            &options.secret_access_key,
+        ),
+    ];
+    for (key, value) in settings {
+        if let Some(value) = value {
+            builder = builder.with_config(key, value);
+        }
+    }
+    let store: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+    let prefix = prefix.trim_matches('/');
+    Ok(if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    })
+}
+
 impl BlobStore {
-    /// Opens the store named by `url`: `file:///PATH` (or `file://relative/path`) or `memory://`.
-    pub fn from_url(url: &str) -> BlobResult<Self> {
+    /// Opens the store named by `url`: `file:///PATH` (or `file://relative/path`), `memory://`, or
+    /// `s3://BUCKET[/PREFIX]` reached with `s3`.
+    pub fn open(url: &str, s3: &S3Options) -> BlobResult<Self> {
         let (store, local_root): (Arc<dyn ObjectStore>, _) =
-            if let Some(path) = url.strip_prefix("file://") {
+            if let Some(location) = url.strip_prefix("s3://") {
+                (open_s3(location, s3)?, None)
+            } else if let Some(path) = url.strip_prefix("file://") {
                 std::fs::create_dir_all(path).map_err(|e| BlobError::Folder(path.to_owned(), e))?;
                 let root = std::fs::canonicalize(path)
                     .map_err(|e| BlobError::Folder(path.to_owned(), e))?;
@@ -185,12 +265,18 @@ impl BlobStore {
         })
     }
 
-    /// Deletes what crashed writes left in the local store's staging folder: files no write of this
-    /// process owns, last changed at least `older_than` ago (a write of another process sharing the
-    /// folder changes its file with every chunk). Returns how many. Other stores keep no staging files.
+    /// Opens a local or in-memory store (`file://…`, `memory://`).
+    pub fn from_url(url: &str) -> BlobResult<Self> {
+        Self::open(url, &S3Options::default())
+    }
+
+    /// Deletes what crashed writes left in the staging folder: objects no write of this process owns,
+    /// last changed at least `older_than` ago (a write of another process sharing the store changes its
+    /// local file with every chunk, and an object store's staged object lives only between a write's
+    /// end and its publication). Returns how many.
     pub async fn collect_staging(&self, older_than: std::time::Duration) -> BlobResult<usize> {
         let Some(root) = self.local_root.clone() else {
-            return Ok(0);
+            return self.collect_staged_objects(older_than).await;
         };
         let live = self.live.clone();
         tokio::task::spawn_blocking(move || {
@@ -221,6 +307,41 @@ impl BlobStore {
         })
         .await
         .map_err(|e| BlobError::Folder(STAGING.into(), std::io::Error::other(e)))?
+    }
+
+    /// [`BlobStore::collect_staging`] on an object store: its multipart uploads become objects only when
+    /// complete (an abandoned one is aborted by its writer, or by the bucket's lifecycle rule after a
+    /// crash: see docs/scaling.md), so what a crash leaves is a staged object never published.
+    async fn collect_staged_objects(&self, older_than: std::time::Duration) -> BlobResult<usize> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(older_than).unwrap_or(chrono::Duration::MAX);
+        let mut listed = self.store.list(Some(&Path::from(STAGING)));
+        let mut removed = 0;
+        while let Some(object) = listed.next().await {
+            let object = object?;
+            let name = object.location.filename().unwrap_or_default();
+            let owned = self.live.lock().map_or(true, |live| live.contains(name));
+            if owned || object.last_modified > cutoff {
+                continue;
+            }
+            match self.store.delete(&object.location).await {
+                Ok(()) => removed += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The names of the objects in the staging folder: writes staged and not yet published, or left by a
+    /// crash. (A local store's parts of a write in progress are not listed.)
+    pub async fn staging_objects(&self) -> BlobResult<Vec<String>> {
+        let mut listed = self.store.list(Some(&Path::from(STAGING)));
+        let mut names = Vec::new();
+        while let Some(object) = listed.next().await {
+            names.push(object?.location.filename().unwrap_or_default().to_owned());
+        }
+        Ok(names)
     }
 
     /// Proves the store takes writes: a tiny object staged and removed, through the path uploads take.
@@ -254,7 +375,7 @@ impl BlobStore {
             store: self.store.clone(),
             claim,
             temporary,
-            upload: WriteMultipart::new_with_chunk_size(upload, part),
+            upload: Some(WriteMultipart::new_with_chunk_size(upload, part)),
             hashers: Hashers::default(),
             max_size,
         })
@@ -399,7 +520,8 @@ pub struct BlobWriter {
     store: Arc<dyn ObjectStore>,
     claim: StagingClaim,
     temporary: Path,
-    upload: WriteMultipart,
+    /// `None` once finished or aborted.
+    upload: Option<WriteMultipart>,
     hashers: Hashers,
     max_size: u64,
 }
@@ -410,9 +532,15 @@ impl BlobWriter {
         if self.hashers.size() + chunk.len() as u64 > self.max_size {
             return Err(BlobError::TooLarge(self.max_size));
         }
+        let Some(upload) = self.upload.as_mut() else {
+            return Err(BlobError::Store(object_store::Error::Generic {
+                store: "blobs",
+                source: "write after the end of a blob".into(),
+            }));
+        };
         self.hashers.update(chunk);
-        self.upload.wait_for_capacity(2).await?;
-        self.upload.write(chunk);
+        upload.wait_for_capacity(2).await?;
+        upload.write(chunk);
         Ok(())
     }
 
@@ -429,26 +557,52 @@ impl BlobWriter {
 
     /// Completes the write. The result is staged: stored, hashed, but not yet readable under its digest
     /// until [`StagedBlob::publish`].
-    pub async fn finish(self) -> BlobResult<StagedBlob> {
-        let digests = self.hashers.finish();
-        if let Err(error) = self.upload.finish().await {
+    pub async fn finish(mut self) -> BlobResult<StagedBlob> {
+        let digests = std::mem::take(&mut self.hashers).finish();
+        if let Some(upload) = self.upload.take()
+            && let Err(error) = upload.finish().await
+        {
             let _ = self.store.delete(&self.temporary).await;
             return Err(error.into());
         }
+        let temporary = std::mem::replace(&mut self.temporary, Path::from(STAGING));
+        let claim = StagingClaim {
+            live: self.claim.live.clone(),
+            name: std::mem::take(&mut self.claim.name),
+        };
         Ok(StagedBlob {
-            store: self.store,
-            _claim: self.claim,
-            temporary: self.temporary,
+            store: self.store.clone(),
+            _claim: claim,
+            temporary,
             digests,
         })
     }
 
     /// Abandons the write.
-    pub async fn abort(self) {
-        if let Err(error) = self.upload.abort().await {
-            tracing::warn!(%error, "could not abort a blob upload");
+    pub async fn abort(mut self) {
+        if let Some(upload) = self.upload.take() {
+            abandon(upload, self.store.clone(), self.temporary.clone()).await;
         }
-        let _ = self.store.delete(&self.temporary).await;
+    }
+}
+
+/// Aborts a multipart upload (an object store keeps its parts until then) and deletes what it left.
+async fn abandon(upload: WriteMultipart, store: Arc<dyn ObjectStore>, temporary: Path) {
+    if let Err(error) = upload.abort().await {
+        tracing::warn!(%error, "could not abort a blob upload");
+    }
+    let _ = store.delete(&temporary).await;
+}
+
+/// A write dropped unfinished (its request was cancelled when the client went away) is aborted in the
+/// background, so an object store keeps no parts of it.
+impl Drop for BlobWriter {
+    fn drop(&mut self) {
+        if let Some(upload) = self.upload.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(abandon(upload, self.store.clone(), self.temporary.clone()));
+        }
     }
 }
 
@@ -535,6 +689,31 @@ mod tests {
                 .await
                 .unwrap(),
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_dropped_unfinished_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::from_url(&format!("file://{}", dir.path().display())).unwrap();
+        let mut writer = store.writer(1 << 24).await.unwrap();
+        // More than a part, so that the store holds some of it.
+        writer
+            .write(&vec![1u8; LOCAL_WRITE_PART * 3])
+            .await
+            .unwrap();
+        let staging = dir.path().join(STAGING);
+        assert!(std::fs::read_dir(&staging).unwrap().count() > 0);
+        drop(writer);
+        for _ in 0..100 {
+            if std::fs::read_dir(&staging).unwrap().count() == 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!(
+            "the dropped write left {:?}",
+            std::fs::read_dir(&staging).unwrap().collect::<Vec<_>>()
         );
     }
 

@@ -18,6 +18,7 @@ use packyard_db::queries::cache as q;
 use packyard_db::rows::{CacheEntry, NewCacheEntry, Upstream};
 use tokio::sync::watch;
 
+use crate::lease::LeaseOutcome;
 use crate::pull::{PathClass, Want, sha256_hex};
 use crate::{Core, CoreError};
 
@@ -330,19 +331,30 @@ impl Core {
     ) -> Result<FillState, FillFailure> {
         let path = want.path.as_str();
         let (upstream_id, lookup_path) = (upstream.id, path.to_owned());
+        // Content named by its digest never changes: any live entry will do. Other content must have
+        // been confirmed since the client looked.
+        let usable = |entry: &CacheEntry| {
+            want.class == PathClass::Immutable || entry.upstream_checked_at >= requested_at
+        };
         let recent = self
             .db
             .run(move |conn| q::find_entry(conn, upstream_id, &lookup_path))
             .await
             .map_err(|e| FillFailure::Internal(e.to_string()))?
-            // Content named by its digest never changes: any live entry will do. Other content must
-            // have been confirmed since the client looked.
-            .filter(|entry| {
-                want.class == PathClass::Immutable || entry.upstream_checked_at >= requested_at
-            });
+            .filter(|entry| usable(entry));
         if let Some(entry) = recent {
             return Ok(FillState::AlreadyCached(Arc::new(entry)));
         }
+        // One fetch across the instances sharing the database: the lease holder fetches, the others
+        // serve what it committed.
+        let _lease = match self
+            .lead_or_wait(upstream.id, path, usable)
+            .await
+            .map_err(|e| FillFailure::Internal(e.to_string()))?
+        {
+            LeaseOutcome::Lead(lease) => lease,
+            LeaseOutcome::Cached(entry) => return Ok(FillState::AlreadyCached(Arc::new(entry))),
+        };
 
         let url = self
             .upstream_url(upstream, path)

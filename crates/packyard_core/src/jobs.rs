@@ -6,7 +6,7 @@
 //! runs; a job whose worker died becomes claimable again when its lease runs out. Work that changes data
 //! enqueues or wakes its job in the same transaction, so no change is left without its follow-up.
 //!
-//! Kinds:
+//! Kinds (job pruning also deletes the fill leases of dead instances):
 //! - recurring (one row each, run at their interval and woken early when there is work):
 //!   [`JobKind::DestroyCacheEntries`], [`JobKind::CollectBlobs`], [`JobKind::ScheduleCleanupPolicies`],
 //!   [`JobKind::PruneJobs`];
@@ -394,6 +394,11 @@ impl Core {
                     .run(move |conn| jq::delete_finished(conn, before))
                     .await?;
                 tracing::debug!(pruned, "pruned finished jobs");
+                // Fill leases left by instances that died, on files nobody asked for again.
+                let expired = self.now() - chrono(crate::lease::FILL_LEASE);
+                self.db
+                    .run(move |conn| packyard_db::queries::leases::delete_expired(conn, expired))
+                    .await?;
                 Ok(())
             }
         }

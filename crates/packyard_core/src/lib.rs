@@ -15,6 +15,7 @@ pub mod hosted;
 mod hot;
 pub mod identity;
 pub mod jobs;
+mod lease;
 mod maintenance;
 pub mod metrics;
 #[cfg(test)]

@@ -262,6 +262,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    fill_leases (upstream_id, relative_path) {
+        upstream_id -> BigInt,
+        relative_path -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     users,
     namespaces,

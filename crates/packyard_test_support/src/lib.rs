@@ -8,11 +8,13 @@
 
 pub mod oci_daemons;
 pub mod oci_registry;
+mod s3;
 mod upstream;
 
 use diesel::RunQueryDsl;
 pub use oci_registry::{OciRegistry, PushedImage, PushedIndex};
 use packyard_db::establish_postgres;
+pub use s3::S3Server;
 pub use upstream::{
     CloseDelimitedUpstream, FAKE_TOKEN_PATH, FakeAuth, FakeUpstream, Reply, UpstreamLog,
 };
@@ -92,6 +94,42 @@ impl Drop for TestDb {
                 .execute(&mut admin);
         }
     }
+}
+
+tokio::task_local! {
+    /// Set by [`every_store!`]'s S3 variant: the app under test keeps its blobs on a real S3 server.
+    pub static ON_S3: bool;
+}
+
+/// True inside an [`every_store!`] S3 test.
+pub fn on_s3() -> bool {
+    ON_S3.try_with(|on| *on).unwrap_or(false)
+}
+
+/// Like [`both_backends!`], plus a third test per name, `postgres_s3`: PostgreSQL with the blobs on a real
+/// S3 server ([`S3Server`]). For the tests of what touches storage: fills, uploads, purges, collection.
+#[macro_export]
+macro_rules! every_store {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+
+            #[actix_web::test]
+            async fn postgres_s3() {
+                $crate::ON_S3
+                    .scope(true, super::$name($crate::Backend::Postgres))
+                    .await
+            }
+        }
+    )*};
 }
 
 /// Declares, for each named `async fn name(backend: Backend)`, a module `name` with one test per backend.

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::fixtures::{PullThrough, app_with_group, pull_through};
-use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
+use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends, every_store};
 use packyard_test_support::{FAKE_TOKEN_PATH, FakeAuth};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -1074,13 +1074,16 @@ async fn the_management_api_applies_container_rules(backend: Backend) {
 
 both_backends!(
     the_token_flow_guards_every_pull,
-    manifests_and_blobs_pull_through_the_cache,
     upstream_credentials_follow_basic_and_token_challenges,
     lying_or_broken_upstreams_cache_nothing,
     tag_manifests_revalidate_and_survive_outages,
     multi_arch_indexes_pull_through,
-    concurrent_layer_pulls_fetch_once,
     the_management_api_applies_container_rules,
+);
+
+every_store!(
+    manifests_and_blobs_pull_through_the_cache,
+    concurrent_layer_pulls_fetch_once,
 );
 
 async fn the_token_realm_follows_the_external_url(backend: Backend) {

@@ -6,7 +6,7 @@ use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
 use crate::fixtures::app_with_group;
-use crate::{Backend, TestApp, both_backends};
+use crate::{Backend, TestApp, both_backends, every_store};
 
 /// The digests of some bytes, as the server computes them.
 pub fn digests(bytes: &[u8]) -> FileDigests {
@@ -673,9 +673,12 @@ async fn collecting_blobs_keeps_package_files_and_failed_uploads_leave_nothing(b
 }
 
 both_backends!(
-    generic_files_round_trip_through_the_service_api,
     listing_pages_are_zero_based_bounded_and_filtered,
     the_service_api_refuses_strangers_unknowns_and_bad_names,
     group_transport_follows_group_permissions,
+);
+
+every_store!(
+    generic_files_round_trip_through_the_service_api,
     collecting_blobs_keeps_package_files_and_failed_uploads_leave_nothing,
 );

@@ -29,6 +29,7 @@ mod outbound;
 mod pull;
 mod pypi;
 mod ranges;
+mod storage;
 
 use std::net::TcpListener;
 
@@ -37,7 +38,24 @@ use packyard_core::Core;
 use packyard_core::identity::{Actor, IssuedToken};
 use packyard_db::rows::NewUpstream;
 use packyard_domain::{AccessLevel, Format, Scope};
-pub use packyard_test_support::{Backend, FakeUpstream, Reply, TestDb, both_backends};
+pub use packyard_test_support::{
+    Backend, FakeUpstream, Reply, S3Server, TestDb, both_backends, every_store,
+};
+
+/// Keeps the blobs on `server`'s bucket.
+pub fn use_s3(settings: &mut Settings, server: &S3Server) {
+    let options = server.options();
+    settings.storage.url = Some(server.storage_url());
+    settings.storage.s3 = packyard::settings::S3Settings {
+        endpoint: options.endpoint,
+        region: options.region,
+        access_key_id: options.access_key_id,
+        secret_access_key: options.secret_access_key,
+        secret_access_key_file: None,
+        path_style: options.path_style,
+        allow_http: options.allow_http,
+    };
+}
 
 /// A running server with its own database and storage.
 pub struct TestApp {
@@ -55,6 +73,8 @@ pub struct TestApp {
     workers: Option<packyard_core::JobWorkers>,
     hot_sync: Option<packyard_core::HotSync>,
     _db: Option<TestDb>,
+    /// The S3 server of an [`every_store!`] S3 test; the instance that started it keeps it.
+    pub s3: Option<std::sync::Arc<S3Server>>,
     _dir: tempfile::TempDir,
 }
 
@@ -78,8 +98,17 @@ impl TestApp {
         settings.upstream.first_byte_timeout_secs = 5;
         settings.storage.url = Some(format!("file://{}", dir.path().join("blobs").display()));
         settings.secrets.key = Some(packyard_core::SecretKey::generate().to_base64());
+        let s3 = if packyard_test_support::on_s3() {
+            let server = S3Server::start().await;
+            use_s3(&mut settings, &server);
+            Some(std::sync::Arc::new(server))
+        } else {
+            None
+        };
         tweak(&mut settings);
-        Some(Self::serve(settings, Some(db), dir).await)
+        let mut app = Self::serve(settings, Some(db), dir).await;
+        app.s3 = s3;
+        Some(app)
     }
 
     /// Starts another instance of this app: its own server, services and job workers, on the same
@@ -88,7 +117,9 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let mut settings = self.settings.clone();
         settings.server.data_dir = dir.path().to_path_buf();
-        Self::serve(settings, None, dir).await
+        let mut another = Self::serve(settings, None, dir).await;
+        another.s3 = self.s3.clone();
+        another
     }
 
     async fn serve(settings: Settings, db: Option<TestDb>, dir: tempfile::TempDir) -> Self {
@@ -122,6 +153,7 @@ impl TestApp {
             workers,
             hot_sync: Some(hot_sync),
             _db: db,
+            s3: None,
             _dir: dir,
         }
     }

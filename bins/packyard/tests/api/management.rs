@@ -9,7 +9,7 @@ use crate::fixtures::{
     MAVEN, add_member, app_with_group, call, create_registry, create_subgroup, create_upstream,
     delete, get, group_maven, is_timestamp, keys, order, patch, post, pull,
 };
-use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
+use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends, every_store};
 
 /// The stored upstream row, to check what the API never shows.
 async fn stored_upstream(app: &TestApp, id: i64) -> packyard_db::rows::Upstream {
@@ -2109,5 +2109,6 @@ both_backends!(
     cache_entries_are_listed_and_deleted,
     cache_entries_page_by_id_from_either_end,
     cache_entry_search_is_a_literal_substring,
-    registry_cache_purge_spares_shared_upstreams,
 );
+
+every_store!(registry_cache_purge_spares_shared_upstreams,);

@@ -10,7 +10,7 @@ use sha1::Digest;
 use packyard_test_support::CloseDelimitedUpstream;
 
 use crate::fixtures::{self, PullThrough, app_with_group, pull_through};
-use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends};
+use crate::{Backend, FakeUpstream, Reply, TestApp, both_backends, every_store};
 
 const JAR: &str = "org/example/app/1.0/app-1.0.jar";
 
@@ -761,15 +761,18 @@ both_backends!(
     encoded_query_and_fragment_marks_stay_in_the_file_name,
     files_are_checked_against_the_checksums_their_upstream_publishes,
     a_body_without_a_length_is_cached_only_once_verified,
-    a_miss_is_fetched_once_then_served_from_the_cache,
     the_lowest_position_wins_and_misses_walk_the_list,
     clients_must_authenticate_and_be_members,
     bad_paths_and_unknown_registries_are_refused,
     stale_entries_are_revalidated_by_etag,
     zero_validity_never_revalidates_and_metadata_has_its_own,
-    concurrent_clients_share_one_upstream_fetch,
-    failed_fills_cache_nothing,
     unreachable_upstreams_are_not_available,
     local_upstreams_are_refused_unless_allowed,
     the_upload_endpoint_takes_only_internal_callers,
+);
+
+every_store!(
+    a_miss_is_fetched_once_then_served_from_the_cache,
+    concurrent_clients_share_one_upstream_fetch,
+    failed_fills_cache_nothing,
 );

@@ -9,7 +9,7 @@ use reqwest::Method;
 use crate::container::{Image, pull_token, v2};
 use crate::fixtures::{PullThrough, pull_through};
 use crate::hosted::call;
-use crate::{Backend, Reply, TestApp, both_backends};
+use crate::{Backend, Reply, TestApp, every_store};
 
 /// What a ranged GET got: status, `Content-Range`, `Accept-Ranges` and the body.
 #[derive(Debug, PartialEq, Eq)]
@@ -174,7 +174,7 @@ async fn hosted_files_answer_ranges(backend: Backend) {
     assert_ranges_served(&content, get).await;
 }
 
-both_backends!(
+every_store!(
     container_blobs_answer_ranges,
     maven_artifacts_answer_ranges,
     hosted_files_answer_ranges,

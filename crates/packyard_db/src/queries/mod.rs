@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod hosted;
 pub mod identity;
 pub mod jobs;
+pub mod leases;
 pub mod registries;
 
 diesel::define_sql_function! {
