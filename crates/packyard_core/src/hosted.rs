@@ -227,6 +227,8 @@ pub struct HostedDownload {
     pub file: PackageFile,
     /// Its bytes; the download is counted when they are first read.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
+    /// Its stored content, read from an offset for a range request (a resumption, not counted again).
+    pub seekable: crate::SeekableContent,
 }
 
 /// A package with its owner group's uuid.
@@ -639,6 +641,7 @@ impl Core {
         };
         let body = body.map_err(std::io::Error::other).boxed();
         Ok(HostedDownload {
+            seekable: self.seekable(&file.blob_sha256),
             file,
             body: self.counted_when_read(body, move |counters| {
                 counters.version_downloaded(version_id)

@@ -103,6 +103,42 @@ impl Default for CoreSettings {
     }
 }
 
+/// Stored content that a range request reads from its offset, rather than reading and dropping what
+/// precedes it (a resumed download on an object store would otherwise fetch it all again).
+#[derive(Clone)]
+pub struct SeekableContent {
+    blobs: BlobStore,
+    sha256: String,
+}
+
+impl SeekableContent {
+    /// The bytes `start..end` of the content.
+    pub async fn read(
+        &self,
+        start: u64,
+        end: u64,
+    ) -> std::io::Result<futures_util::stream::BoxStream<'static, std::io::Result<bytes::Bytes>>>
+    {
+        use futures_util::{StreamExt, TryStreamExt};
+        let body = self
+            .blobs
+            .read_range(&self.sha256, start..end)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(body.map_err(std::io::Error::other).boxed())
+    }
+}
+
+impl Core {
+    /// The content stored under `sha256`, for range requests.
+    pub fn seekable(&self, sha256: &str) -> SeekableContent {
+        SeekableContent {
+            blobs: self.blobs.clone(),
+            sha256: sha256.to_owned(),
+        }
+    }
+}
+
 /// The services, shared by every request. Cheap to clone.
 #[derive(Clone)]
 pub struct Core {

@@ -148,6 +148,8 @@ pub struct Served {
     pub from_cache: bool,
     /// The stored content's sha256 and when it was stored (cache hits): its validators.
     pub stored: Option<(String, NaiveDateTime)>,
+    /// The stored content, read from an offset for a range request (cache hits).
+    pub seekable: Option<crate::SeekableContent>,
     /// The body; an error item means the transfer must be aborted.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
@@ -384,6 +386,7 @@ impl Core {
                 md5: None,
                 from_cache: false,
                 stored: None,
+                seekable: None,
                 body: fill.stream(),
             }),
             Ok(FillStart::Cached(entry)) => self
@@ -424,6 +427,7 @@ impl Core {
             sha1: Some(entry.file_sha1),
             md5: entry.file_md5,
             from_cache: true,
+            seekable: Some(self.seekable(&entry.blob_sha256)),
             stored: Some((entry.blob_sha256, entry.updated_at)),
             body: body.map_err(std::io::Error::other).boxed(),
         }))

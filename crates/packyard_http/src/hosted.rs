@@ -153,7 +153,9 @@ pub fn payload_stream(body: web::Payload) -> LocalBoxStream<'static, std::io::Re
 /// A hosted file as a download: sized, seekable (a `Range` gets its part), with its name and its sha256.
 pub fn file_response(download: HostedDownload, content_type: &str) -> HttpResponse {
     let length = download.file.size as u64;
-    file_headers(&download.file, content_type).body(crate::stream_body(Some(length), download.body))
+    let mut response = file_headers(&download.file, content_type);
+    response.extensions_mut().insert(download.seekable);
+    response.body(crate::stream_body(Some(length), download.body))
 }
 
 /// The answer to a `HEAD` of a hosted file, with the headers of [`file_response`], for a route that

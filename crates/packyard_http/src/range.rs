@@ -14,8 +14,9 @@
 //! `416 Range Not Satisfiable`. Clients resume interrupted transfers this way (containerd resumes blobs,
 //! download managers resume artifacts).
 //!
-//! The slice is cut from the body's stream, so the bytes before it are read and dropped, never
-//! buffered. Anything else is answered whole, as the RFC allows: several ranges, a range that does not
+//! Stored content (a handler puts its [`packyard_core::SeekableContent`] in the response's extensions) is
+//! read from the range's start; any other body is sliced from its stream, the bytes before the range read
+//! and dropped, never buffered. Anything else is answered whole, as the RFC allows: several ranges, a range that does not
 //! parse, a body of unknown length, an `If-Range` that does not name the response's strong `ETag`,
 //! and every `HEAD`.
 
@@ -246,12 +247,24 @@ where
                     response.map_into_right_body()
                 }
                 RangeRequest::Part { start, end } => {
-                    let mut response = response.map_body(|_, body| {
-                        BoxBody::new(SlicedBody {
+                    // Stored content is read from the range's start; anything else is read through.
+                    let seekable = response
+                        .response()
+                        .extensions()
+                        .get::<packyard_core::SeekableContent>()
+                        .cloned();
+                    let part = match seekable {
+                        Some(content) => content.read(start, end + 1).await.ok(),
+                        None => None,
+                    };
+                    let left = end - start + 1;
+                    let mut response = response.map_body(|_, body| match part {
+                        Some(part) => crate::stream_body(Some(left), part),
+                        None => BoxBody::new(SlicedBody {
                             body: BoxBody::new(body),
                             skip: start,
-                            left: end - start + 1,
-                        })
+                            left,
+                        }),
                     });
                     *response.response_mut().status_mut() = StatusCode::PARTIAL_CONTENT;
                     set_content_range(response.headers_mut(), &format!("{start}-{end}/{length}"));

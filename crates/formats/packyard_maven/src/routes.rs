@@ -123,6 +123,9 @@ fn file_response(served: Served) -> HttpResponse {
     if let Some((sha256, stored_at)) = &served.stored {
         packyard_http::set_validators(&mut response, sha256, Some(*stored_at));
     }
+    if let Some(seekable) = served.seekable {
+        response.extensions_mut().insert(seekable);
+    }
     response.body(stream_body(served.content_length, served.body))
 }
 

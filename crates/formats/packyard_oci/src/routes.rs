@@ -433,5 +433,8 @@ async fn blob(
         .pull(registry, &want)
         .await
         .map_err(|e| OciError::from_core(e, "BLOB_UNKNOWN"))?;
+    if let Some(seekable) = served.seekable {
+        response.extensions_mut().insert(seekable);
+    }
     Ok(response.body(stream_body(served.content_length, served.body)))
 }
