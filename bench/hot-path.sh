@@ -13,7 +13,9 @@
 # Environment: DURATION (10s) of each load; THREADS (2) and CONNECTIONS (16) of the loads with many
 # connections; ROUNDS (1): rounds of every load, packyard and nginx alternating, medians reported;
 # POSTGRES (1; 0 skips the PostgreSQL row) with PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres),
-# who may create databases without a password; BIN (none: build); RUST_LOG (warn: no request log);
+# who may create databases without a password; S3 (1; 0 skips the S3 rows): a third instance keeps its
+# blobs in a Garage bucket on loopback (GARAGE, default /opt/packyard-test-garage/bin/garage, installed by
+# scripts/install-test-deps.sh); BIN (none: build); RUST_LOG (warn: no request log);
 # LOADS (all): the loads to run, a space-separated list of small, latency, big, hosted and container
 # (for profiling one of them; rows of loads not run show "-").
 set -euo pipefail
@@ -26,6 +28,8 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-16}
 ROUNDS=${ROUNDS:-1}
 POSTGRES=${POSTGRES:-1}
+S3=${S3:-1}
+GARAGE=${GARAGE:-/opt/packyard-test-garage/bin/garage}
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
 export RUST_LOG=${RUST_LOG:-warn}
 LOADS=${LOADS:-small latency big hosted container}
@@ -34,6 +38,7 @@ wanted() { [[ " $LOADS " == *" $1 "* ]]; }
 
 require curl python3 wrk nginx docker-registry gzip tar
 [ "$POSTGRES" = 0 ] || require createdb dropdb pg_isready
+[ "$S3" = 0 ] || [ -x "$GARAGE" ] || die "$GARAGE not found (scripts/install-test-deps.sh builds it; S3=0 skips its rows)"
 
 if [ -z "${BIN:-}" ]; then
   log "building the release binary"
@@ -271,6 +276,39 @@ if [ "$POSTGRES" != 0 ]; then
   MAVEN_PG=$(maven_registry postgres)
 fi
 
+if [ "$S3" != 0 ]; then
+  # A single-node Garage with one bucket and key, and an instance (on SQLite) that keeps its blobs there.
+  S3_PORT=$(free_port)
+  S3_KEY=GK$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  S3_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  cat >"$WORK/garage.toml" <<TOML
+metadata_dir = "$WORK/garage/meta"
+data_dir = "$WORK/garage/data"
+db_engine = "sqlite"
+replication_factor = 1
+rpc_bind_addr = "127.0.0.1:$(free_port)"
+rpc_secret = "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$S3_PORT"
+TOML
+  log "starting Garage and packyard with S3 storage"
+  start garage env GARAGE_DEFAULT_ACCESS_KEY="$S3_KEY" GARAGE_DEFAULT_SECRET_KEY="$S3_SECRET" \
+    GARAGE_DEFAULT_BUCKET=bench "$GARAGE" -c "$WORK/garage.toml" server --single-node --default-bucket
+  # Garage answers once its bucket exists (403 to a request without a signature); packyard refuses to
+  # start on a store that takes no writes.
+  for _ in $(seq 1 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/bench")" = 403 ] && break
+    sleep 0.2
+  done
+  sleep 1
+  start_packyard s3 PACKYARD__STORAGE__URL=s3://bench/blobs \
+    PACKYARD__STORAGE__S3__ENDPOINT="http://127.0.0.1:$S3_PORT" PACKYARD__STORAGE__S3__REGION=garage \
+    PACKYARD__STORAGE__S3__ACCESS_KEY_ID="$S3_KEY" PACKYARD__STORAGE__S3__SECRET_ACCESS_KEY="$S3_SECRET" \
+    PACKYARD__STORAGE__S3__PATH_STYLE=true PACKYARD__STORAGE__S3__ALLOW_HTTP=true
+  MAVEN_S3=$(maven_registry s3)
+fi
+
 log "warming the caches"
 for file in "$TINY" "$BIG32" "$BIG256"; do
   sha1=$(sha1_of "$WORK/upstream/$file")
@@ -281,6 +319,12 @@ done
 if [ "$POSTGRES" != 0 ]; then
   warm sha1 "$(sha1_of "$WORK/upstream/$TINY")" upstream "/$TINY" "$MAVEN_PG/$TINY" \
     -H "PRIVATE-TOKEN: ${PY_TOKEN[postgres]}"
+fi
+if [ "$S3" != 0 ]; then
+  for file in "$TINY" "$BIG32"; do
+    warm sha1 "$(sha1_of "$WORK/upstream/$file")" upstream "/$file" "$MAVEN_S3/$file" \
+      -H "PRIVATE-TOKEN: ${PY_TOKEN[s3]}"
+  done
 fi
 
 log "publishing the hosted files"
@@ -344,6 +388,13 @@ for round in $(seq 1 "$ROUNDS"); do
       measure small.postgres "$MAVEN_PG/$TINY" "${PY_PID[postgres]}" "${MANY[@]}" \
         -H "PRIVATE-TOKEN: ${PY_TOKEN[postgres]}"
     fi
+  fi
+
+  if [ "$S3" != 0 ] && wanted small; then
+    measure small.s3 "$MAVEN_S3/$TINY" "${PY_PID[s3]}" "${MANY[@]}" -H "PRIVATE-TOKEN: ${PY_TOKEN[s3]}"
+  fi
+  if [ "$S3" != 0 ] && wanted big; then
+    measure big32.s3 "$MAVEN_S3/$BIG32" "${PY_PID[s3]}" "${MANY[@]}" -H "PRIVATE-TOKEN: ${PY_TOKEN[s3]}"
   fi
 
   if wanted latency; then
@@ -415,6 +466,15 @@ if [ "$POSTGRES" != 0 ]; then
   ROWS+=("$(row '1 KiB jar, Maven virtual registry, token, PostgreSQL: req/s' 'nginx proxy_cache' \
     "$(median small.postgres.rps)" "$(median small.nginx.rps)" 'ratio>=' 0.7 '' \
     "$(errors small.postgres small.nginx)")")
+fi
+if [ "$S3" != 0 ]; then
+  # Beside the same load on local disk (the first rows): the figure operators weigh before a cluster.
+  ROWS+=("$(row '1 KiB jar, SQLite, blobs on S3 (Garage): req/s' 'packyard, local disk' \
+    "$(median small.s3.rps)" "$(median small.packyard.rps)" 'ratio>=' 0.7 '' \
+    "$(errors small.s3 small.packyard)")"
+    "$(row '32 MiB jar, blobs on S3 (Garage): MB/s' 'packyard, local disk' \
+      "$(median big32.s3.mbps)" "$(median big32.packyard.mbps)" 'ratio>=' 0.2 '' \
+      "$(errors big32.s3 big32.packyard)")")
 fi
 ROWS+=(
   "$(row '1 KiB jar, one connection: p50 latency, ms' 'nginx proxy_cache' \

@@ -67,6 +67,9 @@
 #     `poetry publish -r` and locks and installs from a source with credentials, e2e_pdm the same
 #     with pdm's sources.
 #
+# And Garage (pinned, built from crates.io with cargo into /opt/packyard-test-garage): the S3 storage and
+# cluster tests run it as their object store (see below).
+#
 # And schemathesis (pinned, from PyPI, with the hypothesis it was released with) in a virtual environment
 # of its own, $PACKYARD_TEST_SCHEMATHESIS_VENV (default /opt/packyard-test-schemathesis): the OpenAPI
 # fuzzer of bins/packyard/tests/openapi_fuzz.rs, which finds it at bin/schemathesis there (or where
@@ -216,6 +219,19 @@ if [ ! -x "$NPM_PREFIX/bin/pnpm" ] || [ ! -x "$NPM_PREFIX/bin/yarn" ] \
   echo "install-test-deps: installing pnpm $PNPM_VERSION and yarn $YARN_VERSION into $NPM_PREFIX"
   npm install --global --prefix "$NPM_PREFIX" --no-audit --no-fund --loglevel=error \
     "pnpm@$PNPM_VERSION" "@yarnpkg/cli-dist@$YARN_VERSION"
+fi
+
+# Garage, a real S3-compatible object store, for the S3 storage and cluster tests
+# (packyard_test_support::S3Server starts one per test on loopback). Built once per machine from
+# crates.io (about 15 minutes on two cores, in its own target folder) into $PACKYARD_TEST_GARAGE's
+# folder (default /opt/packyard-test-garage/bin/garage).
+GARAGE_VERSION=2.5.0
+GARAGE="${PACKYARD_TEST_GARAGE:-/opt/packyard-test-garage/bin/garage}"
+if [ ! -x "$GARAGE" ] || ! "$GARAGE" --version 2>/dev/null | grep -qE "(:|v)${GARAGE_VERSION//./\\.}( |$)"; then
+  echo "install-test-deps: building Garage $GARAGE_VERSION into $(dirname "$(dirname "$GARAGE")")"
+  CARGO_TARGET_DIR="${TMPDIR:-/tmp}/packyard-garage-build" cargo install garage \
+    --version "$GARAGE_VERSION" --locked --root "$(dirname "$(dirname "$GARAGE")")"
+  rm -rf "${TMPDIR:-/tmp}/packyard-garage-build"
 fi
 
 # NuGet.exe for the NuGet end-to-end test: the npm registry package nuget-exe carries it (no install
