@@ -474,7 +474,9 @@ if [ "$S3" != 0 ]; then
     "$(errors small.s3 small.packyard)")"
     "$(row '32 MiB jar, blobs on S3 (Garage): MB/s' 'packyard, local disk' \
       "$(median big32.s3.mbps)" "$(median big32.packyard.mbps)" 'ratio>=' 0.2 '' \
-      "$(errors big32.s3 big32.packyard)")")
+      "$(errors big32.s3 big32.packyard)")"
+    "$(row "peak RSS serving the 32 MiB jar from S3 to $CONNECTIONS connections: MiB" 'packyard, local disk' \
+      "$(maximum big32.s3.peak)" "$(maximum big32.packyard.peak)" 'packyard<=' 64 MiB -)")
 fi
 ROWS+=(
   "$(row '1 KiB jar, one connection: p50 latency, ms' 'nginx proxy_cache' \

@@ -287,11 +287,19 @@ impl Default for JobsConfig {
 }
 
 /// `[secrets]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretsSettings {
     /// Base64 of 32 random bytes; generated into `<data_dir>/secret.key` when absent.
     pub key: Option<String>,
+}
+
+impl std::fmt::Debug for SecretsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsSettings")
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl Settings {
@@ -805,6 +813,53 @@ mod tests {
             ),
         ] {
             assert_eq!(load(&toml).unwrap_err().to_string(), message, "{toml}");
+        }
+    }
+
+    #[test]
+    fn s3_settings_read_the_secret_from_a_file_and_never_show_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("s3-secret");
+        std::fs::write(&secret, "  very-secret-key\n").unwrap();
+        let settings = load(&format!(
+            "[secrets]\nkey = \"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"\n\
+             [storage]\nurl = \"s3://blobs/prod\"\n[storage.s3]\nendpoint = \"https://s3.example.internal\"\n\
+             access_key_id = \"GK1\"\nsecret_access_key = \"inline-secret\"\n\
+             secret_access_key_file = {secret:?}\npath_style = true\n"
+        ))
+        .unwrap();
+        let options = settings.s3_options().unwrap();
+        assert_eq!(
+            options.secret_access_key.as_deref(),
+            Some("very-secret-key")
+        );
+        assert_eq!(
+            options.endpoint.as_deref(),
+            Some("https://s3.example.internal")
+        );
+        assert!(options.path_style && !options.allow_http);
+        for shown in [format!("{settings:?}"), format!("{options:?}")] {
+            assert!(
+                !shown.contains("secret-key")
+                    && !shown.contains("inline-secret")
+                    && !shown.contains("AAAAAAAA"),
+                "{shown}"
+            );
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+
+        for (toml, message) in [
+            (
+                "[storage]\nurl = \"s3://\"\n",
+                "invalid setting storage.url = \"s3://\": use file:///PATH, s3://BUCKET[/PREFIX] or memory://",
+            ),
+            (
+                "[storage]\nurl = \"s3://b\"\n[storage.s3]\nendpoint = \"http://10.0.0.5:3900\"\n",
+                "invalid setting storage.s3.endpoint = \"http://10.0.0.5:3900\": an http:// endpoint needs \
+                 storage.s3.allow_http = true",
+            ),
+        ] {
+            assert_eq!(load(toml).unwrap_err().to_string(), message, "{toml}");
         }
     }
 
