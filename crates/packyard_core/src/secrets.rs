@@ -34,7 +34,7 @@ impl SecretKey {
     /// A new random key.
     pub fn generate() -> Self {
         let mut key = [0u8; 32];
-        rand::thread_rng().fill_bytes(&mut key);
+        rand::rng().fill_bytes(&mut key);
         Self(key)
     }
 
@@ -48,7 +48,7 @@ impl SecretKey {
         let cipher =
             Aes256Gcm::new_from_slice(&self.0).map_err(|e| CoreError::Internal(e.to_string()))?;
         let mut nonce = [0u8; 12];
-        rand::thread_rng().fill_bytes(&mut nonce);
+        rand::rng().fill_bytes(&mut nonce);
         let sealed = cipher
             .encrypt(Nonce::from_slice(&nonce), plain.as_bytes())
             .map_err(|_| CoreError::Internal("encryption failed".into()))?;
@@ -91,7 +91,7 @@ impl SecretKey {
 /// A new random access token with a recognisable prefix.
 pub fn generate_token(prefix: &str) -> String {
     let mut bytes = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut bytes);
+    rand::rng().fill_bytes(&mut bytes);
     format!("{prefix}{}", hex::encode(bytes))
 }
 
