@@ -648,7 +648,67 @@ async fn pulls_need_access_to_the_registry_and_its_local_upstreams(backend: Back
     assert_eq!(browser.status(), 400);
 }
 
+async fn the_cleanup_policy_counts_npm_entries(backend: Backend) {
+    let Some(PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = pull_through(backend, Format::Npm).await
+    else {
+        return;
+    };
+    let token = app.admin_token.clone();
+    let tarball = b"old tarball".to_vec();
+    serve_package(&upstream, "old", "1.0.0", &tarball);
+    let created = post(
+        &app,
+        &token,
+        &format!("/api/v4/groups/{group}/-/virtual_registries/cleanup/policy"),
+        json!({"enabled": true, "keep_n_days_after_download": 7, "cadence": 1}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let response = npm_get(
+        &app,
+        &token,
+        &format!("{API}/{registry}/old/-/old-1.0.0.tgz"),
+        None,
+    )
+    .await;
+    assert_eq!(response.bytes().await.unwrap(), tarball);
+    let packument_size = app
+        .entries(upstreams[0])
+        .await
+        .iter()
+        .find(|e| e.relative_path == "old")
+        .unwrap()
+        .size;
+
+    app.core.clock().advance(chrono::Duration::days(9));
+    app.run_jobs().await;
+    let policy = get(
+        &app,
+        &token,
+        &format!("/api/v4/groups/{group}/-/virtual_registries/cleanup/policy"),
+    )
+    .await;
+    assert_eq!(
+        policy.body["last_run_detailed_metrics"]["npm"],
+        json!({"deleted_entries_count": 2, "deleted_size": packument_size + tarball.len() as i64}),
+        "{}",
+        policy.body
+    );
+    assert_eq!(
+        policy.body["last_run_detailed_metrics"]["pypi"],
+        json!({"deleted_entries_count": 0, "deleted_size": 0})
+    );
+    assert!(app.entries(upstreams[0]).await.is_empty());
+}
+
 both_backends!(
+    the_cleanup_policy_counts_npm_entries,
     npm_virtual_registries_are_managed_like_maven_ones,
     local_upstreams_name_groups_the_caller_can_read,
     packuments_and_tarballs_pass_through_the_cache,
