@@ -93,7 +93,8 @@ async fn download(
     // Local upstreams first: a group's own artifacts win over any remote one of the same path.
     for group in core.local_upstream_groups(&actor, &registry).await? {
         match crate::hosted::read_local(&core, group, &raw_path, head).await {
-            Err(CoreError::NotFound(_)) => {}
+            // A path outside the hosted layout is not there either.
+            Err(CoreError::NotFound(_) | CoreError::BadRequest(_)) => {}
             served => return Ok(served?),
         }
     }
