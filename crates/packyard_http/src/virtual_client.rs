@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use packyard_core::identity::Actor;
+use packyard_core::identity::{Actor, Credential};
 use packyard_core::pull::Served;
 use packyard_core::rows::Registry;
 use packyard_core::{Core, CoreError, CoreResult};
@@ -48,7 +48,14 @@ pub async fn authorize_pull(
             "This endpoint is not meant to be accessed by a web browser.".into(),
         ));
     }
-    let credential = credential_from_request(req).ok_or(CoreError::Unauthorized)?;
+    let mut credential = credential_from_request(req).ok_or(CoreError::Unauthorized)?;
+    // npm and pip send every token the same way (`Bearer`, Basic), deploy tokens included, as they do
+    // to the hosted repositories.
+    if format != Format::Maven
+        && let Credential::Token(secret) = credential
+    {
+        credential = Credential::DeployOrPersonal(secret);
+    }
     let actor = core.authenticate(credential).await?;
     let registry = core.find_registry_by_text(format, registry_id).await?;
     core.authorize_pull(&actor, &registry).await?;

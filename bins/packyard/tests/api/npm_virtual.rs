@@ -619,6 +619,21 @@ async fn pulls_need_access_to_the_registry_and_its_local_upstreams(backend: Back
     assert_eq!(npm_get(&app, &outsider, &url, None).await.status(), 404);
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
     assert_eq!(npm_get(&app, &guest, &url, None).await.status(), 200);
+    // A deploy token of the group, sent as npm sends every token.
+    let deploy = app
+        .core
+        .create_deploy_token(
+            &app.admin().await,
+            &app.core.find_group(&group.to_string()).await.unwrap(),
+            "ci".into(),
+            None,
+            vec![packyard_domain::Scope::ReadVirtualRegistry],
+            None,
+        )
+        .await
+        .unwrap()
+        .token;
+    assert_eq!(npm_get(&app, &deploy, &url, None).await.status(), 200);
 
     // A local upstream of a group the guest cannot read refuses the guest's pulls.
     let other = app.create_group("other").await;
