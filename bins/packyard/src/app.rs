@@ -64,6 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(crate::openapi::PATH).route(web::get().to(crate::openapi::serve)));
     packyard_api_gitlab::configure(cfg);
     packyard_maven::configure_other_ids(cfg);
+    packyard_npm::configure_other_ids(cfg);
+    packyard_pypi::configure_other_ids(cfg);
 }
 
 async fn health() -> HttpResponse {

@@ -524,7 +524,7 @@ impl Core {
             upstream_etag: if want.content_addressed {
                 Some(format!("sha256:{}", digests.sha256))
             } else {
-                download.meta.etag.clone()
+                download.meta.validator()
             },
         };
         let committed = self

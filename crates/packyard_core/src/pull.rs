@@ -489,6 +489,24 @@ impl Core {
         }
     }
 
+    /// Serves `want` from the cache alone; `None` when no live entry has it. For immutable files that
+    /// were checked against their metadata when they were cached (npm tarballs, PyPI files): a warm hit
+    /// then needs no metadata document.
+    pub async fn pull_cached(
+        &self,
+        registry: &Registry,
+        want: &Want,
+    ) -> CoreResult<Option<Served>> {
+        let Some((entry, _)) = self.cached_entry(registry, want).await? else {
+            return Ok(None);
+        };
+        let served = self.serve_cached(entry).await?;
+        if served.is_some() {
+            self.metrics.cache_hits.inc();
+        }
+        Ok(served)
+    }
+
     async fn fetch_through(
         &self,
         registry_id: i64,
@@ -588,8 +606,12 @@ impl Core {
         {
             Ok(meta) if !meta.status.is_success() => Revalidation::Changed,
             Ok(meta) => {
-                // Registries name a manifest by its digest; prefer it to the ETag.
-                let current = meta.docker_content_digest.or(meta.etag);
+                // Registries name a manifest by its digest; prefer it to the ETag, and that to the
+                // Last-Modified date.
+                let current = meta
+                    .docker_content_digest
+                    .clone()
+                    .or_else(|| meta.validator());
                 match current {
                     Some(current) if same_tag(&current, stored) => Revalidation::Unchanged,
                     _ => Revalidation::Changed,

@@ -520,6 +520,56 @@ async fn stale_packuments_are_served_when_the_upstream_is_down(backend: Backend)
     assert_eq!(response.bytes().await.unwrap(), &b"steady bytes"[..]);
 }
 
+/// The `latest` dist-tag of a packument served by the registry.
+async fn latest(app: &TestApp, token: &str, url: &str) -> String {
+    let document: Value = npm_get(app, token, url, None).await.json().await.unwrap();
+    document["dist-tags"]["latest"].as_str().unwrap().to_owned()
+}
+
+async fn stale_packuments_are_revalidated_by_etag_or_last_modified(backend: Backend) {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = pull_through(backend, Format::Npm).await
+    else {
+        return;
+    };
+    let token = app.admin_token.clone();
+    let url = format!("{API}/{registry}/dated");
+    let tarball = b"dated".to_vec();
+    let document = |version: &str| {
+        packument(
+            "dated",
+            version,
+            &format!("{}/dated/-/dated-{version}.tgz", upstream.url),
+            &tarball,
+        )
+        .to_string()
+    };
+    let dated = |version: &str, date: &str| {
+        Reply::file(document(version), "application/json").with_header("Last-Modified", date)
+    };
+    upstream.set("/dated", dated("1.0.0", "Wed, 01 Jan 2025 00:00:00 GMT"));
+    assert_eq!(latest(&app, &token, &url).await, "1.0.0");
+
+    // Stale, and the upstream's Last-Modified has not moved: checked, not fetched again.
+    let heads = upstream.count("HEAD", "/dated");
+    app.sql("UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'")
+        .await;
+    assert_eq!(latest(&app, &token, &url).await, "1.0.0");
+    assert_eq!(upstream.count("HEAD", "/dated"), heads + 1, "one revalidation");
+    assert_eq!(upstream.count("GET", "/dated"), 1);
+
+    // Stale again, and a new version was published: fetched again.
+    upstream.set("/dated", dated("1.1.0", "Thu, 02 Jan 2025 00:00:00 GMT"));
+    app.sql("UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'")
+        .await;
+    assert_eq!(latest(&app, &token, &url).await, "1.1.0");
+    assert_eq!(upstream.count("GET", "/dated"), 2);
+}
+
 async fn the_groups_own_package_wins_over_the_upstreams(backend: Backend) {
     let Some(PullThrough {
         app,
@@ -651,6 +701,20 @@ async fn pulls_need_access_to_the_registry_and_its_local_upstreams(backend: Back
         200
     );
 
+    // An id that is no registry's, numeric or not.
+    for id in ["999999", "abc"] {
+        let missing = npm_get(
+            &app,
+            &app.admin_token,
+            &format!("{API}/{id}/left-pad"),
+            None,
+        )
+        .await;
+        assert_eq!(missing.status(), 404, "{id}");
+        let body: Value = missing.json().await.unwrap();
+        assert_eq!(body, json!({"message": "404 Registry Not Found"}), "{id}");
+    }
+
     // Browsers are turned away.
     let browser = app
         .client
@@ -730,6 +794,7 @@ both_backends!(
     concurrent_misses_make_one_upstream_fetch,
     a_tarball_that_fails_its_integrity_is_never_cached,
     stale_packuments_are_served_when_the_upstream_is_down,
+    stale_packuments_are_revalidated_by_etag_or_last_modified,
     the_groups_own_package_wins_over_the_upstreams,
     pulls_need_access_to_the_registry_and_its_local_upstreams,
 );

@@ -23,4 +23,4 @@ mod routes;
 mod virtual_registry;
 
 pub use routes::{configure_company, configure_global};
-pub use virtual_registry::{CLIENT_PREFIX, configure_virtual};
+pub use virtual_registry::{CLIENT_PREFIX, configure_other_ids, configure_virtual};

@@ -35,16 +35,26 @@ pub fn configure_virtual(cfg: &mut web::ServiceConfig) {
             .guard(guard::fn_guard(|ctx| {
                 has_numeric_registry_id(CLIENT_PREFIX, ctx.head().uri.path())
             }))
-            .service(
-                web::resource(["/{id}/{name}/-/{file}", "/{id}/@{scope}/{name}/-/{file}"])
-                    .guard(guard::Get())
-                    .to(tarball),
-            )
-            .service(
-                web::resource(["/{id}/{name}", "/{id}/@{scope}/{name}"])
-                    .guard(guard::Get())
-                    .to(packument),
-            ),
+            .configure(client_routes),
+    );
+}
+
+/// Registers the client endpoints for any other id (which then answer 404 in GitLab's format), after
+/// the management routes whose paths they would otherwise cover.
+pub fn configure_other_ids(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope(CLIENT_PREFIX).configure(client_routes));
+}
+
+fn client_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["/{id}/{name}/-/{file}", "/{id}/@{scope}/{name}/-/{file}"])
+            .guard(guard::Get())
+            .to(tarball),
+    )
+    .service(
+        web::resource(["/{id}/{name}", "/{id}/@{scope}/{name}"])
+            .guard(guard::Get())
+            .to(packument),
     );
 }
 
@@ -154,6 +164,13 @@ async fn tarball(req: HttpRequest, core: CoreData) -> VirtualResult<HttpResponse
             .await?;
         return Ok(packyard_http::hosted::file_response(download, TARBALL_TYPE));
     }
+    let path = RepositoryPath::parse(&format!("{}/-/{file_name}", name.full()))
+        .map_err(|e| CoreError::BadRequest(format!("tarball: {e}")))?;
+    let mut want = Want::file(path, PathClass::Immutable, Some(TARBALL_TYPE));
+    // Tarballs never change, and a cached one was checked when it was stored.
+    if let Some(served) = core.pull_cached(&registry, &want).await? {
+        return Ok(served_response(served));
+    }
     // The tarball comes from the upstream whose packument named it, checked against its integrity.
     let (document, upstream_id) = upstream_packument(&core, &registry, &name).await?;
     let source = document
@@ -162,9 +179,6 @@ async fn tarball(req: HttpRequest, core: CoreData) -> VirtualResult<HttpResponse
     let url = url::Url::parse(&source.url).map_err(|e| {
         CoreError::UpstreamUnavailable(format!("tarball URL {:?}: {e}", source.url))
     })?;
-    let path = RepositoryPath::parse(&format!("{}/-/{file_name}", name.full()))
-        .map_err(|e| CoreError::BadRequest(format!("tarball: {e}")))?;
-    let mut want = Want::file(path, PathClass::Immutable, Some(TARBALL_TYPE));
     want.declared = source
         .sha512_hex
         .as_deref()

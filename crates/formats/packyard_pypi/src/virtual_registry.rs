@@ -41,13 +41,23 @@ pub fn configure_virtual(cfg: &mut web::ServiceConfig) {
             .guard(guard::fn_guard(|ctx| {
                 has_numeric_registry_id(CLIENT_PREFIX, ctx.head().uri.path())
             }))
-            .guard(guard::Get())
-            .service(web::resource("/{id}/simple").to(add_slash))
-            .service(web::resource("/{id}/simple/").to(project_list))
-            .service(web::resource("/{id}/simple/{project}").to(add_slash))
-            .service(web::resource("/{id}/simple/{project}/").to(project_page))
-            .service(web::resource("/{id}/files/{project}/{file}").to(file)),
+            .configure(client_routes),
     );
+}
+
+/// Registers the client endpoints for any other id (which then answer 404 in GitLab's format), after
+/// the management routes whose paths they would otherwise cover.
+pub fn configure_other_ids(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::scope(CLIENT_PREFIX).configure(client_routes));
+}
+
+fn client_routes(cfg: &mut web::ServiceConfig) {
+    let get = || web::get();
+    cfg.service(web::resource("/{id}/simple").route(get().to(add_slash)))
+        .service(web::resource("/{id}/simple/").route(get().to(project_list)))
+        .service(web::resource("/{id}/simple/{project}").route(get().to(add_slash)))
+        .service(web::resource("/{id}/simple/{project}/").route(get().to(project_page)))
+        .service(web::resource("/{id}/files/{project}/{file}").route(get().to(file)));
 }
 
 fn registry_id(req: &HttpRequest) -> String {
@@ -198,6 +208,18 @@ async fn file(req: HttpRequest, core: CoreData) -> VirtualResult<HttpResponse> {
             content_type_of(distribution),
         ));
     }
+    let path = RepositoryPath::parse(&format!("{normalized}/{file_name}"))
+        .map_err(|e| CoreError::BadRequest(format!("file name: {e}")))?;
+    let content_type = if metadata_of.is_some() {
+        "application/octet-stream"
+    } else {
+        content_type_of(&file_name)
+    };
+    let mut want = Want::file(path, PathClass::Immutable, Some(content_type));
+    // Files never change, and a cached one was checked when it was stored.
+    if let Some(served) = core.pull_cached(&registry, &want).await? {
+        return Ok(served_response(served));
+    }
     // The file comes from the upstream whose page listed it, checked against the digest listed there.
     let (files, upstream_id) = upstream_page(&core, &registry, &normalized).await?;
     let listed = files
@@ -215,14 +237,6 @@ async fn file(req: HttpRequest, core: CoreData) -> VirtualResult<HttpResponse> {
             (url, Some(sha256))
         }
     };
-    let path = RepositoryPath::parse(&format!("{normalized}/{file_name}"))
-        .map_err(|e| CoreError::BadRequest(format!("file name: {e}")))?;
-    let content_type = if metadata_of.is_some() {
-        "application/octet-stream"
-    } else {
-        content_type_of(&file_name)
-    };
-    let mut want = Want::file(path, PathClass::Immutable, Some(content_type));
     want.declared = sha256.as_deref().and_then(PublishedChecksum::sha256);
     want.source_url = Some(source);
     want.pinned = Some(upstream_id);
