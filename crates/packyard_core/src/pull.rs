@@ -82,6 +82,10 @@ pub struct Want {
     /// Only this upstream may serve it: the one whose metadata named it, so a package's files come from
     /// where its metadata came from.
     pub pinned: Option<i64>,
+    /// An upstream that cannot answer (unreachable, timed out, 5xx) stops the walk instead of counting
+    /// as "not there": a later upstream must not answer for a name an earlier one may hold (npm and
+    /// PyPI documents, where the first upstream with a package serves all of it).
+    pub strict_order: bool,
 }
 
 impl Want {
@@ -109,6 +113,7 @@ impl Want {
             declared: None,
             source_url: None,
             pinned: None,
+            strict_order: false,
         }
     }
 
@@ -655,11 +660,17 @@ impl Core {
                     .await
                 {
                     Ok(meta) if meta.status.is_success() => Ok(Some(upstream)),
+                    Ok(meta) if want.strict_order && meta.status.is_server_error() => {
+                        Err(CoreError::UpstreamUnavailable(format!(
+                            "upstream answered {}",
+                            meta.status
+                        )))
+                    }
                     Ok(_) => Ok(None),
                     Err(error) => {
                         tracing::info!(%error, upstream = upstream.id, "upstream HEAD failed");
                         // A refused address is configuration, not an outage: that upstream has nothing.
-                        if error.is_unreachable() {
+                        if error.is_unreachable() || want.strict_order {
                             Err(CoreError::UpstreamUnavailable(error.to_string()))
                         } else {
                             Ok(None)
@@ -675,6 +686,8 @@ impl Core {
                 // Dropping the stream aborts the HEADs still in flight.
                 Ok(Some(winner)) => return Ok(winner),
                 Ok(None) => {}
+                // In order: no earlier upstream has it, and this one could not say.
+                Err(error) if want.strict_order => return Err(error),
                 Err(error) => unreachable = Some(error),
             }
         }

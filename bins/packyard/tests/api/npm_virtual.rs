@@ -520,6 +520,36 @@ async fn stale_packuments_are_served_when_the_upstream_is_down(backend: Backend)
     assert_eq!(response.bytes().await.unwrap(), &b"steady bytes"[..]);
 }
 
+/// An upstream that cannot answer stops the walk: a later upstream never answers for a package an
+/// earlier one may have. One that answers 404 lets the next one answer.
+async fn a_failing_upstream_does_not_let_a_later_one_answer(backend: Backend) {
+    let Some((app, group)) = app_with_group(backend).await else {
+        return;
+    };
+    let token = app.admin_token.clone();
+    let first = FakeUpstream::start().await;
+    let second = FakeUpstream::start().await;
+    serve_package(&second, "shadowed", "99.0.0", b"from the second upstream");
+    let (registry, _) = app
+        .virtual_registry(Format::Npm, group, &[&first.url, &second.url])
+        .await;
+    let url = format!("{API}/{registry}/shadowed");
+
+    first.set("/shadowed", Reply::Status(503));
+    let refused = npm_get(&app, &token, &url, None).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        second.count("GET", "/shadowed"),
+        0,
+        "the second upstream never answered"
+    );
+
+    first.set("/shadowed", Reply::Status(404));
+    let answered = npm_get(&app, &token, &url, None).await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(second.count("GET", "/shadowed"), 1);
+}
+
 /// The `latest` dist-tag of a packument served by the registry.
 async fn latest(app: &TestApp, token: &str, url: &str) -> String {
     let document: Value = npm_get(app, token, url, None).await.json().await.unwrap();
@@ -559,7 +589,11 @@ async fn stale_packuments_are_revalidated_by_etag_or_last_modified(backend: Back
     app.sql("UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'")
         .await;
     assert_eq!(latest(&app, &token, &url).await, "1.0.0");
-    assert_eq!(upstream.count("HEAD", "/dated"), heads + 1, "one revalidation");
+    assert_eq!(
+        upstream.count("HEAD", "/dated"),
+        heads + 1,
+        "one revalidation"
+    );
     assert_eq!(upstream.count("GET", "/dated"), 1);
 
     // Stale again, and a new version was published: fetched again.
@@ -795,6 +829,7 @@ both_backends!(
     a_tarball_that_fails_its_integrity_is_never_cached,
     stale_packuments_are_served_when_the_upstream_is_down,
     stale_packuments_are_revalidated_by_etag_or_last_modified,
+    a_failing_upstream_does_not_let_a_later_one_answer,
     the_groups_own_package_wins_over_the_upstreams,
     pulls_need_access_to_the_registry_and_its_local_upstreams,
 );

@@ -201,7 +201,9 @@ fn is_management(pattern: &str) -> bool {
     // package-manager protocols, not management routes.
     let client = pattern.contains("{path:.*}")
         || ["npm", "pypi"].iter().any(|format| {
-            pattern.starts_with(&format!("/api/v4/virtual_registries/packages/{format}/{{id}}/"))
+            pattern.starts_with(&format!(
+                "/api/v4/virtual_registries/packages/{format}/{{id}}/"
+            ))
         });
     (pattern.starts_with("/api/v4/") && !client)
         || pattern == "/registry/package"

@@ -106,6 +106,7 @@ async fn upstream_packument(
     let mut want = Want::file(path, PathClass::Metadata, Some("application/json"));
     // The full document: the abbreviated one is derived from it.
     want.accept = Some("application/json");
+    want.strict_order = true;
     let served = core.pull(registry, &want).await?;
     let upstream_id = served.upstream_id;
     let body = read_document(served.body, PACKUMENT_MAX).await?;

@@ -327,6 +327,7 @@ fn want(reference: &Reference) -> Result<Want, OciError> {
         declared: None,
         source_url: None,
         pinned: None,
+        strict_order: false,
     })
 }
 

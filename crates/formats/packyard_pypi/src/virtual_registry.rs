@@ -102,6 +102,7 @@ async fn upstream_page(
         .map_err(|e| CoreError::BadRequest(format!("project name: {e}")))?;
     let mut want = Want::file(path, PathClass::Metadata, Some("text/html"));
     want.accept = Some(UPSTREAM_ACCEPT);
+    want.strict_order = true;
     let served = core.pull(registry, &want).await?;
     let upstream_id = served.upstream_id;
     let content_type = served.content_type.clone();
