@@ -74,7 +74,7 @@ pub struct Want {
     /// artifacts); when checksums are verified, a body that disagrees with one is not kept.
     pub published_checksums: bool,
     /// The digest a metadata document declares for the body (an npm packument's `integrity`, a PyPI
-    /// index's `#sha256=`): a body without it is never kept, nor delivered whole.
+    /// index's `#sha256=`): a body with another digest is never kept, nor delivered whole.
     pub declared: Option<PublishedChecksum>,
     /// Where the upstream serves it, when its metadata names an absolute URL (npm tarballs, PyPI files)
     /// rather than a path under the upstream's URL.
