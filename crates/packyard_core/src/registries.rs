@@ -1445,5 +1445,24 @@ mod tests {
                 "https://registry-1.docker.io/v2/library/alpine/manifests/latest"
             );
         }
+        // npm: scoped packuments with an encoded slash; PyPI: project pages end with one.
+        let npm = |path| {
+            request_url(Format::Npm.as_str(), "https://registry.npmjs.org/", path)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            npm("@types/node"),
+            "https://registry.npmjs.org/@types%2fnode"
+        );
+        assert_eq!(npm("left-pad"), "https://registry.npmjs.org/left-pad");
+        assert_eq!(npm(NPM_TEST_PATH), "https://registry.npmjs.org/-/ping");
+        let pypi = |path| {
+            request_url(Format::Pypi.as_str(), "https://pypi.org/simple", path)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(pypi("demo-pkg"), "https://pypi.org/simple/demo-pkg/");
+        assert_eq!(pypi(""), "https://pypi.org/simple/");
     }
 }
