@@ -325,7 +325,7 @@ async fn a_file_that_fails_its_digest_is_never_cached(backend: Backend) {
     assert_eq!(paths, ["evil"], "only the page is cached");
 }
 
-async fn stale_pages_are_served_when_the_upstream_is_down(backend: Backend) {
+async fn stale_pages_are_served_when_the_upstream_hangs_or_is_down(backend: Backend) {
     let Some((PullThrough { app, upstream, .. }, base)) = index_through(backend).await else {
         return;
     };
@@ -337,6 +337,22 @@ async fn stale_pages_are_served_when_the_upstream_is_down(backend: Backend) {
     assert_eq!(pypi_get(&app, &token, &file, None).await.status(), 200);
     app.sql("UPDATE cache_entries SET upstream_checked_at = '2000-01-01 00:00:00'")
         .await;
+    // First the upstream hangs (past the HEAD timeout), then it is gone.
+    upstream.set(
+        "/simple/steady/",
+        Reply::Delay(
+            std::time::Duration::from_secs(30),
+            Box::new(Reply::file("<html></html>", "text/html")),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let response = pypi_get(&app, &token, &page, None).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("steady-1.0.tar.gz"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the hang was cut short"
+    );
     upstream.stop().await;
     let response = pypi_get(&app, &token, &page, None).await;
     assert_eq!(response.status(), 200);
@@ -439,6 +455,6 @@ both_backends!(
     project_pages_and_files_pass_through_the_cache,
     concurrent_misses_make_one_upstream_fetch,
     a_file_that_fails_its_digest_is_never_cached,
-    stale_pages_are_served_when_the_upstream_is_down,
+    stale_pages_are_served_when_the_upstream_hangs_or_is_down,
     the_groups_own_project_wins_over_the_upstreams,
 );
