@@ -224,6 +224,32 @@ async fn project_pages_and_files_pass_through_the_cache(backend: Backend) {
         upstream.count("GET", "/packages/demo_pkg-1.0-py3-none-any.whl"),
         1
     );
+    // PEP 658: the core metadata the page declares, checked against its digest.
+    upstream.set(
+        "/packages/demo_pkg-1.0.tar.gz.metadata",
+        Reply::file("Metadata-Version: 2.1\n", "application/octet-stream"),
+    );
+    let metadata = pypi_get(
+        &app,
+        &token,
+        &format!("{base}/files/demo-pkg/demo_pkg-1.0.tar.gz.metadata"),
+        None,
+    )
+    .await;
+    assert_eq!(metadata.status(), 200);
+    assert_eq!(metadata.text().await.unwrap(), "Metadata-Version: 2.1\n");
+    let undeclared = pypi_get(
+        &app,
+        &token,
+        &format!("{base}/files/demo-pkg/demo_pkg-1.0-py3-none-any.whl.metadata"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        undeclared.status(),
+        404,
+        "no core metadata is declared for the wheel"
+    );
 
     let missing = pypi_get(&app, &token, &format!("{base}/simple/nothing/"), None).await;
     assert_eq!(missing.status(), 404);
