@@ -416,6 +416,38 @@ async fn packuments_and_tarballs_pass_through_the_cache(backend: Backend) {
     );
 }
 
+/// Tarball URLs are built when a packument is served, never stored: from the request's host, or from
+/// the external URL when one is set.
+async fn tarball_urls_follow_the_external_url(backend: Backend) {
+    let Some(PullThrough {
+        app,
+        upstream,
+        registry,
+        ..
+    }) = crate::fixtures::pull_through_with(backend, Format::Npm, |s| {
+        s.server.external_url = Some("https://npm.example.com/".into());
+    })
+    .await
+    else {
+        return;
+    };
+    serve_package(&upstream, "left-pad", "1.0.0", b"bytes");
+    let document: Value = npm_get(
+        &app,
+        &app.admin_token,
+        &format!("{API}/{registry}/left-pad"),
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(
+        document["versions"]["1.0.0"]["dist"]["tarball"],
+        format!("https://npm.example.com{API}/{registry}/left-pad/-/left-pad-1.0.0.tgz")
+    );
+}
+
 async fn concurrent_misses_make_one_upstream_fetch(backend: Backend) {
     let Some(PullThrough {
         app,
@@ -826,6 +858,7 @@ both_backends!(
     local_upstreams_name_groups_the_caller_can_read,
     packuments_and_tarballs_pass_through_the_cache,
     concurrent_misses_make_one_upstream_fetch,
+    tarball_urls_follow_the_external_url,
     a_tarball_that_fails_its_integrity_is_never_cached,
     stale_packuments_are_served_when_the_upstream_is_down,
     stale_packuments_are_revalidated_by_etag_or_last_modified,
