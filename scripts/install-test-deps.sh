@@ -221,6 +221,28 @@ if [ ! -x "$NPM_PREFIX/bin/pnpm" ] || [ ! -x "$NPM_PREFIX/bin/yarn" ] \
     "pnpm@$PNPM_VERSION" "@yarnpkg/cli-dist@$YARN_VERSION"
 fi
 
+# The real upstream servers of the npm and PyPI virtual registry end-to-end tests, pinned, from the npm
+# and PyPI registries: Verdaccio (an npm registry; e2e_npm_virtual publishes packages to it on loopback
+# and installs them through packyard) into its own npm prefix, $PACKYARD_TEST_VERDACCIO_PREFIX (default
+# /opt/packyard-test-verdaccio, run as bin/verdaccio there), and pypiserver (a PyPI index serving a
+# folder; e2e_pypi_virtual puts distributions in it) in a virtual environment of its own,
+# $PACKYARD_TEST_PYPISERVER_VENV (default /opt/packyard-test-pypiserver, run as bin/pypi-server).
+# 6.8 is the last 6.x that runs on the machine's Node 20 (6.9 and later need Node 22).
+VERDACCIO_VERSION=6.8.0
+VERDACCIO_PREFIX="${PACKYARD_TEST_VERDACCIO_PREFIX:-/opt/packyard-test-verdaccio}"
+if [ ! -x "$VERDACCIO_PREFIX/bin/verdaccio" ] || [ "$(sed -n 's/^  "version": "\(.*\)",$/\1/p' \
+  "$VERDACCIO_PREFIX/lib/node_modules/verdaccio/package.json" 2>/dev/null)" != "$VERDACCIO_VERSION" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-test-deps: npm is needed to install Verdaccio" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing verdaccio $VERDACCIO_VERSION into $VERDACCIO_PREFIX"
+  npm install --global --prefix "$VERDACCIO_PREFIX" --no-audit --no-fund --loglevel=error \
+    "verdaccio@$VERDACCIO_VERSION"
+fi
+venv_install "${PACKYARD_TEST_PYPISERVER_VENV:-/opt/packyard-test-pypiserver}" pypi-server \
+  "pypiserver==2.4.2"
+
 # Garage, a real S3-compatible object store, for the S3 storage and cluster tests
 # (packyard_test_support::S3Server starts one per test on loopback). Built once per machine from
 # crates.io (about 15 minutes on two cores, in its own target folder) into $PACKYARD_TEST_GARAGE's

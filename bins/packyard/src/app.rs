@@ -29,6 +29,8 @@ pub async fn build_core(settings: &Settings) -> anyhow::Result<Core> {
 /// Registers every surface's routes. The router tries them in order, so the warm path's come first.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     packyard_maven::configure_numeric_ids(cfg);
+    packyard_npm::configure_virtual(cfg);
+    packyard_pypi::configure_virtual(cfg);
     cfg.route("/-/health", web::get().to(health))
         .route("/-/readiness", web::get().to(readiness))
         .route("/metrics", web::get().to(metrics));
@@ -62,6 +64,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(crate::openapi::PATH).route(web::get().to(crate::openapi::serve)));
     packyard_api_gitlab::configure(cfg);
     packyard_maven::configure_other_ids(cfg);
+    packyard_npm::configure_other_ids(cfg);
+    packyard_pypi::configure_other_ids(cfg);
 }
 
 async fn health() -> HttpResponse {

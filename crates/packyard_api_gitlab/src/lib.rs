@@ -44,14 +44,16 @@ pub const API_PREFIX: &str = "/api/v4";
 
 /// The formats with virtual registries, each with the path segment that names it: their management
 /// routes are under `/virtual_registries/<kind>` and `/groups/{id}/-/virtual_registries/<kind>`.
-pub const VIRTUAL_REGISTRIES: [(Format, &str); 2] = [
+pub const VIRTUAL_REGISTRIES: [(Format, &str); 4] = [
     (Format::Maven, "packages/maven"),
     (Format::Container, "container"),
+    (Format::Npm, "packages/npm"),
+    (Format::Pypi, "packages/pypi"),
 ];
 
 /// Whether a format's upstreams have `GET …/upstreams/:id/test` (GitLab's container API has none).
 fn has_saved_test(format: Format) -> bool {
-    format == Format::Maven
+    format != Format::Container
 }
 
 /// Registers the identity routes and the virtual registry management routes under `/api/v4`.

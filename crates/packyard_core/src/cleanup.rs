@@ -460,7 +460,9 @@ mod tests {
             metrics,
             json!({
                 "container": {"deleted_entries_count": 0, "deleted_size": 0},
-                "maven": {"deleted_entries_count": 2, "deleted_size": 15}
+                "maven": {"deleted_entries_count": 2, "deleted_size": 15},
+                "npm": {"deleted_entries_count": 0, "deleted_size": 0},
+                "pypi": {"deleted_entries_count": 0, "deleted_size": 0}
             })
         );
     }

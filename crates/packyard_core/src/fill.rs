@@ -125,6 +125,7 @@ impl FillFailure {
 
 /// One fill that clients can follow.
 pub(crate) struct Fill {
+    upstream_id: i64,
     spool: Arc<std::fs::File>,
     state: watch::Receiver<FillState>,
 }
@@ -138,6 +139,11 @@ pub(crate) enum FillStart {
 }
 
 impl Fill {
+    /// The upstream the body comes from.
+    pub(crate) fn upstream_id(&self) -> i64 {
+        self.upstream_id
+    }
+
     /// Waits until the upstream answered.
     pub(crate) async fn started(&self) -> Result<FillStart, Arc<FillFailure>> {
         let mut state = self.state.clone();
@@ -287,6 +293,7 @@ impl Core {
             .map_err(|e| CoreError::Internal(format!("spool file: {e}")))?;
         let (sender, receiver) = watch::channel(FillState::Waiting);
         let fill = Arc::new(Fill {
+            upstream_id: upstream.id,
             spool: Arc::new(spool),
             state: receiver,
         });
@@ -356,11 +363,14 @@ impl Core {
             LeaseOutcome::Cached(entry) => return Ok(FillState::AlreadyCached(Arc::new(entry))),
         };
 
-        let url = self
-            .upstream_url(upstream, path)
-            .map_err(|e| FillFailure::Internal(e.to_string()))?;
+        let url = match &want.source_url {
+            Some(url) => url.clone(),
+            None => self
+                .upstream_url(upstream, path)
+                .map_err(|e| FillFailure::Internal(e.to_string()))?,
+        };
         let credentials = self
-            .upstream_credentials(upstream)
+            .credentials_for(upstream, &url)
             .map_err(|e| FillFailure::Internal(e.to_string()))?;
         let fetch = want.fetch(credentials.as_ref());
         let get = self.upstream.get(&url, &fetch);
@@ -470,7 +480,7 @@ impl Core {
         };
         let published = match published {
             Some(task) => task.await.ok().flatten(),
-            None => None,
+            None => want.declared.clone(),
         };
         if let Some(published) = &published {
             let actual = published.of(staged.digests()).to_owned();
@@ -514,7 +524,7 @@ impl Core {
             upstream_etag: if want.content_addressed {
                 Some(format!("sha256:{}", digests.sha256))
             } else {
-                download.meta.etag.clone()
+                download.meta.validator()
             },
         };
         let committed = self
@@ -592,7 +602,12 @@ mod tests {
         // when the check fails its transfer ends in an error, one byte short.
         let (sender, state) = watch::channel(streaming());
         let spool_copy = spool.clone();
-        let mut client = Arc::new(Fill { spool, state }).stream();
+        let mut client = Arc::new(Fill {
+            upstream_id: 1,
+            spool,
+            state,
+        })
+        .stream();
         let (got, error) = readable(&mut client).await;
         assert_eq!((got.len(), error.is_none()), (999, true));
         sender.send_replace(FillState::Failed(Arc::new(FillFailure::DigestMismatch {
@@ -605,6 +620,7 @@ mod tests {
         // A verified body is read whole.
         let (sender, state) = watch::channel(streaming());
         let mut client = Arc::new(Fill {
+            upstream_id: 1,
             spool: spool_copy,
             state,
         })

@@ -73,6 +73,19 @@ pub struct Want {
     /// The upstream may publish checksum files beside it (`.sha1`, `.sha256`, `.sha512`: Maven
     /// artifacts); when checksums are verified, a body that disagrees with one is not kept.
     pub published_checksums: bool,
+    /// The digest a metadata document declares for the body (an npm packument's `integrity`, a PyPI
+    /// index's `#sha256=`): a body with another digest is never kept, nor delivered whole.
+    pub declared: Option<PublishedChecksum>,
+    /// Where the upstream serves it, when its metadata names an absolute URL (npm tarballs, PyPI files)
+    /// rather than a path under the upstream's URL.
+    pub source_url: Option<url::Url>,
+    /// Only this upstream may serve it: the one whose metadata named it, so a package's files come from
+    /// where its metadata came from.
+    pub pinned: Option<i64>,
+    /// An upstream that cannot answer (unreachable, timed out, 5xx) stops the walk instead of counting
+    /// as "not there": a later upstream must not answer for a name an earlier one may hold (npm and
+    /// PyPI documents, where the first upstream with a package serves all of it).
+    pub strict_order: bool,
 }
 
 impl Want {
@@ -97,6 +110,10 @@ impl Want {
             address: None,
             content_addressed: false,
             published_checksums,
+            declared: None,
+            source_url: None,
+            pinned: None,
+            strict_order: false,
         }
     }
 
@@ -150,6 +167,8 @@ pub struct Served {
     pub stored: Option<(String, NaiveDateTime)>,
     /// The stored content, read from an offset for a range request (cache hits).
     pub seekable: Option<crate::SeekableContent>,
+    /// The upstream it came from.
+    pub upstream_id: i64,
     /// The body; an error item means the transfer must be aborted.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
@@ -184,7 +203,7 @@ const PUBLISHED_CHECKSUMS: [&str; 3] = ["sha1", "sha256", "sha512"];
 
 /// A checksum an upstream published for a file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PublishedChecksum {
+pub struct PublishedChecksum {
     /// `sha1`, `sha256` or `sha512`.
     pub(crate) algorithm: &'static str,
     /// Lowercase hex.
@@ -192,6 +211,21 @@ pub(crate) struct PublishedChecksum {
 }
 
 impl PublishedChecksum {
+    /// A sha256 digest (lowercase or uppercase hex), as a PyPI index names a file's.
+    pub fn sha256(hex: &str) -> Option<Self> {
+        Self::parse("sha256", hex)
+    }
+
+    /// A sha512 digest in hex, as an npm packument's `integrity` holds it (base64 there).
+    pub fn sha512(hex: &str) -> Option<Self> {
+        Self::parse("sha512", hex)
+    }
+
+    /// A sha1 digest in hex (an npm packument's `shasum`).
+    pub fn sha1(hex: &str) -> Option<Self> {
+        Self::parse("sha1", hex)
+    }
+
     /// Reads a checksum file: the hex alone, or `sha1sum`'s `<hex>  <file name>`; `None` when it is not a
     /// digest of that algorithm.
     pub(crate) fn parse(algorithm: &'static str, text: &str) -> Option<Self> {
@@ -215,6 +249,11 @@ impl PublishedChecksum {
     }
 }
 
+/// True for a local upstream: a group's hosted repository, not a URL to fetch from.
+fn is_local(upstream: &Upstream) -> bool {
+    packyard_domain::local_upstream_group(&upstream.url).is_some()
+}
+
 fn is_stale(entry: &CacheEntry, upstream: &Upstream, class: PathClass, now: NaiveDateTime) -> bool {
     let hours = match class {
         PathClass::Metadata => upstream.metadata_cache_validity_hours.unwrap_or(24),
@@ -230,6 +269,22 @@ impl Core {
         request_url(&upstream.format, &upstream.url, path)
     }
 
+    /// The upstream's credentials for a request to `url`: none when its metadata points at another
+    /// origin (a CDN holding its files), so credentials go only where they were configured for.
+    pub(crate) fn credentials_for(
+        &self,
+        upstream: &Upstream,
+        url: &url::Url,
+    ) -> CoreResult<Option<Credentials>> {
+        let same_origin =
+            url::Url::parse(&upstream.url).is_ok_and(|base| base.origin() == url.origin());
+        if same_origin {
+            self.upstream_credentials(upstream)
+        } else {
+            Ok(None)
+        }
+    }
+
     /// The upstream's credentials, decrypted for one request.
     pub fn upstream_credentials(&self, upstream: &Upstream) -> CoreResult<Option<Credentials>> {
         match (&upstream.username, &upstream.password_encrypted) {
@@ -241,7 +296,63 @@ impl Core {
         }
     }
 
+    /// The registry's remote upstreams by position (its local upstreams are served by the format's
+    /// hosted repository, see [`Core::local_upstream_groups`]).
     async fn registry_upstreams(&self, registry: &Registry) -> CoreResult<Arc<Vec<Upstream>>> {
+        let upstreams = self.all_registry_upstreams(registry).await?;
+        if upstreams.iter().any(is_local) {
+            return Ok(Arc::new(
+                upstreams.iter().filter(|u| !is_local(u)).cloned().collect(),
+            ));
+        }
+        Ok(upstreams)
+    }
+
+    /// The groups of the registry's local upstreams, by position, each checked readable by the actor:
+    /// a local upstream the actor may not read refuses the request (403) rather than letting a remote
+    /// upstream answer for a name the group may hold.
+    pub async fn local_upstream_groups(
+        &self,
+        actor: &Actor,
+        registry: &Registry,
+    ) -> CoreResult<Vec<packyard_db::rows::Group>> {
+        let upstreams = self.all_registry_upstreams(registry).await?;
+        let mut groups = Vec::new();
+        for group_id in upstreams
+            .iter()
+            .filter_map(|u| packyard_domain::local_upstream_group(&u.url))
+        {
+            let group = match self.find_group(&group_id.to_string()).await {
+                Ok(group) => group,
+                // A deleted group has no packages left to serve.
+                Err(CoreError::NotFound(_)) => continue,
+                Err(other) => return Err(other),
+            };
+            if !self.may_read_local_upstream(actor, &group).await? {
+                return Err(CoreError::Forbidden);
+            }
+            groups.push(group);
+        }
+        Ok(groups)
+    }
+
+    /// The URL of `path` on one of the registry's upstreams: the base a document fetched from there
+    /// resolves its relative URLs against.
+    pub async fn registry_upstream_url(
+        &self,
+        registry: &Registry,
+        upstream_id: i64,
+        path: &str,
+    ) -> CoreResult<url::Url> {
+        let upstreams = self.all_registry_upstreams(registry).await?;
+        let upstream = upstreams
+            .iter()
+            .find(|u| u.id == upstream_id)
+            .ok_or_else(|| CoreError::not_found("Upstream"))?;
+        self.upstream_url(upstream, path)
+    }
+
+    async fn all_registry_upstreams(&self, registry: &Registry) -> CoreResult<Arc<Vec<Upstream>>> {
         let registry_id = registry.id;
         let load = async {
             let upstreams = self
@@ -312,7 +423,22 @@ impl Core {
         let requested_at = self.now();
         let class = want.class;
         let upstreams = self.registry_upstreams(registry).await?;
-        let stale = match self.cached_entry(registry, want).await? {
+        let (upstreams, cached) = match want.pinned {
+            Some(pinned) => (
+                Arc::new(
+                    upstreams
+                        .iter()
+                        .filter(|u| u.id == pinned)
+                        .cloned()
+                        .collect(),
+                ),
+                self.cached_entry(registry, want)
+                    .await?
+                    .filter(|(entry, _)| entry.upstream_id == pinned),
+            ),
+            None => (upstreams, self.cached_entry(registry, want).await?),
+        };
+        let stale = match cached {
             Some((entry, upstream)) if !is_stale(&entry, &upstream, class, requested_at) => {
                 match self.serve_cached(entry).await? {
                     Some(served) => {
@@ -368,6 +494,24 @@ impl Core {
         }
     }
 
+    /// Serves `want` from the cache alone; `None` when no live entry has it. For immutable files that
+    /// were checked against their metadata when they were cached (npm tarballs, PyPI files): a warm hit
+    /// then needs no metadata document.
+    pub async fn pull_cached(
+        &self,
+        registry: &Registry,
+        want: &Want,
+    ) -> CoreResult<Option<Served>> {
+        let Some((entry, _)) = self.cached_entry(registry, want).await? else {
+            return Ok(None);
+        };
+        let served = self.serve_cached(entry).await?;
+        if served.is_some() {
+            self.metrics.cache_hits.inc();
+        }
+        Ok(served)
+    }
+
     async fn fetch_through(
         &self,
         registry_id: i64,
@@ -387,6 +531,7 @@ impl Core {
                 from_cache: false,
                 stored: None,
                 seekable: None,
+                upstream_id: fill.upstream_id(),
                 body: fill.stream(),
             }),
             Ok(FillStart::Cached(entry)) => self
@@ -429,6 +574,7 @@ impl Core {
             from_cache: true,
             seekable: Some(self.seekable(&entry.blob_sha256)),
             stored: Some((entry.blob_sha256, entry.updated_at)),
+            upstream_id: entry.upstream_id,
             body: body.map_err(std::io::Error::other).boxed(),
         }))
     }
@@ -446,12 +592,15 @@ impl Core {
         else {
             return Revalidation::Changed;
         };
-        let (url, credentials) = match (
-            self.upstream_url(upstream, &entry.relative_path),
-            self.upstream_credentials(upstream),
-        ) {
-            (Ok(url), Ok(credentials)) => (url, credentials),
-            _ => return Revalidation::Unreachable,
+        let url = match &want.source_url {
+            Some(url) => Ok(url.clone()),
+            None => self.upstream_url(upstream, &entry.relative_path),
+        };
+        let Ok(url) = url else {
+            return Revalidation::Unreachable;
+        };
+        let Ok(credentials) = self.credentials_for(upstream, &url) else {
+            return Revalidation::Unreachable;
         };
         let fetch = want.fetch(credentials.as_ref());
         let head = self.upstream.head(&url, &fetch);
@@ -462,8 +611,12 @@ impl Core {
         {
             Ok(meta) if !meta.status.is_success() => Revalidation::Changed,
             Ok(meta) => {
-                // Registries name a manifest by its digest; prefer it to the ETag.
-                let current = meta.docker_content_digest.or(meta.etag);
+                // Registries name a manifest by its digest; prefer it to the ETag, and that to the
+                // Last-Modified date.
+                let current = meta
+                    .docker_content_digest
+                    .clone()
+                    .or_else(|| meta.validator());
                 match current {
                     Some(current) if same_tag(&current, stored) => Revalidation::Unchanged,
                     _ => Revalidation::Changed,
@@ -494,8 +647,11 @@ impl Core {
             let core = self.clone();
             let want = want.clone();
             async move {
-                let url = core.upstream_url(&upstream, want.path.as_str())?;
-                let credentials = core.upstream_credentials(&upstream)?;
+                let url = match &want.source_url {
+                    Some(url) => url.clone(),
+                    None => core.upstream_url(&upstream, want.path.as_str())?,
+                };
+                let credentials = core.credentials_for(&upstream, &url)?;
                 let fetch = want.fetch(credentials.as_ref());
                 let head = core.upstream.head(&url, &fetch);
                 match core
@@ -504,11 +660,17 @@ impl Core {
                     .await
                 {
                     Ok(meta) if meta.status.is_success() => Ok(Some(upstream)),
+                    Ok(meta) if want.strict_order && meta.status.is_server_error() => {
+                        Err(CoreError::UpstreamUnavailable(format!(
+                            "upstream answered {}",
+                            meta.status
+                        )))
+                    }
                     Ok(_) => Ok(None),
                     Err(error) => {
                         tracing::info!(%error, upstream = upstream.id, "upstream HEAD failed");
                         // A refused address is configuration, not an outage: that upstream has nothing.
-                        if error.is_unreachable() {
+                        if error.is_unreachable() || want.strict_order {
                             Err(CoreError::UpstreamUnavailable(error.to_string()))
                         } else {
                             Ok(None)
@@ -524,6 +686,8 @@ impl Core {
                 // Dropping the stream aborts the HEADs still in flight.
                 Ok(Some(winner)) => return Ok(winner),
                 Ok(None) => {}
+                // In order: no earlier upstream has it, and this one could not say.
+                Err(error) if want.strict_order => return Err(error),
                 Err(error) => unreachable = Some(error),
             }
         }
@@ -673,12 +837,23 @@ impl Core {
 /// The URL of `path` on an upstream: Maven joins it to the URL; container upstreams strip a trailing
 /// `/v2` and prepend `v2/`, so `https://host` and `https://host/v2` both work (GitLab's rule).
 pub(crate) fn request_url(format: &str, base: &str, path: &str) -> CoreResult<url::Url> {
-    let joined = if format == packyard_domain::Format::Container.as_str() {
-        let root = base.trim_end_matches('/');
-        let root = root.strip_suffix("/v2").unwrap_or(root);
-        join_url(root, &format!("v2/{}", path.trim_start_matches('/')))
-    } else {
-        join_url(base, path)
+    use packyard_domain::Format;
+    let joined = match Format::parse(format) {
+        Some(Format::Container) => {
+            let root = base.trim_end_matches('/');
+            let root = root.strip_suffix("/v2").unwrap_or(root);
+            join_url(root, &format!("v2/{}", path.trim_start_matches('/')))
+        }
+        // A scoped packument is asked for as `@scope%2fname`, the one spelling every npm registry
+        // accepts (some take `@scope/name` for a tarball path).
+        Some(Format::Npm) if path.starts_with('@') && path.matches('/').count() == 1 => {
+            join_url(base, &path.replacen('/', "%2f", 1))
+        }
+        // A project page is `<index>/<name>/` (PEP 503); the index root itself is `""`.
+        Some(Format::Pypi) if !path.is_empty() && !path.contains('/') => {
+            join_url(base, &format!("{path}/"))
+        }
+        _ => join_url(base, path),
     };
     joined.map_err(|e| CoreError::Internal(format!("upstream URL: {e}")))
 }

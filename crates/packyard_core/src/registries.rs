@@ -14,7 +14,8 @@ use packyard_db::rows::{
 };
 use packyard_domain::{
     CacheEntryId, FieldErrors, Format, RegistryId, RegistryUpstreamId, UpstreamId,
-    UpstreamUrlError, limits, normalize_upstream_url, stored_url, upstream_url_twin,
+    UpstreamUrlError, limits, local_upstream_group, local_upstream_url, normalize_upstream_url,
+    stored_url, upstream_url_twin,
 };
 pub use packyard_upstream::ConnectionTest;
 use packyard_upstream::{
@@ -30,6 +31,8 @@ use crate::{Core, CoreError, CoreResult, Page};
 
 /// The path a connection test of a Maven upstream HEADs when it has nothing cached.
 pub const MAVEN_TEST_PATH: &str = "com/company/app/maven-metadata.xml";
+/// The path a connection test of an npm upstream HEADs: the registry's ping.
+pub const NPM_TEST_PATH: &str = "-/ping";
 /// URLs starting with this get `cache_validity_hours = 0` on create (Maven Central never changes).
 pub const MAVEN_CENTRAL_URL: &str = "https://repo1.maven.org/maven2";
 /// Default of `cache_validity_hours` and `metadata_cache_validity_hours`.
@@ -101,7 +104,7 @@ impl UpstreamChanges {
             && self.username.is_none()
             && self.password.is_none()
             && self.cache_validity_hours.is_none()
-            && (format != Format::Maven || self.metadata_cache_validity_hours.is_none())
+            && (!format.has_metadata() || self.metadata_cache_validity_hours.is_none())
     }
 }
 
@@ -146,7 +149,9 @@ fn both_or_neither(username: &Option<String>, password: &Option<String>) -> Core
 
 fn same_credentials_message(format: Format) -> &'static str {
     match format {
-        Format::Maven => "already has a remote upstream with the same url and credentials",
+        Format::Maven | Format::Npm | Format::Pypi => {
+            "already has a remote upstream with the same url and credentials"
+        }
         Format::Container => "already has an upstream with the same credentials",
     }
 }
@@ -169,6 +174,19 @@ fn check_credentials(
     }
     if username.is_some() && password.is_none() {
         errors.add("password", "can't be blank");
+    }
+}
+
+/// A local upstream reads the group's repository as the caller: it takes no credentials.
+fn check_local_credentials(
+    errors: &mut FieldErrors,
+    username: &Option<String>,
+    password: &Option<String>,
+) {
+    for (attribute, value) in [("username", username), ("password", password)] {
+        if value.as_ref().is_some_and(|v| !v.is_empty()) {
+            errors.add(attribute, "must be blank for a local upstream");
+        }
     }
 }
 
@@ -241,7 +259,7 @@ pub async fn validate_upstream_url(raw: &str, policy: &AddressPolicy) -> Result<
 /// with a `Bearer` challenge is retried with a token, which tells whether the credentials work).
 fn test_fetch(format: Format, credentials: Option<&Credentials>) -> Fetch<'_> {
     match format {
-        Format::Maven => Fetch::basic(credentials),
+        Format::Maven | Format::Npm | Format::Pypi => Fetch::basic(credentials),
         Format::Container => Fetch {
             credentials,
             accept: None,
@@ -253,7 +271,9 @@ fn test_fetch(format: Format, credentials: Option<&Credentials>) -> Fetch<'_> {
 fn default_test_path(format: Format) -> &'static str {
     match format {
         Format::Maven => MAVEN_TEST_PATH,
-        Format::Container => "",
+        Format::Npm => NPM_TEST_PATH,
+        // The simple index's root.
+        Format::Container | Format::Pypi => "",
     }
 }
 
@@ -587,11 +607,24 @@ impl Core {
         }
         both_or_neither(&input.username, &input.password)?;
         let mut errors = FieldErrors::new();
-        let url = self.checked_url(&input.url, &mut errors).await;
-        let url_text = url.as_ref().map(stored_url).unwrap_or_default();
+        let (url_text, url_valid) = match local_upstream_group(input.url.trim()) {
+            Some(group_id) => {
+                self.check_local_upstream(actor, format, group_id, &mut errors)
+                    .await?;
+                check_local_credentials(&mut errors, &input.username, &input.password);
+                (local_upstream_url(group_id), true)
+            }
+            None => {
+                let url = self.checked_url(&input.url, &mut errors).await;
+                (
+                    url.as_ref().map(stored_url).unwrap_or_default(),
+                    url.is_some(),
+                )
+            }
+        };
         // Without a name the normalised URL names the upstream (the seed's rule); an invalid URL has
         // already been reported on `url`.
-        if input.name.is_some() || url.is_some() {
+        if input.name.is_some() || url_valid {
             errors.check_name("name", input.name.as_deref().unwrap_or(&url_text));
         }
         let name = input.name.unwrap_or_else(|| url_text.clone());
@@ -604,15 +637,14 @@ impl Core {
             cache_validity_hours = 0;
         }
         check_cache_validity(&mut errors, cache_validity_hours);
-        let metadata_cache_validity_hours = match format {
-            Format::Maven => {
-                let hours = input
-                    .metadata_cache_validity_hours
-                    .unwrap_or(DEFAULT_VALIDITY_HOURS);
-                check_metadata_validity(&mut errors, hours);
-                Some(hours)
-            }
-            Format::Container => None,
+        let metadata_cache_validity_hours = if format.has_metadata() {
+            let hours = input
+                .metadata_cache_validity_hours
+                .unwrap_or(DEFAULT_VALIDITY_HOURS);
+            check_metadata_validity(&mut errors, hours);
+            Some(hours)
+        } else {
+            None
         };
         errors.into_result()?;
         let now = self.now();
@@ -665,6 +697,75 @@ impl Core {
                 Ok(Ok((upstream, association)))
             })
             .await?
+    }
+
+    /// Checks that a local upstream may name `group_id`: the format has local upstreams, the group is a
+    /// top-level group, and the actor may read its packages (a group the actor cannot see is reported
+    /// as it is for a missing one).
+    async fn check_local_upstream(
+        &self,
+        actor: &Actor,
+        format: Format,
+        group_id: i64,
+        errors: &mut FieldErrors,
+    ) -> CoreResult<()> {
+        if !format.has_local_upstreams() {
+            errors.add(
+                "url",
+                "is blocked: local upstreams are not available for this format",
+            );
+            return Ok(());
+        }
+        match self.find_group(&group_id.to_string()).await {
+            Ok(group) if group.parent_id.is_none() => {
+                if !self.may_read_local_upstream(actor, &group).await? {
+                    errors.add("url", "must name a top-level group you can read");
+                }
+            }
+            Ok(_) | Err(CoreError::NotFound(_)) => {
+                errors.add("url", "must name a top-level group you can read");
+            }
+            Err(other) => return Err(other),
+        }
+        Ok(())
+    }
+
+    /// Whether the actor may read the hosted packages of a local upstream's group: as a puller through
+    /// virtual registries or as an installer of hosted packages.
+    pub(crate) async fn may_read_local_upstream(
+        &self,
+        actor: &Actor,
+        group: &packyard_db::rows::Group,
+    ) -> CoreResult<bool> {
+        for need in [Need::Pull, Need::Install] {
+            match self.authorize(actor, group, need).await {
+                Ok(()) => return Ok(true),
+                Err(CoreError::Forbidden | CoreError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(false)
+    }
+
+    /// The connection test of a local upstream: nothing to reach, so it succeeds once the group checks
+    /// out (and credentials, which a local upstream does not take, are absent).
+    async fn test_local_upstream(
+        &self,
+        actor: &Actor,
+        format: Format,
+        group_id: i64,
+        username: &Option<String>,
+        password: &Option<String>,
+    ) -> CoreResult<ConnectionTest> {
+        let mut errors = FieldErrors::new();
+        self.check_local_upstream(actor, format, group_id, &mut errors)
+            .await?;
+        check_local_credentials(&mut errors, username, password);
+        errors.into_result()?;
+        Ok(ConnectionTest {
+            success: true,
+            result: None,
+        })
     }
 
     /// One page of a top-level group's upstreams of a format, optionally filtered by a fuzzy name match.
@@ -720,6 +821,11 @@ impl Core {
             .filter(|u| !u.trim().is_empty())
             .ok_or_else(|| CoreError::BadParameter("url is missing".into()))?;
         both_or_neither(&target.username, &target.password)?;
+        if let Some(group_id) = local_upstream_group(raw_url.trim()) {
+            return self
+                .test_local_upstream(actor, format, group_id, &target.username, &target.password)
+                .await;
+        }
         self.test_unsaved(format, &raw_url, target.username, target.password, None)
             .await
     }
@@ -762,6 +868,18 @@ impl Core {
         if overrides.url.as_ref().is_some_and(|u| u.trim().is_empty()) {
             return Err(CoreError::BadParameter("url is empty".into()));
         }
+        let url = overrides.url.as_deref().unwrap_or(&upstream.url);
+        if let Some(group_id) = local_upstream_group(url.trim()) {
+            return self
+                .test_local_upstream(
+                    actor,
+                    format,
+                    group_id,
+                    &overrides.username,
+                    &overrides.password,
+                )
+                .await;
+        }
         let stored_password = self.decrypt_password(&upstream)?;
         let url_changed = overrides.url.as_ref().is_some_and(|u| *u != upstream.url);
         let username_changed =
@@ -775,7 +893,9 @@ impl Core {
                     .run(move |conn| cq::any_entry_path(conn, id.0))
                     .await?
             }
-            Format::Container => None,
+            // npm and PyPI entries are named by package, not fetched by these paths (files come
+            // from wherever the metadata points): ping the registry instead.
+            Format::Container | Format::Npm | Format::Pypi => None,
         };
         if url_changed || username_changed || password_changed {
             if url_changed {
@@ -829,7 +949,7 @@ impl Core {
             .await?;
         if changes.is_empty(format) {
             let names = match format {
-                Format::Maven => {
+                Format::Maven | Format::Npm | Format::Pypi => {
                     "name, description, url, username, password, cache_validity_hours, metadata_cache_validity_hours"
                 }
                 Format::Container => {
@@ -849,10 +969,17 @@ impl Core {
             .unwrap_or_else(|| stored.description.clone());
         errors.check_description("description", description.as_deref());
         let url = match &changes.url {
-            Some(raw) => self
-                .checked_url(raw, &mut errors)
-                .await
-                .map(|u| stored_url(&u)),
+            Some(raw) => match local_upstream_group(raw.trim()) {
+                Some(group_id) => {
+                    self.check_local_upstream(actor, format, group_id, &mut errors)
+                        .await?;
+                    Some(local_upstream_url(group_id))
+                }
+                None => self
+                    .checked_url(raw, &mut errors)
+                    .await
+                    .map(|u| stored_url(&u)),
+            },
             None => Some(stored.url.clone()),
         };
         let url_changed = url.as_ref().is_some_and(|u| *u != stored.url);
@@ -873,19 +1000,21 @@ impl Core {
             username = None;
             password = None;
         }
+        if url.as_deref().and_then(local_upstream_group).is_some() {
+            check_local_credentials(&mut errors, &username, &password);
+        }
         let cache_validity_hours = changes
             .cache_validity_hours
             .unwrap_or_else(|| i64::from(stored.cache_validity_hours));
         check_cache_validity(&mut errors, cache_validity_hours);
-        let metadata_cache_validity_hours = match format {
-            Format::Maven => {
-                let hours = changes.metadata_cache_validity_hours.unwrap_or_else(|| {
-                    i64::from(stored.metadata_cache_validity_hours.unwrap_or(24))
-                });
-                check_metadata_validity(&mut errors, hours);
-                Some(hours)
-            }
-            Format::Container => None,
+        let metadata_cache_validity_hours = if format.has_metadata() {
+            let hours = changes
+                .metadata_cache_validity_hours
+                .unwrap_or_else(|| i64::from(stored.metadata_cache_validity_hours.unwrap_or(24)));
+            check_metadata_validity(&mut errors, hours);
+            Some(hours)
+        } else {
+            None
         };
         errors.into_result()?;
         let credentials_changed = username != stored.username || password != stored_password;
@@ -1316,5 +1445,24 @@ mod tests {
                 "https://registry-1.docker.io/v2/library/alpine/manifests/latest"
             );
         }
+        // npm: scoped packuments with an encoded slash; PyPI: project pages end with one.
+        let npm = |path| {
+            request_url(Format::Npm.as_str(), "https://registry.npmjs.org/", path)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            npm("@types/node"),
+            "https://registry.npmjs.org/@types%2fnode"
+        );
+        assert_eq!(npm("left-pad"), "https://registry.npmjs.org/left-pad");
+        assert_eq!(npm(NPM_TEST_PATH), "https://registry.npmjs.org/-/ping");
+        let pypi = |path| {
+            request_url(Format::Pypi.as_str(), "https://pypi.org/simple", path)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(pypi("demo-pkg"), "https://pypi.org/simple/demo-pkg/");
+        assert_eq!(pypi(""), "https://pypi.org/simple/");
     }
 }

@@ -36,17 +36,23 @@ pub enum Format {
     Maven,
     /// OCI / Docker registries (`/api/v4/virtual_registries/container`).
     Container,
+    /// npm registries (`/api/v4/virtual_registries/packages/npm`).
+    Npm,
+    /// PyPI simple indexes (`/api/v4/virtual_registries/packages/pypi`).
+    Pypi,
 }
 
 impl Format {
-    /// Every format, in the order GitLab reports them (Maven, then container).
-    pub const ALL: [Format; 2] = [Format::Maven, Format::Container];
+    /// Every format, in the order GitLab reports them (Maven, then container), then npm and PyPI.
+    pub const ALL: [Format; 4] = [Format::Maven, Format::Container, Format::Npm, Format::Pypi];
 
     /// The name stored in the database and used in URLs.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Maven => "maven",
             Format::Container => "container",
+            Format::Npm => "npm",
+            Format::Pypi => "pypi",
         }
     }
 
@@ -55,6 +61,8 @@ impl Format {
         match value {
             "maven" => Some(Format::Maven),
             "container" => Some(Format::Container),
+            "npm" => Some(Format::Npm),
+            "pypi" => Some(Format::Pypi),
             _ => None,
         }
     }
@@ -62,7 +70,7 @@ impl Format {
     /// How many registries of this format a top-level group may have.
     pub fn max_registries_per_group(self) -> i64 {
         match self {
-            Format::Maven => 20,
+            Format::Maven | Format::Npm | Format::Pypi => 20,
             Format::Container => 5,
         }
     }
@@ -70,8 +78,59 @@ impl Format {
     /// How many upstreams one registry of this format may link.
     pub fn max_upstreams_per_registry(self) -> i64 {
         match self {
-            Format::Maven => 20,
+            Format::Maven | Format::Npm | Format::Pypi => 20,
             Format::Container => 5,
+        }
+    }
+
+    /// Whether upstreams of this format keep a separate `metadata_cache_validity_hours` (for their
+    /// mutable documents: `maven-metadata.xml`, packuments, project pages).
+    pub fn has_metadata(self) -> bool {
+        self != Format::Container
+    }
+
+    /// Whether a registry of this format may use a group's hosted repository as a local upstream.
+    pub fn has_local_upstreams(self) -> bool {
+        self != Format::Container
+    }
+}
+
+/// The scheme and authority of a local upstream's URL: `gid://packyard/Group/<id>` names a top-level
+/// group whose hosted repository of the registry's format is an upstream (GitLab's GlobalID spelling).
+pub const LOCAL_UPSTREAM_PREFIX: &str = "gid://packyard/Group/";
+
+/// The group a local upstream's URL names; `None` when the URL is not a local upstream's.
+pub fn local_upstream_group(url: &str) -> Option<i64> {
+    let id = url.strip_prefix(LOCAL_UPSTREAM_PREFIX)?;
+    (!id.is_empty() && id.len() <= 18 && id.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| id.parse().ok())
+        .flatten()
+        .filter(|id| *id > 0)
+}
+
+/// The URL of the local upstream of a group.
+pub fn local_upstream_url(group_id: i64) -> String {
+    format!("{LOCAL_UPSTREAM_PREFIX}{group_id}")
+}
+
+#[cfg(test)]
+mod local_upstream_tests {
+    use super::*;
+
+    #[test]
+    fn local_upstream_urls_name_a_group() {
+        assert_eq!(local_upstream_group("gid://packyard/Group/42"), Some(42));
+        assert_eq!(local_upstream_url(42), "gid://packyard/Group/42");
+        for bad in [
+            "gid://packyard/Group/",
+            "gid://packyard/Group/0",
+            "gid://packyard/Group/4a",
+            "gid://packyard/Group/-1",
+            "gid://gitlab/Group/4",
+            "https://example.com/Group/4",
+            "gid://packyard/Group/99999999999999999999",
+        ] {
+            assert_eq!(local_upstream_group(bad), None, "{bad}");
         }
     }
 }

@@ -16,6 +16,7 @@ mod params;
 mod proptests;
 mod range;
 mod stream;
+pub mod virtual_client;
 
 pub use auth::{Authenticated, CoreData, credential_from_request, header_text};
 pub use connection::{ConnectionLimits, Connections};

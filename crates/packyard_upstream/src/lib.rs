@@ -16,8 +16,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt};
 use reqwest::header::{
-    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, TRANSFER_ENCODING,
-    WWW_AUTHENTICATE,
+    ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, ETAG, HeaderMap, HeaderName, LAST_MODIFIED,
+    TRANSFER_ENCODING, WWW_AUTHENTICATE,
 };
 use reqwest::{Method, StatusCode};
 use thiserror::Error;
@@ -222,12 +222,24 @@ pub struct ResponseMeta {
     pub content_length: Option<u64>,
     /// `Docker-Content-Digest` (OCI registries).
     pub docker_content_digest: Option<String>,
+    /// `Last-Modified`, as sent.
+    pub last_modified: Option<String>,
     /// The body has neither a length nor chunked framing: it ends when the connection closes, so a body
     /// cut short looks complete.
     pub close_delimited: bool,
 }
 
 impl ResponseMeta {
+    /// What tells this version of a document from another: its `ETag`, else its `Last-Modified` (as
+    /// `Last-Modified: <date>`, so the two never compare equal).
+    pub fn validator(&self) -> Option<String> {
+        self.etag.clone().or_else(|| {
+            self.last_modified
+                .as_ref()
+                .map(|date| format!("Last-Modified: {date}"))
+        })
+    }
+
     fn from_response(response: &reqwest::Response) -> Self {
         let headers = response.headers();
         let chunked = headers
@@ -258,6 +270,7 @@ impl ResponseMeta {
             content_type: text(CONTENT_TYPE),
             content_length: text(CONTENT_LENGTH).and_then(|v| v.parse().ok()),
             docker_content_digest: text(HeaderName::from_static(DOCKER_CONTENT_DIGEST)),
+            last_modified: text(LAST_MODIFIED),
             close_delimited: false,
         }
     }

@@ -307,7 +307,9 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
         first["last_run_detailed_metrics"],
         json!({
             "container": {"deleted_entries_count": 0, "deleted_size": 0},
-            "maven": {"deleted_entries_count": 0, "deleted_size": 0}
+            "maven": {"deleted_entries_count": 0, "deleted_size": 0},
+            "npm": {"deleted_entries_count": 0, "deleted_size": 0},
+            "pypi": {"deleted_entries_count": 0, "deleted_size": 0}
         })
     );
     assert_eq!(
@@ -329,7 +331,9 @@ async fn entries_not_downloaded_for_n_days_are_removed_at_the_cadence(backend: B
         second["last_run_detailed_metrics"],
         json!({
             "container": {"deleted_entries_count": 0, "deleted_size": 0},
-            "maven": {"deleted_entries_count": 2, "deleted_size": removed_size}
+            "maven": {"deleted_entries_count": 2, "deleted_size": removed_size},
+            "npm": {"deleted_entries_count": 0, "deleted_size": 0},
+            "pypi": {"deleted_entries_count": 0, "deleted_size": 0}
         })
     );
     assert!(time(&second["last_run_at"]) > time(&first["last_run_at"]));
@@ -546,7 +550,9 @@ async fn container_entries_are_cleaned_up_too(backend: Backend) {
         run["last_run_detailed_metrics"],
         json!({
             "container": {"deleted_entries_count": 2, "deleted_size": size},
-            "maven": {"deleted_entries_count": 0, "deleted_size": 0}
+            "maven": {"deleted_entries_count": 0, "deleted_size": 0},
+            "npm": {"deleted_entries_count": 0, "deleted_size": 0},
+            "pypi": {"deleted_entries_count": 0, "deleted_size": 0}
         })
     );
     assert!(app.entries(upstreams[0]).await.is_empty());

@@ -22,12 +22,14 @@ mod management;
 mod maven_hosted;
 mod metrics;
 mod npm;
+mod npm_virtual;
 mod nuget;
 mod openapi;
 mod opm;
 mod outbound;
 mod pull;
 mod pypi;
+mod pypi_virtual;
 mod ranges;
 mod storage;
 
@@ -268,7 +270,7 @@ impl TestApp {
                             username: None,
                             password_encrypted: None,
                             cache_validity_hours: 24,
-                            metadata_cache_validity_hours: (format == Format::Maven).then_some(24),
+                            metadata_cache_validity_hours: format.has_metadata().then_some(24),
                             created_at: now,
                             updated_at: now,
                         },

@@ -683,7 +683,92 @@ async fn gitflic_maven_content_routes_store_global_packages(backend: Backend) {
     );
 }
 
+/// A Maven virtual registry whose first upstream is the group's hosted repository (a local upstream):
+/// the group's artifacts win over a remote upstream's at the same path and are never cached; other paths
+/// go on to the remote upstream.
+async fn a_local_upstream_answers_before_remote_ones(backend: Backend) {
+    let Some(crate::fixtures::PullThrough {
+        app,
+        upstream,
+        group,
+        registry,
+        upstreams,
+    }) = crate::fixtures::pull_through(backend, packyard_domain::Format::Maven).await
+    else {
+        return;
+    };
+    let developer = app.member_token(group, "dev", AccessLevel::Developer).await;
+    let jar = b"PK\x03\x04 the group's jar".as_slice();
+    deploy(&app, &developer, &format!("{DIR}/1.0.0/lib-1.0.0.jar"), jar).await;
+    deploy(
+        &app,
+        &developer,
+        &format!("{DIR}/1.0.0/lib-1.0.0.pom"),
+        &pom("org.example", "lib", "1.0.0"),
+    )
+    .await;
+    upstream.set(
+        &format!("{DIR}/1.0.0/lib-1.0.0.jar"),
+        packyard_test_support::Reply::file("an impostor", "application/java-archive"),
+    );
+    upstream.set(
+        "org/example/other/1.0/other-1.0.jar",
+        packyard_test_support::Reply::file("public jar", "application/java-archive"),
+    );
+    let local = crate::fixtures::post(
+        &app,
+        &app.admin_token,
+        &format!("{}/registries/{registry}/upstreams", crate::fixtures::MAVEN),
+        serde_json::json!({"url": format!("gid://packyard/Group/{group}")}),
+    )
+    .await;
+    assert_eq!(local.status, 201, "{}", local.body);
+    // Last by position, asked first all the same.
+    assert_eq!(
+        local.body["registry_upstream"]["position"], 2,
+        "{}",
+        local.body
+    );
+
+    let get = |path: String| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url(&format!("{}/{registry}/{path}", crate::fixtures::MAVEN)))
+                .header("PRIVATE-TOKEN", &app.admin_token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let served = get(format!("{DIR}/1.0.0/lib-1.0.0.jar")).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.bytes().await.unwrap(), jar);
+    let sha1 = get(format!("{DIR}/1.0.0/lib-1.0.0.jar.sha1")).await;
+    assert_eq!(sha1.text().await.unwrap(), digests(jar).sha1);
+    let metadata = get(format!("{DIR}/maven-metadata.xml"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(metadata.contains("<release>1.0.0</release>"), "{metadata}");
+    let other = get("org/example/other/1.0/other-1.0.jar".into()).await;
+    assert_eq!(other.bytes().await.unwrap(), "public jar");
+    assert_eq!(
+        upstream.count("GET", &format!("/{DIR}/1.0.0/lib-1.0.0.jar")),
+        0
+    );
+    let cached: Vec<String> = app
+        .entries(upstreams[0])
+        .await
+        .into_iter()
+        .map(|e| e.relative_path)
+        .collect();
+    assert_eq!(cached, ["org/example/other/1.0/other-1.0.jar"]);
+}
+
 both_backends!(
+    a_local_upstream_answers_before_remote_ones,
     releases_deploy_once_and_metadata_is_generated,
     snapshots_keep_every_timestamp_and_may_be_replaced,
     poms_must_match_their_path,

@@ -197,7 +197,15 @@ async fn the_description_lists_every_management_route_and_no_other() {
 /// (`/registry/package` and what follows a package uuid). The formats' content routes under
 /// `/registry/package/<type>/…` and the listing's 404 catch-alls are not management operations.
 fn is_management(pattern: &str) -> bool {
-    (pattern.starts_with("/api/v4/") && !pattern.contains("{path:.*}"))
+    // The virtual registries' client endpoints (Maven's `{path:.*}`, npm's and PyPI's under `{id}`) are
+    // package-manager protocols, not management routes.
+    let client = pattern.contains("{path:.*}")
+        || ["npm", "pypi"].iter().any(|format| {
+            pattern.starts_with(&format!(
+                "/api/v4/virtual_registries/packages/{format}/{{id}}/"
+            ))
+        });
+    (pattern.starts_with("/api/v4/") && !client)
         || pattern == "/registry/package"
         || pattern.starts_with("/registry/package/{packageUuid")
 }

@@ -284,6 +284,19 @@ async fn upload(
     }
 }
 
+/// Reads a path of a group's hosted repository for a virtual registry whose local upstream it is (the
+/// caller's access to the group is checked by then).
+pub(crate) async fn read_local(
+    core: &Core,
+    group: packyard_core::rows::Group,
+    raw_path: &str,
+    head: bool,
+) -> CoreResult<HttpResponse> {
+    read(core, Owner::Company(group), raw_path, head)
+        .await
+        .map_err(|error| error.0)
+}
+
 async fn company_read(
     req: HttpRequest,
     core: CoreData,

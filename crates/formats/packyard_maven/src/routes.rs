@@ -1,14 +1,12 @@
 //! `GET`/`HEAD /api/v4/virtual_registries/packages/maven/{id}/{path}` and the internal upload endpoint.
 
-use actix_web::http::header::{ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_TYPE, USER_AGENT};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, guard, web};
-use packyard_core::identity::Actor;
-use packyard_core::pull::{Probed, Served, Want};
-use packyard_core::{Core, CoreError};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, guard, web};
+use packyard_core::CoreError;
+use packyard_core::pull::{Probed, Want};
 use packyard_domain::{Format, RepositoryPathError};
-use packyard_http::{
-    ApiError, ApiResult, CoreData, credential_from_request, head_body, stream_body,
-};
+use packyard_http::virtual_client::{authorize_pull, has_numeric_registry_id};
+use packyard_http::{ApiError, ApiResult, CoreData, head_body};
 
 use crate::path::{MavenPath, classify, content_type_for};
 
@@ -23,7 +21,7 @@ pub fn configure_numeric_ids(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(CLIENT_PREFIX)
             .guard(guard::fn_guard(|ctx| {
-                has_numeric_registry_id(ctx.head().uri.path())
+                has_numeric_registry_id(CLIENT_PREFIX, ctx.head().uri.path())
             }))
             .configure(client_routes),
     );
@@ -48,13 +46,6 @@ fn client_routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/{id}/{path:.*}/upload").route(web::post().to(upload)));
 }
 
-fn has_numeric_registry_id(path: &str) -> bool {
-    path.strip_prefix(CLIENT_PREFIX)
-        .and_then(|rest| rest.strip_prefix('/'))
-        .and_then(|rest| rest.split_once('/'))
-        .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
-}
-
 /// Maven clients get 400 for everything but "unauthorised", "forbidden" and "not found" (GitLab's rule).
 fn client_error(error: CoreError) -> ApiError {
     match error {
@@ -75,62 +66,8 @@ fn path_error(error: RepositoryPathError) -> ApiError {
     }
 }
 
-async fn authorize_registry(
-    req: &HttpRequest,
-    core: &Core,
-    registry_id: &str,
-) -> ApiResult<packyard_core::rows::Registry> {
-    let is_browser = req
-        .headers()
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ua| ua.starts_with("Mozilla/"));
-    if is_browser {
-        return Err(ApiError(CoreError::BadRequest(
-            "This endpoint is not meant to be accessed by a web browser.".into(),
-        )));
-    }
-    let credential = credential_from_request(req).ok_or(ApiError(CoreError::Unauthorized))?;
-    let actor: Actor = core.authenticate(credential).await?;
-    let registry = core
-        .find_registry_by_text(Format::Maven, registry_id)
-        .await?;
-    core.authorize_pull(&actor, &registry).await?;
-    Ok(registry)
-}
-
-/// A successful download, cached or not: a file to save, never a page a browser runs or sniffs
-/// (GitLab's answer carries the same three headers), and seekable: a `Range` gets its part.
-fn download_response() -> HttpResponseBuilder {
-    let mut response = HttpResponse::Ok();
-    response
-        .insert_header((ACCEPT_RANGES, packyard_http::BYTES))
-        .insert_header((CONTENT_DISPOSITION, "attachment"))
-        .insert_header(("Content-Security-Policy", "default-src 'none'"))
-        .insert_header(("X-Content-Type-Options", "nosniff"));
-    response
-}
-
-fn file_response(served: Served) -> HttpResponse {
-    let mut response = download_response();
-    response.insert_header((CONTENT_TYPE, served.content_type));
-    if let Some(sha1) = served.sha1 {
-        response.insert_header(("x-checksum-sha1", sha1));
-    }
-    if let Some(md5) = served.md5 {
-        response.insert_header(("x-checksum-md5", md5));
-    }
-    if let Some((sha256, stored_at)) = &served.stored {
-        packyard_http::set_validators(&mut response, sha256, Some(*stored_at));
-    }
-    if let Some(seekable) = served.seekable {
-        response.extensions_mut().insert(seekable);
-    }
-    response.body(stream_body(served.content_length, served.body))
-}
-
 fn probe_response(probed: Probed) -> HttpResponse {
-    let mut response = download_response();
+    let mut response = packyard_http::virtual_client::download_response();
     response.insert_header((CONTENT_TYPE, probed.content_type));
     if let Some(sha1) = probed.sha1 {
         response.insert_header(("x-checksum-sha1", sha1));
@@ -150,9 +87,18 @@ async fn download(
     route: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (registry_id, raw_path) = route.into_inner();
-    let registry = authorize_registry(&req, &core, &registry_id).await?;
+    let (actor, registry) = authorize_pull(&req, &core, Format::Maven, &registry_id).await?;
     let head = packyard_http::is_head(&req);
-    match classify(&raw_path).map_err(path_error)? {
+    let path = classify(&raw_path).map_err(path_error)?;
+    // Local upstreams first: a group's own artifacts win over any remote one of the same path.
+    for group in core.local_upstream_groups(&actor, &registry).await? {
+        match crate::hosted::read_local(&core, group, &raw_path, head).await {
+            // A path outside the hosted layout is not there either.
+            Err(CoreError::NotFound(_) | CoreError::BadRequest(_)) => {}
+            served => return Ok(served?),
+        }
+    }
+    match path {
         MavenPath::File { path, class } => {
             let hint = content_type_for(path.file_name());
             let want = Want::file(path, class, Some(hint));
@@ -161,7 +107,7 @@ async fn download(
                 return Ok(probe_response(probed));
             }
             let served = core.pull(&registry, &want).await.map_err(client_error)?;
-            Ok(file_response(served))
+            Ok(packyard_http::virtual_client::served_response(served))
         }
         MavenPath::Checksum {
             base,
@@ -172,7 +118,7 @@ async fn download(
                 .pull_checksum(&registry, &base, algorithm, base_class)
                 .await
                 .map_err(client_error)?;
-            let mut response = download_response();
+            let mut response = packyard_http::virtual_client::download_response();
             response.content_type("text/plain");
             if head {
                 return Ok(response.body(head_body(Some(digest.len() as u64))));

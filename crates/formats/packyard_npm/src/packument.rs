@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 pub const ABBREVIATED: &str = "application/vnd.npm.install-v1+json";
 
 /// The fields of a version the abbreviated document keeps: what installing needs.
-const INSTALL_FIELDS: &[&str] = &[
+pub(crate) const INSTALL_FIELDS: &[&str] = &[
     "name",
     "version",
     "dependencies",

@@ -45,7 +45,7 @@ const INSTALL_FIELDS_MAX: u64 = 1024 * 1024;
 /// The largest body of the small JSON requests (login, dist-tags).
 const MAX_SMALL_BODY: usize = 64 * 1024;
 /// Tarballs are served as the npm registry serves them.
-const TARBALL_TYPE: &str = "application/octet-stream";
+pub(crate) const TARBALL_TYPE: &str = "application/octet-stream";
 
 /// Registers the GitFlic content routes, relative to `packyard_http::hosted::GLOBAL_SCOPE`.
 pub fn configure_global(cfg: &mut web::ServiceConfig) {
@@ -199,7 +199,7 @@ fn check_version(version: &str) -> CoreResult<()> {
 }
 
 /// The package a request names: `{name}`, `@{scope}/{name}` or `@scope%2fname`.
-fn requested_name(req: &HttpRequest) -> CoreResult<NpmName> {
+pub(crate) fn requested_name(req: &HttpRequest) -> CoreResult<NpmName> {
     let info = req.match_info();
     let name = info.get("name").unwrap_or_default();
     match info.get("scope") {
@@ -213,7 +213,7 @@ fn group_path(req: &HttpRequest) -> String {
     req.match_info().get("group").unwrap_or_default().to_owned()
 }
 
-fn package_ref(owner: Owner, name: &NpmName) -> PackageRef {
+pub(crate) fn package_ref(owner: Owner, name: &NpmName) -> PackageRef {
     PackageRef {
         group_name: name.scope.clone().unwrap_or_default(),
         ..PackageRef::named(owner, PackageType::Npm, &name.full(), name.normalized())
@@ -459,9 +459,26 @@ async fn delete_tag(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmRes
 /// at a time.
 async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResult<HttpResponse> {
     let (_, name, package) = find_package(&req, &core, &actor.0, Need::Install).await?;
+    let tarballs = format!(
+        "{}/{}/-/",
+        registry_url(&req, &core, &group_path(&req)),
+        name.full()
+    );
+    Ok(hosted_document(&req, &core, package, tarballs).await?)
+}
+
+/// A hosted package's document, full or abbreviated as the request's `Accept` asks, with its tarballs
+/// under `tarballs` (up to the file name): the group's registry, or a virtual registry whose local
+/// upstream the group is.
+pub(crate) async fn hosted_document(
+    req: &HttpRequest,
+    core: &CoreData,
+    package: Package,
+    tarballs: String,
+) -> CoreResult<HttpResponse> {
     let head = PackageHead {
         name: package.name.clone(),
-        dist_tags: dist_tags(&core, &package).await?,
+        dist_tags: dist_tags(core, &package).await?,
         created: package.created_at,
         modified: package.updated_at,
         revision: format!("1-{}", package.uuid.replace('-', "")),
@@ -479,7 +496,7 @@ async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResu
             Some(latest) => match core.find_hosted_version(&package, latest).await {
                 Ok(found) => found.version.metadata,
                 Err(CoreError::NotFound(_)) => None,
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             },
             None => None,
         };
@@ -488,11 +505,7 @@ async fn packument(req: HttpRequest, core: CoreData, actor: NpmActor) -> NpmResu
     };
     let writer = DocumentWriter {
         core: core.clone(),
-        tarballs: format!(
-            "{}/{}/-/",
-            registry_url(&req, &core, &group_path(&req)),
-            name.full()
-        ),
+        tarballs,
         package,
         head,
         form,

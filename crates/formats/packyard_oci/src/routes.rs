@@ -324,6 +324,10 @@ fn want(reference: &Reference) -> Result<Want, OciError> {
         address,
         content_addressed: true,
         published_checksums: false,
+        declared: None,
+        source_url: None,
+        pinned: None,
+        strict_order: false,
     })
 }
 

@@ -124,16 +124,29 @@ pub struct IndexFile {
     pub filename: String,
     /// URL relative to the project page.
     pub url: String,
-    /// sha256 hex.
+    /// sha256 hex; empty when an upstream's index declared none.
     pub sha256: String,
     /// `Requires-Python`, if any.
     pub requires_python: Option<String>,
-    /// Size in bytes.
-    pub size: i64,
-    /// Upload time, `yyyy-mm-ddThh:mm:ss.ffffffZ`.
-    pub upload_time: String,
+    /// Size in bytes, when known (an upstream's HTML page does not say).
+    pub size: Option<i64>,
+    /// Upload time, `yyyy-mm-ddThh:mm:ss.ffffffZ`, when known.
+    pub upload_time: Option<String>,
     /// sha256 hex of the core metadata served at `url` + `.metadata` (PEP 658), when there is one.
     pub core_metadata_sha256: Option<String>,
+    /// Yanked (PEP 592), with its reason, possibly empty.
+    pub yanked: Option<String>,
+}
+
+impl IndexFile {
+    /// The file's URL with its `#sha256=` fragment, when its digest is known.
+    fn url_with_hash(&self) -> String {
+        if self.sha256.is_empty() {
+            self.url.clone()
+        } else {
+            format!("{}#sha256={}", self.url, self.sha256)
+        }
+    }
 }
 
 /// The project list: `(name as published, normalised name)` pairs.
@@ -172,17 +185,36 @@ pub fn render_project_page(
 ) -> String {
     match flavor {
         Flavor::Json => {
+            // Version 1.1 promises every file's size; an upstream's HTML page gives none.
+            let api_version = if files.iter().all(|f| f.size.is_some()) {
+                "1.1"
+            } else {
+                "1.0"
+            };
             let files: Vec<Value> = files
                 .iter()
                 .map(|file| {
+                    let hashes = if file.sha256.is_empty() {
+                        json!({})
+                    } else {
+                        json!({"sha256": file.sha256})
+                    };
                     let mut entry = json!({
                         "filename": file.filename,
-                        "url": format!("{}#sha256={}", file.url, file.sha256),
-                        "hashes": {"sha256": file.sha256},
-                        "size": file.size,
-                        "upload-time": file.upload_time,
-                        "yanked": false,
+                        "url": file.url_with_hash(),
+                        "hashes": hashes,
+                        "yanked": match &file.yanked {
+                            None => json!(false),
+                            Some(reason) if reason.is_empty() => json!(true),
+                            Some(reason) => json!(reason),
+                        },
                     });
+                    if let Some(size) = file.size {
+                        entry["size"] = json!(size);
+                    }
+                    if let Some(time) = &file.upload_time {
+                        entry["upload-time"] = json!(time);
+                    }
                     if let Some(requires) = &file.requires_python {
                         entry["requires-python"] = json!(requires);
                     }
@@ -195,7 +227,7 @@ pub fn render_project_page(
                 })
                 .collect();
             json!({
-                "meta": {"api-version": "1.1"},
+                "meta": {"api-version": api_version},
                 "name": normalized,
                 "versions": versions,
                 "files": files,
@@ -225,10 +257,14 @@ pub fn render_project_page(
                         )
                     })
                     .unwrap_or_default();
+                let yanked = file
+                    .yanked
+                    .as_deref()
+                    .map(|reason| format!(" data-yanked=\"{}\"", escape_html(reason)))
+                    .unwrap_or_default();
                 html.push_str(&format!(
-                    "    <a href=\"{}#sha256={}\"{requires}{metadata}>{}</a><br/>\n",
-                    escape_html(&file.url),
-                    file.sha256,
+                    "    <a href=\"{}\"{requires}{metadata}{yanked}>{}</a><br/>\n",
+                    escape_html(&file.url_with_hash()),
                     escape_html(&file.filename)
                 ));
             }
@@ -271,9 +307,10 @@ mod tests {
             url: "../../files/demo/1.0/demo-1.0.tar.gz".into(),
             sha256: "ab".repeat(32),
             requires_python: Some(">=3.8,<4".into()),
-            size: 10,
-            upload_time: "2026-01-01T00:00:00.000000Z".into(),
+            size: Some(10),
+            upload_time: Some("2026-01-01T00:00:00.000000Z".into()),
             core_metadata_sha256: None,
+            yanked: None,
         };
         let wheel = IndexFile {
             filename: "demo-1.0-py3-none-any.whl".into(),

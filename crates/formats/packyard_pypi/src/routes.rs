@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use packyard_core::hosted::{FileUpload, Owner, PackageRef, ReceivedFile, StoredFile};
 use packyard_core::identity::Need;
-use packyard_core::rows::PackageFile;
+use packyard_core::rows::{Package, PackageFile};
 use packyard_core::{Core, CoreError, CoreResult};
 use packyard_domain::{
     PackageType, UploadType, is_valid_pypi_name, is_valid_pypi_version, normalize_pypi_name,
@@ -29,7 +29,7 @@ const BASE: &str = "/pypi";
 /// Text an upload form may carry besides the file (descriptions can be long).
 const MAX_FORM_TEXT: usize = 8 * 1024 * 1024;
 /// What PEP 658 appends to a distribution's URL for its core metadata.
-const METADATA_SUFFIX: &str = ".metadata";
+pub(crate) const METADATA_SUFFIX: &str = ".metadata";
 
 /// What a project page shows of the JSON kept with each distribution file (the core metadata's text is
 /// skipped, not copied, for every file of the page).
@@ -195,7 +195,7 @@ async fn store_distribution(
     core.store_hosted_file(&package, upload, received).await
 }
 
-fn content_type_of(file_name: &str) -> &'static str {
+pub(crate) fn content_type_of(file_name: &str) -> &'static str {
     if file_name.ends_with(".tar.gz") {
         "application/gzip"
     } else if file_name.ends_with(".whl") {
@@ -368,7 +368,7 @@ async fn upload(
 }
 
 /// Simple index URLs end with `/`: redirect the form without it.
-async fn add_slash(req: HttpRequest) -> HttpResponse {
+pub(crate) async fn add_slash(req: HttpRequest) -> HttpResponse {
     let location = match req.query_string() {
         "" => format!("{}/", req.path()),
         query => format!("{}/?{query}", req.path()),
@@ -378,12 +378,12 @@ async fn add_slash(req: HttpRequest) -> HttpResponse {
         .finish()
 }
 
-fn flavor(req: &HttpRequest) -> Option<index::Flavor> {
+pub(crate) fn flavor(req: &HttpRequest) -> Option<index::Flavor> {
     negotiate(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()))
 }
 
 /// 406, naming what the index is served as.
-fn not_acceptable() -> HttpResponse {
+pub(crate) fn not_acceptable() -> HttpResponse {
     HttpResponse::NotAcceptable().json(json!({
         "status": 406,
         "error": "Not Acceptable",
@@ -392,7 +392,7 @@ fn not_acceptable() -> HttpResponse {
     }))
 }
 
-fn index_response(flavor: index::Flavor, body: String) -> HttpResponse {
+pub(crate) fn index_response(flavor: index::Flavor, body: String) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, flavor.content_type()))
         .insert_header((VARY, "Accept"))
@@ -457,9 +457,29 @@ async fn project_page(
             normalized.clone(),
         ))
         .await?;
+    let page = hosted_page(&core, &package, flavor, |version, file| {
+        format!(
+            "../../files/{}/{}/{}",
+            encode_segment(&normalized),
+            encode_segment(version),
+            encode_segment(file)
+        )
+    })
+    .await?;
+    Ok(index_response(flavor, page))
+}
+
+/// A hosted project's page, each file at the URL `file_url(version, file name)` gives (relative to the
+/// page): the group's index, or a virtual registry's whose local upstream the group is.
+pub(crate) async fn hosted_page(
+    core: &Core,
+    package: &Package,
+    flavor: index::Flavor,
+    file_url: impl Fn(&str, &str) -> String,
+) -> CoreResult<String> {
     let mut versions: Vec<String> = Vec::new();
     let files: Vec<IndexFile> = core
-        .list_hosted_files_with_versions(&package)
+        .list_hosted_files_with_versions(package)
         .await?
         .into_iter()
         .map(|(version, file)| {
@@ -471,24 +491,22 @@ async fn project_page(
                 core_metadata_sha256,
             } = kept_metadata(&file);
             IndexFile {
-                url: format!(
-                    "../../files/{}/{}/{}",
-                    encode_segment(&normalized),
-                    encode_segment(&version.version),
-                    encode_segment(&file.name)
-                ),
+                url: file_url(&version.version, &file.name),
                 filename: file.name,
                 sha256: file.blob_sha256,
                 requires_python,
-                size: file.size,
-                upload_time: file.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+                size: Some(file.size),
+                upload_time: Some(file.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()),
                 core_metadata_sha256,
+                yanked: None,
             }
         })
         .collect();
-    Ok(index_response(
+    Ok(index::render_project_page(
         flavor,
-        index::render_project_page(flavor, &normalized, &versions, &files),
+        &package.normalized_name,
+        &versions,
+        &files,
     ))
 }
 
@@ -521,7 +539,7 @@ async fn company_download(
 
 /// A wheel's core metadata as PEP 658 serves it (not counted as a download: resolvers read it to
 /// decide, not to install).
-fn core_metadata_response(file: &PackageFile) -> CoreResult<HttpResponse> {
+pub(crate) fn core_metadata_response(file: &PackageFile) -> CoreResult<HttpResponse> {
     let KeptCoreMetadata {
         core_metadata,
         core_metadata_sha256,
