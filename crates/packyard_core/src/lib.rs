@@ -12,6 +12,7 @@ mod clock;
 mod error;
 mod fill;
 pub mod hosted;
+pub mod health;
 mod hot;
 pub mod identity;
 pub mod jobs;

@@ -30,6 +30,7 @@ mod pull;
 mod pypi;
 mod ranges;
 mod storage;
+mod ui;
 
 use std::net::TcpListener;
 
