@@ -49,9 +49,11 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The cookie value of a new session for a personal access token.
+/// The cookie value of a new session for a personal access token. A random part makes each session's
+/// value, and so its CSRF token, its own.
 pub fn session_value(core: &Core, token_id: i64, issued_at: i64) -> String {
-    let body = format!("v1.{token_id}.{issued_at}");
+    let nonce = hex::encode(rand::random::<[u8; 16]>());
+    let body = format!("v1.{token_id}.{issued_at}.{nonce}");
     let signature = mac(core, b"ui-session", &body);
     format!("{body}.{signature}")
 }
@@ -63,8 +65,13 @@ fn verify_session(core: &Core, value: &str, now: i64) -> Option<i64> {
         return None;
     }
     let mut parts = body.split('.');
-    let (Some("v1"), Some(id), Some(issued), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some("v1"), Some(id), Some(issued), Some(_nonce), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    )
     else {
         return None;
     };
