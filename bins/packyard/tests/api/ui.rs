@@ -422,10 +422,23 @@ async fn a_new_token_is_shown_once(backend: Backend) {
         .await
         .unwrap()[0]
         .id;
+    let (registry, _) = app.maven_registry(group, &["http://127.0.0.1:9/a"]).await;
+    let pull = |token: String| {
+        let request = app
+            .client
+            .get(app.url(&format!(
+                "/api/v4/virtual_registries/packages/maven/{registry}/org/a/a/1/a-1.pom"
+            )))
+            .header("Deploy-Token", token)
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    };
+    assert_ne!(pull(deploy.clone()).await, 401);
     let revoked = browser
         .post(&format!("/-/ui/groups/{group}/deploy-tokens/{id}/revoke"), &[])
         .await;
     assert_eq!(revoked.status, 303);
+    assert_eq!(pull(deploy.clone()).await, 401, "a revoked deploy token pulls nothing");
     assert!(
         app.core
             .authenticate(Credential::DeployOrPersonal(deploy))
