@@ -100,6 +100,12 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
   const page = await context.newPage();
+  // Destructive forms ask first; the person answers yes.
+  const questions = [];
+  page.on("dialog", async (dialog) => {
+    questions.push(dialog.message());
+    await dialog.accept();
+  });
 
   step("a page without a session leads to sign-in");
   await page.goto(`${BASE}/-/ui/groups/${env.GROUP_ID}`);
@@ -168,17 +174,21 @@ try {
   await page.waitForSelector("tr.entry");
   const paths = await page.locator("tr.entry td:first-child").allTextContents();
   check(paths.includes("org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.jar"), `entries: ${paths}`);
+  await page.fill("#cache-search", "commons-lang3");
+  await page.click("button:has-text('Search')");
+  await page.waitForSelector("tr.entry");
+  await shot(page, "registry");
   await page.fill("#cache-search", "");
   await page.click("button:has-text('Search')");
   await page.waitForSelector("tr.entry");
   check(Number(await page.textContent("#cache-total")) > 10, "the whole build is cached");
   await checkAccessible(page, "registry with cache");
-  await shot(page, "registry");
 
   step("purge it");
   await page.click("button:has-text('Purge the cache')");
   await page.waitForURL(registryUrl);
   check((await page.textContent("#cache-total")).trim() === "0", "nothing cached after the purge");
+  check(questions.some((q) => q.startsWith("Purge")), `asked first: ${questions}`);
 
   step("open a hosted npm package and copy its install command");
   await page.goto(`${BASE}/-/ui/groups/${env.GROUP_ID}`);

@@ -25,7 +25,10 @@ fn tool(variable: &str, default: &str) -> Option<PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    let message = format!("{} not found ({variable}); run scripts/install-test-deps.sh", path.display());
+    let message = format!(
+        "{} not found ({variable}); run scripts/install-test-deps.sh",
+        path.display()
+    );
     assert!(std::env::var("CI").is_err(), "{message}");
     eprintln!("SKIPPED e2e_ui: {message}");
     None

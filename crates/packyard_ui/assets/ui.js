@@ -19,3 +19,9 @@ document.addEventListener("click", async (event) => {
   }
   setTimeout(() => { button.firstChild.textContent = label; }, 2000);
 });
+
+// Destructive forms ask first; without script they submit at once.
+document.addEventListener("submit", (event) => {
+  const question = event.target.dataset && event.target.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

@@ -89,3 +89,30 @@ pub async fn show(session: Session, core: web::Data<Core>) -> Page {
         metrics,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_key_metrics_are_shown() {
+        let text = "# HELP packyard_cache_hits Requests\n\
+                    packyard_cache_hits_total 3\n\
+                    packyard_http_requests_total{route=\"x\"} 9\n\
+                    packyard_db_pool_connections{state=\"idle\"} 2\n";
+        let shown: Vec<(String, String)> = key_metrics(text)
+            .into_iter()
+            .map(|m| (m.name, m.value))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("packyard_cache_hits_total".to_owned(), "3".to_owned()),
+                (
+                    "packyard_db_pool_connections{state=\"idle\"}".to_owned(),
+                    "2".to_owned()
+                ),
+            ]
+        );
+    }
+}

@@ -42,23 +42,44 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route("/sign-out", web::post().to(pages::sign_out))
             .route("/groups", web::get().to(groups::list))
             .route("/groups/{group}", web::get().to(groups::show))
-            .route("/groups/{group}/registries", web::post().to(groups::create_registry))
+            .route(
+                "/groups/{group}/registries",
+                web::post().to(groups::create_registry),
+            )
             .route("/groups/{group}/cleanup", web::get().to(groups::cleanup))
-            .route("/groups/{group}/cleanup", web::post().to(groups::save_cleanup))
-            .route("/groups/{group}/deploy-tokens", web::get().to(tokens::deploy_tokens))
-            .route("/groups/{group}/deploy-tokens", web::post().to(tokens::create_deploy_token))
+            .route(
+                "/groups/{group}/cleanup",
+                web::post().to(groups::save_cleanup),
+            )
+            .route(
+                "/groups/{group}/deploy-tokens",
+                web::get().to(tokens::deploy_tokens),
+            )
+            .route(
+                "/groups/{group}/deploy-tokens",
+                web::post().to(tokens::create_deploy_token),
+            )
             .route(
                 "/groups/{group}/deploy-tokens/{id}/revoke",
                 web::post().to(tokens::revoke_deploy_token),
             )
-            .route("/groups/{group}/packages/{uuid}", web::get().to(packages::show))
+            .route(
+                "/groups/{group}/packages/{uuid}",
+                web::get().to(packages::show),
+            )
             .route(
                 "/groups/{group}/packages/{uuid}/delete",
                 web::post().to(packages::delete),
             )
             .route("/registries/{format}/{id}", web::get().to(registries::show))
-            .route("/registries/{format}/{id}/delete", web::post().to(registries::delete))
-            .route("/registries/{format}/{id}/purge", web::post().to(registries::purge))
+            .route(
+                "/registries/{format}/{id}/delete",
+                web::post().to(registries::delete),
+            )
+            .route(
+                "/registries/{format}/{id}/purge",
+                web::post().to(registries::purge),
+            )
             .route(
                 "/registries/{format}/{id}/upstreams",
                 web::post().to(registries::add_upstream),
@@ -70,6 +91,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(
                 "/registries/{format}/{id}/upstreams/{upstream}/test",
                 web::post().to(registries::test_upstream),
+            )
+            .route(
+                "/registries/{format}/{id}/links",
+                web::post().to(registries::link_upstream),
             )
             .route(
                 "/registries/{format}/{id}/links/{link}/move",
@@ -85,7 +110,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             )
             .route("/tokens", web::get().to(tokens::personal_tokens))
             .route("/tokens", web::post().to(tokens::create_personal_token))
-            .route("/tokens/{id}/revoke", web::post().to(tokens::revoke_personal_token))
+            .route(
+                "/tokens/{id}/revoke",
+                web::post().to(tokens::revoke_personal_token),
+            )
             .route("/admin", web::get().to(admin::show)),
     );
 }

@@ -48,7 +48,12 @@ struct PackagePage {
 }
 
 /// The install commands of a package's version, per client.
-fn installs(repo: &str, package: &Package, version: &str, first_file: Option<&str>) -> Vec<Install> {
+fn installs(
+    repo: &str,
+    package: &Package,
+    version: &str,
+    first_file: Option<&str>,
+) -> Vec<Install> {
     let name = &package.name;
     let kind = PackageType::parse(&package.package_type);
     let one = |client, command| vec![Install { client, command }];
@@ -218,7 +223,8 @@ pub async fn delete(
     if package.package_type != PackageType::Npm.as_str() {
         return Err(CoreError::Forbidden.into());
     }
-    core.authorize(&session.actor, &group, Need::Publish).await?;
+    core.authorize(&session.actor, &group, Need::Publish)
+        .await?;
     core.delete_hosted_package(&package).await?;
     Ok(see_other(&format!("/groups/{}", group.id)))
 }

@@ -8,11 +8,11 @@ use packyard_core::identity::{Actor, Credential};
 use packyard_core::{Core, CoreError};
 use serde::Deserialize;
 
+use crate::PREFIX;
 use crate::error::{UiError, safe_next};
 use crate::session::{
     self, SESSION_COOKIE, SIGN_IN_COOKIE, Session, new_sign_in_token, sign_in_token_matches,
 };
-use crate::PREFIX;
 
 /// The result of a page handler.
 pub type Page = Result<HttpResponse, UiError>;
@@ -169,7 +169,10 @@ fn sign_in_page(
         .render()
         .map_err(|e| UiError::Core(CoreError::Internal(format!("template: {e}"))))?;
     let mut response = html_response(status, body);
-    append_cookie(&mut response, session::cookie(req, core, SIGN_IN_COOKIE, &csrf))?;
+    append_cookie(
+        &mut response,
+        session::cookie(req, core, SIGN_IN_COOKIE, &csrf),
+    )?;
     Ok(response)
 }
 
@@ -187,11 +190,7 @@ pub(crate) struct SignInForm {
 
 /// Signs in with a personal access token, and with the username when one is given (it must be the
 /// token's owner). Deploy tokens cannot sign in.
-pub async fn sign_in(
-    req: HttpRequest,
-    core: web::Data<Core>,
-    form: web::Form<SignInForm>,
-) -> Page {
+pub async fn sign_in(req: HttpRequest, core: web::Data<Core>, form: web::Form<SignInForm>) -> Page {
     if !sign_in_token_matches(&req, &form.csrf) {
         return Err(UiError::Csrf);
     }
@@ -227,7 +226,10 @@ pub async fn sign_in(
     let mut response = HttpResponse::SeeOther()
         .insert_header((LOCATION, target))
         .finish();
-    append_cookie(&mut response, session::cookie(&req, &core, SESSION_COOKIE, &value))?;
+    append_cookie(
+        &mut response,
+        session::cookie(&req, &core, SESSION_COOKIE, &value),
+    )?;
     append_cookie(&mut response, session::removal(&req, &core, SIGN_IN_COOKIE))?;
     Ok(response)
 }
@@ -266,5 +268,28 @@ pub async fn may(
         Ok(()) => Ok(true),
         Err(CoreError::Forbidden) => Ok(false),
         Err(other) => Err(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_query_values_read_well() {
+        assert_eq!(human_size(512), "512 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(5 * 1024 * 1024 * 1024), "5.0 GiB");
+        assert_eq!(query_escape("a b/&c"), "a%20b%2F%26c");
+    }
+
+    #[test]
+    fn sign_in_leads_back_only_to_these_pages() {
+        assert_eq!(safe_next("/-/ui/groups/1"), Some("/-/ui/groups/1"));
+        assert_eq!(safe_next("//evil.example/-/ui"), None);
+        assert_eq!(safe_next("https://evil.example/-/ui"), None);
+        assert_eq!(safe_next("/-/ui//evil.example"), None);
+        assert_eq!(safe_next("/-/ui/\\evil"), None);
+        assert_eq!(safe_next("/api/v4/groups"), None);
     }
 }

@@ -11,8 +11,13 @@ use serde::Deserialize;
 
 use crate::error::UiError;
 use crate::groups::format_label;
-use crate::pages::{Layout, Page, base_url, human_size, may, query_escape, render, see_other, when};
+use crate::pages::{
+    Layout, Page, base_url, human_size, may, query_escape, render, see_other, when,
+};
 use crate::session::{Post, Session};
+
+/// The group's upstreams offered for linking, at most.
+const LINKABLE_SHOWN: i64 = 100;
 
 /// Cache entries per page.
 pub const ENTRIES_PER_PAGE: i64 = 50;
@@ -58,6 +63,8 @@ struct RegistryPage {
     url: String,
     configs: Vec<ClientConfig>,
     upstreams: Vec<UpstreamRow>,
+    /// The group's upstreams of this format that this registry does not use yet (Maintainers).
+    linkable: Vec<Upstream>,
     can_write: bool,
     selected: Option<i64>,
     search: String,
@@ -206,12 +213,19 @@ async fn page(
         )
     };
     let base = base_url(req, core);
-    let host = base.split_once("://").map(|(_, h)| h).unwrap_or(&base).to_owned();
+    let host = base
+        .split_once("://")
+        .map(|(_, h)| h)
+        .unwrap_or(&base)
+        .to_owned();
     let url = match format {
-        Format::Maven => format!("{base}/api/v4/virtual_registries/packages/maven/{}", registry.id),
+        Format::Maven => format!(
+            "{base}/api/v4/virtual_registries/packages/maven/{}",
+            registry.id
+        ),
         Format::Container => format!("{host}/virtual_registries/container/{}", registry.id),
     };
-    let upstreams = linked
+    let upstreams: Vec<UpstreamRow> = linked
         .into_iter()
         .map(|(upstream, link)| UpstreamRow {
             validity: hours(upstream.cache_validity_hours, "never stale"),
@@ -226,18 +240,43 @@ async fn page(
             link,
         })
         .collect();
+    let linkable: Vec<Upstream> = if can_write {
+        core.list_group_upstreams(
+            &session.actor,
+            format,
+            &group.id.to_string(),
+            None,
+            0,
+            LINKABLE_SHOWN,
+        )
+        .await?
+        .items
+        .into_iter()
+        .filter(|u| {
+            !upstreams
+                .iter()
+                .any(|row: &UpstreamRow| row.upstream.id == u.id)
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
     let (previous, next) = (
         (page > 1).then(|| link_to(page - 1)),
         (page < pages).then(|| link_to(page + 1)),
     );
     render(&RegistryPage {
-        layout: Layout::new(&session, format!("{} registry {}", format_label(format), registry.name)),
+        layout: Layout::new(
+            &session,
+            format!("{} registry {}", format_label(format), registry.name),
+        ),
         configs: client_configs(format, &url, &host, registry.id),
         url,
         format: format.as_str(),
         has_metadata: format == Format::Maven,
         group,
         upstreams,
+        linkable,
         can_write,
         selected,
         search,
@@ -293,7 +332,15 @@ pub async fn show(
     path: web::Path<(String, i64)>,
     query: web::Query<RegistryQuery>,
 ) -> Page {
-    page(&req, &core, session, path.into_inner(), query.into_inner(), None).await
+    page(
+        &req,
+        &core,
+        session,
+        path.into_inner(),
+        query.into_inner(),
+        None,
+    )
+    .await
 }
 
 fn back(format: &str, id: i64) -> String {
@@ -375,7 +422,11 @@ pub async fn edit_upstream(
         description: Some(text(form.description)),
         url: text(form.url),
         // A username alone keeps the stored password; no username clears both.
-        password: if username.is_none() { Some(String::new()) } else { password },
+        password: if username.is_none() {
+            Some(String::new())
+        } else {
+            password
+        },
         username: Some(username.unwrap_or_default()),
         cache_validity_hours: number("cache validity", &form.cache_validity_hours)?,
         metadata_cache_validity_hours: number(
@@ -403,8 +454,13 @@ pub async fn move_upstream(
     let (format_name, id, link) = path.into_inner();
     let format = format_of(&format_name)?;
     own_link(&core, &session, format, id, link).await?;
-    core.move_association(&session.actor, format, RegistryUpstreamId(link), form.position)
-        .await?;
+    core.move_association(
+        &session.actor,
+        format,
+        RegistryUpstreamId(link),
+        form.position,
+    )
+    .await?;
     Ok(see_other(&back(&format_name, id)))
 }
 
@@ -537,4 +593,28 @@ pub async fn delete_entry(
         back(&format_name, id),
         entry.upstream_id.0
     )))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LinkForm {
+    upstream: i64,
+}
+
+/// Links an upstream the group already has (another registry's, say) at this registry's last position.
+pub async fn link_upstream(
+    post: Post<LinkForm>,
+    core: web::Data<Core>,
+    path: web::Path<(String, i64)>,
+) -> Page {
+    let Post { session, form } = post;
+    let (format_name, id) = path.into_inner();
+    let format = format_of(&format_name)?;
+    core.associate_upstream(
+        &session.actor,
+        format,
+        RegistryId(id),
+        UpstreamId(form.upstream),
+    )
+    .await?;
+    Ok(see_other(&back(&format_name, id)))
 }

@@ -42,8 +42,7 @@ fn mac(core: &Core, purpose: &[u8], message: &str) -> String {
 /// Compares two strings in time independent of where they differ.
 fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -71,8 +70,7 @@ fn verify_session(core: &Core, value: &str, now: i64) -> Option<i64> {
         parts.next(),
         parts.next(),
         parts.next(),
-    )
-    else {
+    ) else {
         return None;
     };
     let (id, issued) = (id.parse::<i64>().ok()?, issued.parse::<i64>().ok()?);
@@ -206,7 +204,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Post<T> {
         let body = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let session = Session::load(&req).await?;
-            let body = body.await.map_err(|_| UiError::BadForm("the form could not be read".into()))?;
+            let body = body
+                .await
+                .map_err(|_| UiError::BadForm("the form could not be read".into()))?;
             if body.len() > MAX_FORM {
                 return Err(UiError::BadForm("the form is too large".into()));
             }

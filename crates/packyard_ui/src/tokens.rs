@@ -1,11 +1,11 @@
 //! Tokens: a person's own personal access tokens, and a group's deploy tokens for its Maintainers. A new
 //! token's secret is in the response to its creation only; lists show names, scopes and dates.
 
-use askama::Template;
 use actix_web::web;
+use askama::Template;
+use packyard_core::Core;
 use packyard_core::identity::IssuedToken;
 use packyard_core::rows::{DeployToken, Group, PersonalAccessToken};
-use packyard_core::Core;
 use packyard_domain::Scope;
 
 use crate::error::UiError;
@@ -129,11 +129,7 @@ fn expiry(text: &str) -> Result<Option<chrono::NaiveDateTime>, UiError> {
         .ok_or_else(|| UiError::BadForm("the expiry date must be YYYY-MM-DD".into()))
 }
 
-async fn personal_page(
-    core: &Core,
-    session: Session,
-    created: Option<NewToken>,
-) -> Page {
+async fn personal_page(core: &Core, session: Session, created: Option<NewToken>) -> Page {
     let tokens = core.list_personal_access_tokens(&session.actor).await?;
     render(&TokensPage {
         layout: Layout::new(&session, "Personal access tokens"),

@@ -170,22 +170,37 @@ async fn pages_need_a_session(backend: Backend) {
     // Signing in leads back to the page asked for, never to another site.
     let mut browser = Browser::new(&app);
     browser
-        .get(&format!("/-/ui/sign-in?next=%2F-%2Fui%2Fregistries%2Fmaven%2F{registry}"))
+        .get(&format!(
+            "/-/ui/sign-in?next=%2F-%2Fui%2Fregistries%2Fmaven%2F{registry}"
+        ))
         .await;
     let token = app.admin_token.clone();
     let back = browser
         .post(
             "/-/ui/sign-in",
-            &[("token", &token), ("next", &format!("/-/ui/registries/maven/{registry}"))],
+            &[
+                ("token", &token),
+                ("next", &format!("/-/ui/registries/maven/{registry}")),
+            ],
         )
         .await;
     assert_eq!(back.location, format!("/-/ui/registries/maven/{registry}"));
-    let cookie = browser.cookies.iter().find(|(k, _)| k == "packyard_session").unwrap();
-    assert!(!cookie.1.contains(&token), "the cookie names the token, never holds it");
+    let cookie = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "packyard_session")
+        .unwrap();
+    assert!(
+        !cookie.1.contains(&token),
+        "the cookie names the token, never holds it"
+    );
     let mut browser = Browser::new(&app);
     browser.get("/-/ui/sign-in").await;
     let away = browser
-        .post("/-/ui/sign-in", &[("token", &token), ("next", "//evil.example/")])
+        .post(
+            "/-/ui/sign-in",
+            &[("token", &token), ("next", "//evil.example/")],
+        )
         .await;
     assert_eq!(away.location, "/-/ui/groups");
 
@@ -194,7 +209,10 @@ async fn pages_need_a_session(backend: Backend) {
         let mut browser = Browser::new(&app);
         browser.get("/-/ui/sign-in").await;
         let refused = browser
-            .post("/-/ui/sign-in", &[("username", username), ("token", secret)])
+            .post(
+                "/-/ui/sign-in",
+                &[("username", username), ("token", secret)],
+            )
             .await;
         assert_eq!(refused.status, 401);
         assert!(!browser.cookies.iter().any(|(k, _)| k == "packyard_session"));
@@ -254,6 +272,32 @@ async fn pages_need_a_session(backend: Backend) {
     assert_eq!(browser.get("/-/ui/groups").await.status, 303);
 }
 
+async fn cookies_are_secure_behind_https(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, |settings| {
+        settings.server.external_url = Some("https://packyard.example.com".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let response = app
+        .client
+        .get(app.url("/-/ui/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("packyard_sign_in="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+}
+
 async fn every_post_needs_the_csrf_token(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
         return;
@@ -262,7 +306,9 @@ async fn every_post_needs_the_csrf_token(backend: Backend) {
     let (registry, upstreams) = app.maven_registry(group, &["http://127.0.0.1:9/a"]).await;
     let token = app.admin_token.clone();
     let mut browser = Browser::sign_in(&app, &token).await;
-    let page = browser.get(&format!("/-/ui/registries/maven/{registry}")).await;
+    let page = browser
+        .get(&format!("/-/ui/registries/maven/{registry}"))
+        .await;
     assert_eq!(page.status, 200);
     let good = browser.csrf.clone();
     assert!(!good.is_empty());
@@ -285,6 +331,7 @@ async fn every_post_needs_the_csrf_token(backend: Backend) {
         format!("/-/ui/registries/maven/{registry}/upstreams"),
         format!("/-/ui/registries/maven/{registry}/upstreams/{upstream}"),
         format!("/-/ui/registries/maven/{registry}/upstreams/{upstream}/test"),
+        format!("/-/ui/registries/maven/{registry}/links"),
         format!("/-/ui/registries/maven/{registry}/links/{link}/move"),
         format!("/-/ui/registries/maven/{registry}/links/{link}/remove"),
         format!("/-/ui/registries/maven/{registry}/entries/delete"),
@@ -301,6 +348,7 @@ async fn every_post_needs_the_csrf_token(backend: Backend) {
             ("cadence", "7"),
             ("scope", "api"),
             ("entry", "x"),
+            ("upstream", "1"),
         ];
         let missing = browser.post_raw(path, &fields).await;
         assert_eq!(missing.status, 403, "{path} without a CSRF token");
@@ -327,7 +375,14 @@ async fn every_post_needs_the_csrf_token(backend: Backend) {
             .len(),
         1
     );
-    assert_eq!(app.core.list_personal_access_tokens(&admin).await.unwrap().len(), 1);
+    assert_eq!(
+        app.core
+            .list_personal_access_tokens(&admin)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     // The CSRF token of another session does not work either.
     let mut other = Browser::sign_in(&app, &token).await;
     other.csrf = good.clone();
@@ -362,7 +417,11 @@ async fn a_new_token_is_shown_once(backend: Backend) {
     let created = browser
         .post(
             "/-/ui/tokens",
-            &[("name", "laptop"), ("scope", "read_api"), ("scope", "read_virtual_registry")],
+            &[
+                ("name", "laptop"),
+                ("scope", "read_api"),
+                ("scope", "read_virtual_registry"),
+            ],
         )
         .await;
     assert_eq!(created.status, 200, "{}", created.body);
@@ -381,11 +440,18 @@ async fn a_new_token_is_shown_once(backend: Backend) {
         .unwrap();
     assert!(actor.has_scope_for(packyard_core::identity::Need::Read));
     assert!(!actor.has_scope_for(packyard_core::identity::Need::Write));
-    for path in ["/-/ui/tokens".to_owned(), "/-/ui/groups".to_owned(), format!("/-/ui/groups/{group}")] {
+    for path in [
+        "/-/ui/tokens".to_owned(),
+        "/-/ui/groups".to_owned(),
+        format!("/-/ui/groups/{group}"),
+    ] {
         let page = browser.get(&path).await;
         assert_eq!(page.status, 200);
         assert!(!page.body.contains(&secret), "{path} shows the token again");
-        assert!(!page.body.contains(&token), "{path} shows the session's token");
+        assert!(
+            !page.body.contains(&token),
+            "{path} shows the session's token"
+        );
     }
     assert!(browser.get("/-/ui/tokens").await.body.contains("laptop"));
     assert_eq!(
@@ -396,7 +462,9 @@ async fn a_new_token_is_shown_once(backend: Backend) {
         400
     );
 
-    browser.get(&format!("/-/ui/groups/{group}/deploy-tokens")).await;
+    browser
+        .get(&format!("/-/ui/groups/{group}/deploy-tokens"))
+        .await;
     let created = browser
         .post(
             &format!("/-/ui/groups/{group}/deploy-tokens"),
@@ -412,13 +480,18 @@ async fn a_new_token_is_shown_once(backend: Backend) {
         .unwrap()
         .to_owned();
     assert!(deploy.starts_with("pydt-"));
-    let list = browser.get(&format!("/-/ui/groups/{group}/deploy-tokens")).await;
+    let list = browser
+        .get(&format!("/-/ui/groups/{group}/deploy-tokens"))
+        .await;
     assert!(list.body.contains("ci"));
     assert!(!list.body.contains(&deploy));
     // Revoked from the list, the token stops working.
     let id = app
         .core
-        .list_deploy_tokens(&app.admin().await, &app.core.find_group("acme").await.unwrap())
+        .list_deploy_tokens(
+            &app.admin().await,
+            &app.core.find_group("acme").await.unwrap(),
+        )
         .await
         .unwrap()[0]
         .id;
@@ -435,10 +508,17 @@ async fn a_new_token_is_shown_once(backend: Backend) {
     };
     assert_ne!(pull(deploy.clone()).await, 401);
     let revoked = browser
-        .post(&format!("/-/ui/groups/{group}/deploy-tokens/{id}/revoke"), &[])
+        .post(
+            &format!("/-/ui/groups/{group}/deploy-tokens/{id}/revoke"),
+            &[],
+        )
         .await;
     assert_eq!(revoked.status, 303);
-    assert_eq!(pull(deploy.clone()).await, 401, "a revoked deploy token pulls nothing");
+    assert_eq!(
+        pull(deploy.clone()).await,
+        401,
+        "a revoked deploy token pulls nothing"
+    );
     assert!(
         app.core
             .authenticate(Credential::DeployOrPersonal(deploy))
@@ -477,7 +557,8 @@ async fn html_is_rendered_as_text(backend: Backend) {
         .await
         .unwrap();
     assert!(response.status().is_success(), "{}", response.status());
-    app.sql("UPDATE packages SET name = '<b onmouseover=alert(2)>tool</b>'").await;
+    app.sql("UPDATE packages SET name = '<b onmouseover=alert(2)>tool</b>'")
+        .await;
     app.sql(
         "UPDATE package_versions SET metadata = '{\"description\": \"<script>alert(3)</script>\"}'",
     )
@@ -506,8 +587,18 @@ async fn html_is_rendered_as_text(backend: Backend) {
         assert!(!page.body.contains("<img src=x"));
         assert!(!page.body.contains("<b onmouseover"));
     }
-    assert!(group_page.body.contains("&#60;script&#62;alert(&#39;registry&#39;)&#60;/script&#62;") || group_page.body.contains("&lt;script&gt;"), "{}", group_page.body);
-    assert!(package_page.body.contains("tool&#60;/b&#62;") || package_page.body.contains("tool&lt;/b&gt;"));
+    assert!(
+        group_page
+            .body
+            .contains("&#60;script&#62;alert(&#39;registry&#39;)&#60;/script&#62;")
+            || group_page.body.contains("&lt;script&gt;"),
+        "{}",
+        group_page.body
+    );
+    assert!(
+        package_page.body.contains("tool&#60;/b&#62;")
+            || package_page.body.contains("tool&lt;/b&gt;")
+    );
     assert!(package_page.body.contains("alert(3)"));
     assert!(
         package_page
@@ -515,8 +606,15 @@ async fn html_is_rendered_as_text(backend: Backend) {
             .contains(&format!("{}/company/acme/package/-/generic/", app.base))
     );
     // Every page forbids inline script.
-    let response = app.client.get(app.url("/-/ui/sign-in")).send().await.unwrap();
-    let policy = response.headers()["content-security-policy"].to_str().unwrap();
+    let response = app
+        .client
+        .get(app.url("/-/ui/sign-in"))
+        .send()
+        .await
+        .unwrap();
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
     assert!(policy.contains("script-src 'self'"), "{policy}");
 }
 
@@ -527,7 +625,9 @@ async fn roles_see_what_they_may_do(backend: Backend) {
     let group = app.create_group("acme").await;
     let (registry, _) = app.maven_registry(group, &["http://127.0.0.1:9/a"]).await;
     let guest = app.member_token(group, "guest", AccessLevel::Guest).await;
-    let maintainer = app.member_token(group, "keeper", AccessLevel::Maintainer).await;
+    let maintainer = app
+        .member_token(group, "keeper", AccessLevel::Maintainer)
+        .await;
     let (_, outsider) = app.create_user_with_token("outsider").await;
     app.client
         .put(app.url("/company/acme/package/-/generic/tool/1.0/tool.txt"))
@@ -559,10 +659,19 @@ async fn roles_see_what_they_may_do(backend: Backend) {
         assert!(!page.body.contains("Deploy tokens"));
     }
     assert_eq!(
-        as_guest.get(&format!("/-/ui/groups/{group}/deploy-tokens")).await.status,
+        as_guest
+            .get(&format!("/-/ui/groups/{group}/deploy-tokens"))
+            .await
+            .status,
         403
     );
-    assert_eq!(as_guest.get(&format!("/-/ui/groups/{group}/cleanup")).await.status, 403);
+    assert_eq!(
+        as_guest
+            .get(&format!("/-/ui/groups/{group}/cleanup"))
+            .await
+            .status,
+        403
+    );
     assert_eq!(as_guest.get("/-/ui/admin").await.status, 403);
     // A guest's POST is refused by the services, as the API refuses it.
     let refused = as_guest
@@ -574,7 +683,13 @@ async fn roles_see_what_they_may_do(backend: Backend) {
     let page = as_maintainer.get(&pages[1]).await;
     assert!(edit_forms(&page.body) > 0);
     assert!(page.body.contains("Add an upstream"));
-    assert!(as_maintainer.get(&pages[0]).await.body.contains("Create registry"));
+    assert!(
+        as_maintainer
+            .get(&pages[0])
+            .await
+            .body
+            .contains("Create registry")
+    );
 
     let mut as_outsider = Browser::sign_in(&app, &outsider).await;
     let groups = as_outsider.get("/-/ui/groups").await;
@@ -601,11 +716,18 @@ async fn removing_an_upstream_unlinks_it_from_this_registry_only(backend: Backen
     let (second, _) = app.maven_registry(group, &[]).await;
     let shared = upstreams[0];
     app.core
-        .associate_upstream(&admin, Format::Maven, RegistryId(second), UpstreamId(shared))
+        .associate_upstream(
+            &admin,
+            Format::Maven,
+            RegistryId(second),
+            UpstreamId(shared),
+        )
         .await
         .unwrap();
     let mut browser = Browser::sign_in(&app, &app.admin_token.clone()).await;
-    browser.get(&format!("/-/ui/registries/maven/{first}")).await;
+    browser
+        .get(&format!("/-/ui/registries/maven/{first}"))
+        .await;
     let links = app
         .core
         .list_registry_upstreams(&admin, Format::Maven, RegistryId(first))
@@ -614,7 +736,10 @@ async fn removing_an_upstream_unlinks_it_from_this_registry_only(backend: Backen
     // Reorder: the second upstream moves up.
     let moved = browser
         .post(
-            &format!("/-/ui/registries/maven/{first}/links/{}/move", links[1].1.id),
+            &format!(
+                "/-/ui/registries/maven/{first}/links/{}/move",
+                links[1].1.id
+            ),
             &[("position", "1")],
         )
         .await;
@@ -637,13 +762,19 @@ async fn removing_an_upstream_unlinks_it_from_this_registry_only(backend: Backen
         .1
         .id;
     let crossed = browser
-        .post(&format!("/-/ui/registries/maven/{first}/links/{other_link}/remove"), &[])
+        .post(
+            &format!("/-/ui/registries/maven/{first}/links/{other_link}/remove"),
+            &[],
+        )
         .await;
     assert_eq!(crossed.status, 404);
 
     let shared_link = links[0].1.id;
     let removed = browser
-        .post(&format!("/-/ui/registries/maven/{first}/links/{shared_link}/remove"), &[])
+        .post(
+            &format!("/-/ui/registries/maven/{first}/links/{shared_link}/remove"),
+            &[],
+        )
         .await;
     assert_eq!(removed.status, 303);
     let left: Vec<i64> = app
@@ -663,13 +794,40 @@ async fn removing_an_upstream_unlinks_it_from_this_registry_only(backend: Backen
         .iter()
         .map(|(u, _)| u.id)
         .collect();
-    assert_eq!(other, [shared], "the other registry keeps the shared upstream");
+    assert_eq!(
+        other,
+        [shared],
+        "the other registry keeps the shared upstream"
+    );
     app.core
         .find_upstream(&admin, Format::Maven, UpstreamId(shared))
         .await
         .unwrap();
+    // And it can be linked again from the group's upstreams, last.
+    let page = browser
+        .get(&format!("/-/ui/registries/maven/{first}"))
+        .await;
+    assert!(page.body.contains("Use an upstream of the group"));
+    let linked = browser
+        .post(
+            &format!("/-/ui/registries/maven/{first}/links"),
+            &[("upstream", &shared.to_string())],
+        )
+        .await;
+    assert_eq!(linked.status, 303, "{}", linked.body);
+    let again: Vec<i64> = app
+        .core
+        .list_registry_upstreams(&admin, Format::Maven, RegistryId(first))
+        .await
+        .unwrap()
+        .iter()
+        .map(|(u, _)| u.id)
+        .collect();
+    assert_eq!(again, [upstreams[1], shared]);
     // The metadata validity shows for Maven.
-    let page = browser.get(&format!("/-/ui/registries/maven/{first}")).await;
+    let page = browser
+        .get(&format!("/-/ui/registries/maven/{first}"))
+        .await;
     assert!(page.body.contains("Metadata validity"));
 }
 
@@ -693,8 +851,10 @@ async fn pages_render_fast_with_100k_cache_entries(backend: Backend) {
     let group = app.create_group("acme").await;
     let (registry, upstreams) = app.maven_registry(group, &["http://127.0.0.1:9/a"]).await;
     let upstream = upstreams[0];
-    app.sql("INSERT INTO blobs (sha256, size, created_at) VALUES ('bench', 1, '2026-01-01 00:00:00')")
-        .await;
+    app.sql(
+        "INSERT INTO blobs (sha256, size, created_at) VALUES ('bench', 1, '2026-01-01 00:00:00')",
+    )
+    .await;
     app.sql(&format!(
         "INSERT INTO cache_entries (group_id, upstream_id, relative_path, blob_sha256, size, file_sha1, \
              content_type, upstream_checked_at, downloads_count, downloaded_at, status, created_at, updated_at) \
@@ -713,21 +873,36 @@ async fn pages_render_fast_with_100k_cache_entries(backend: Backend) {
     let mut browser = Browser::sign_in(&app, &app.admin_token.clone()).await;
     let base = format!("/-/ui/registries/maven/{registry}");
     let first = browser.get(&base).await;
-    assert!(first.body.contains("<span id=\"cache-total\">100000</span>"), "{}", &first.body[..2000.min(first.body.len())]);
+    assert!(
+        first
+            .body
+            .contains("<span id=\"cache-total\">100000</span>"),
+        "{}",
+        &first.body[..2000.min(first.body.len())]
+    );
     assert_eq!(first.body.matches("<tr class=\"entry\">").count(), 50);
     let search = browser.get(&format!("{base}?q=lib737-1.4")).await;
     assert!(search.body.contains("<span id=\"cache-total\">"));
     let cases = [
         ("first page", base.clone()),
-        ("page 1000 of 2000", format!("{base}?upstream={upstream}&page=1000")),
+        (
+            "page 1000 of 2000",
+            format!("{base}?upstream={upstream}&page=1000"),
+        ),
         ("last page", format!("{base}?upstream={upstream}&page=2000")),
         ("search", format!("{base}?upstream={upstream}&q=lib737-1.4")),
-        ("search, page 2", format!("{base}?upstream={upstream}&q=lib73&page=2")),
+        (
+            "search, page 2",
+            format!("{base}?upstream={upstream}&q=lib73&page=2"),
+        ),
         ("group page", format!("/-/ui/groups/{group}")),
     ];
     for (name, path) in &cases {
         let median = median_render(&mut browser, path, 9).await;
-        println!("render {backend:?} {name}: {:.1} ms", median.as_secs_f64() * 1000.0);
+        println!(
+            "render {backend:?} {name}: {:.1} ms",
+            median.as_secs_f64() * 1000.0
+        );
         assert!(
             median < Duration::from_millis(50),
             "{name} took {median:?} with 100k entries"
@@ -737,6 +912,7 @@ async fn pages_render_fast_with_100k_cache_entries(backend: Backend) {
 
 both_backends!(
     pages_need_a_session,
+    cookies_are_secure_behind_https,
     every_post_needs_the_csrf_token,
     a_new_token_is_shown_once,
     html_is_rendered_as_text,
