@@ -910,6 +910,157 @@ async fn pages_render_fast_with_100k_cache_entries(backend: Backend) {
     }
 }
 
+async fn maintainers_edit_upstreams_entries_and_policies(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let group = app.create_group("acme").await;
+    let admin = app.admin().await;
+    let (registry, upstreams) = app.maven_registry(group, &["http://127.0.0.1:9/a"]).await;
+    let upstream = upstreams[0];
+    app.sql("INSERT INTO blobs (sha256, size, created_at) VALUES ('b', 1, '2026-01-01 00:00:00')")
+        .await;
+    for path in ["org/a/a/1/a-1.jar", "org/a/a/maven-metadata.xml"] {
+        app.sql(&format!(
+            "INSERT INTO cache_entries (group_id, upstream_id, relative_path, blob_sha256, size, file_sha1, \
+                 content_type, upstream_checked_at, downloads_count, status, created_at, updated_at) \
+             VALUES ({group}, {upstream}, '{path}', 'b', 1, 'x', 'application/octet-stream', \
+                 '2026-01-01 00:00:00', 0, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+        ))
+        .await;
+    }
+    let maintainer = app
+        .member_token(group, "keeper", AccessLevel::Maintainer)
+        .await;
+    let mut browser = Browser::sign_in(&app, &maintainer).await;
+    let page = browser
+        .get(&format!("/-/ui/registries/maven/{registry}"))
+        .await;
+    assert_eq!(page.body.matches("<tr class=\"entry\">").count(), 2);
+    assert!(page.body.contains(">stale<"), "old entries are stale");
+
+    // Edit the upstream: name and validities; the form's blank password keeps none.
+    let edited = browser
+        .post(
+            &format!("/-/ui/registries/maven/{registry}/upstreams/{upstream}"),
+            &[
+                ("name", "central"),
+                ("url", "http://127.0.0.1:9/a"),
+                ("cache_validity_hours", "0"),
+                ("metadata_cache_validity_hours", "6"),
+            ],
+        )
+        .await;
+    assert_eq!(edited.status, 303, "{}", edited.body);
+    let details = app
+        .core
+        .find_upstream(&admin, Format::Maven, UpstreamId(upstream))
+        .await
+        .unwrap();
+    assert_eq!(details.upstream.name, "central");
+    assert_eq!(details.upstream.cache_validity_hours, 0);
+    assert_eq!(details.upstream.metadata_cache_validity_hours, Some(6));
+    let page = browser
+        .get(&format!("/-/ui/registries/maven/{registry}"))
+        .await;
+    assert!(page.body.contains("never stale") && page.body.contains("6 hours"));
+    // Bad input is a precise 400, and changes nothing.
+    let bad = browser
+        .post(
+            &format!("/-/ui/registries/maven/{registry}/upstreams/{upstream}"),
+            &[
+                ("name", "x"),
+                ("url", "http://127.0.0.1:9/a"),
+                ("cache_validity_hours", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("whole number"), "{}", bad.body);
+
+    // Delete one entry: the other stays.
+    let entry = packyard_domain::CacheEntryId {
+        upstream_id: UpstreamId(upstream),
+        relative_path: "org/a/a/1/a-1.jar".into(),
+    }
+    .encode();
+    let deleted = browser
+        .post(
+            &format!("/-/ui/registries/maven/{registry}/entries/delete"),
+            &[("entry", &entry)],
+        )
+        .await;
+    assert_eq!(deleted.status, 303);
+    let page = browser
+        .get(&format!("/-/ui/registries/maven/{registry}"))
+        .await;
+    assert_eq!(page.body.matches("<tr class=\"entry\">").count(), 1);
+    assert!(page.body.contains("maven-metadata.xml"));
+
+    // A container registry: docker's configuration, no metadata validity.
+    let (container, _) = app
+        .virtual_registry(Format::Container, group, &["https://registry-1.docker.io"])
+        .await;
+    let page = browser
+        .get(&format!("/-/ui/registries/container/{container}"))
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("docker login"));
+    assert!(
+        page.body
+            .contains(&format!("/virtual_registries/container/{container}/"))
+    );
+    assert!(!page.body.contains("Metadata validity"));
+    assert_eq!(browser.get("/-/ui/registries/npm/1").await.status, 404);
+
+    // The cleanup policy is the Owners': a Maintainer is refused, the owner saves it.
+    assert_eq!(
+        browser
+            .get(&format!("/-/ui/groups/{group}/cleanup"))
+            .await
+            .status,
+        403
+    );
+    let mut owner = Browser::sign_in(&app, &app.admin_token.clone()).await;
+    let page = owner.get(&format!("/-/ui/groups/{group}/cleanup")).await;
+    assert!(page.body.contains("no cleanup policy yet"));
+    for keep in ["45", "60"] {
+        let saved = owner
+            .post(
+                &format!("/-/ui/groups/{group}/cleanup"),
+                &[
+                    ("enabled", "on"),
+                    ("keep_n_days_after_download", keep),
+                    ("cadence", "14"),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+    }
+    let policy = app.core.find_cleanup_policy(&admin, "acme").await.unwrap();
+    assert!(policy.enabled);
+    assert_eq!(
+        (policy.keep_n_days_after_download, policy.cadence),
+        (60, 14)
+    );
+    let refused = owner
+        .post(
+            &format!("/-/ui/groups/{group}/cleanup"),
+            &[("keep_n_days_after_download", "0"), ("cadence", "14")],
+        )
+        .await;
+    assert_eq!(refused.status, 400);
+
+    // Administration: health and users; sign-out ends the session.
+    let page = owner.get("/-/ui/admin").await;
+    assert!(page.body.contains("Ready: every check passed."));
+    assert!(page.body.contains("keeper"));
+    assert_eq!(browser.get("/-/ui/admin").await.status, 403);
+    let out = owner.post("/-/ui/sign-out", &[]).await;
+    assert_eq!(out.status, 303);
+    assert_eq!(owner.get("/-/ui/groups").await.status, 303);
+}
+
 both_backends!(
     pages_need_a_session,
     cookies_are_secure_behind_https,
@@ -917,6 +1068,7 @@ both_backends!(
     a_new_token_is_shown_once,
     html_is_rendered_as_text,
     roles_see_what_they_may_do,
+    maintainers_edit_upstreams_entries_and_policies,
     removing_an_upstream_unlinks_it_from_this_registry_only,
     pages_render_fast_with_100k_cache_entries,
 );
