@@ -43,6 +43,8 @@ struct PackagePage {
     description: Option<String>,
     versions: Vec<VersionRow>,
     total_versions: i64,
+    /// How many versions the page lists (the newest).
+    shown: usize,
     installs: Vec<Install>,
     can_delete: bool,
 }
@@ -155,8 +157,10 @@ pub async fn show(
 ) -> Page {
     let (group, uuid) = path.into_inner();
     let (group, package) = find(&core, &session, &group, &uuid).await?;
+    // Versions come oldest first: the newest are the last page.
+    let total = core.list_hosted_versions(&package, 0, 1).await?.total;
     let listed = core
-        .list_hosted_versions(&package, 0, VERSIONS_SHOWN)
+        .list_hosted_versions(&package, (total - VERSIONS_SHOWN).max(0), VERSIONS_SHOWN)
         .await?;
     let newest = listed.items.last();
     let description = newest.and_then(|v| description(v.version.metadata.as_deref()));
@@ -204,6 +208,7 @@ pub async fn show(
         description,
         versions,
         total_versions: listed.total,
+        shown: VERSIONS_SHOWN as usize,
         installs,
         can_delete,
         package,
