@@ -122,6 +122,10 @@ try {
   await page.keyboard.press("Enter");
   await page.waitForURL(new RegExp(`/-/ui/groups/${env.GROUP_ID}$`));
   await checkAccessible(page, "group");
+  await page.keyboard.press("Tab");
+  check(await page.evaluate(() => document.activeElement.textContent) === "Skip to content", "Tab reaches the skip link first");
+  await page.keyboard.press("Enter");
+  check(page.url().endsWith("#main"), "the skip link leads to the content");
 
   step("create a Maven virtual registry");
   await page.selectOption("#registry-format", "maven");
