@@ -42,6 +42,9 @@ pub(crate) async fn visible_group(
     Ok(core.find_visible_group(&session.actor, id).await?)
 }
 
+/// Packages a group page lists at most.
+const PACKAGES_SHOWN: usize = 200;
+
 struct FormatRegistries {
     label: &'static str,
     format: &'static str,
@@ -63,6 +66,8 @@ struct GroupPage {
     can_own: bool,
     formats: Vec<FormatRegistries>,
     packages: Option<Vec<PackageRow>>,
+    /// How many packages the group has, when more than the page lists.
+    more_packages: Option<usize>,
     repository: String,
     host: String,
 }
@@ -114,6 +119,15 @@ pub async fn show(
     } else {
         None
     };
+    // A group page stays small whatever the group holds; each package has its own page.
+    let more_packages = packages
+        .as_ref()
+        .map(Vec::len)
+        .filter(|&count| count > PACKAGES_SHOWN);
+    let packages = packages.map(|mut rows| {
+        rows.truncate(PACKAGES_SHOWN);
+        rows
+    });
     let base = base_url(&req, &core);
     let host = base
         .split_once("://")
@@ -129,6 +143,7 @@ pub async fn show(
         can_own,
         formats,
         packages,
+        more_packages,
     })
 }
 
