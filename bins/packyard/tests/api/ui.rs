@@ -679,6 +679,23 @@ async fn roles_see_what_they_may_do(backend: Backend) {
         .await;
     assert_eq!(refused.status, 403);
 
+    // A subgroup's page says where registries live.
+    let subgroup = app
+        .core
+        .create_group(
+            &app.admin().await,
+            "team".into(),
+            "team".into(),
+            Some(group),
+            None,
+        )
+        .await
+        .unwrap();
+    let page = as_guest.get(&format!("/-/ui/groups/{}", subgroup.id)).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("belong to top-level groups"));
+    assert_eq!(edit_forms(&page.body), 0);
+
     let mut as_maintainer = Browser::sign_in(&app, &maintainer).await;
     let page = as_maintainer.get(&pages[1]).await;
     assert!(edit_forms(&page.body) > 0);
