@@ -221,7 +221,7 @@ try {
   const registryId = registryUrl.split("/").pop();
   const pull = `${BASE}/api/v4/virtual_registries/packages/maven/${registryId}/org/apache/commons/commons-lang3/3.12.0/commons-lang3-3.12.0.pom`;
   check((await fetch(pull, { headers: { "Deploy-Token": secret } })).status === 200, "the new token pulls");
-  await page.goto(page.url());
+  await page.reload();
   check(!(await page.content()).includes(secret), "the token is not shown again");
   check(await page.locator('tr.token[data-name="ci-ui"]').count() === 1, "one token made");
   await page.click('tr.token[data-name="ci-ui"] button:has-text("Revoke")');

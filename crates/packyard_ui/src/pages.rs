@@ -248,7 +248,8 @@ pub async fn sign_out(
     Ok(response)
 }
 
-fn append_cookie(response: &mut HttpResponse, cookie: String) -> Result<(), UiError> {
+/// Adds a `Set-Cookie` header.
+pub fn append_cookie(response: &mut HttpResponse, cookie: String) -> Result<(), UiError> {
     let value = actix_web::http::header::HeaderValue::from_str(&cookie)
         .map_err(|e| UiError::Core(CoreError::Internal(format!("cookie: {e}"))))?;
     response

@@ -104,7 +104,8 @@ pub fn removal(req: &HttpRequest, core: &Core, name: &str) -> String {
     set_cookie(req, core, name, "", 0)
 }
 
-fn set_cookie(req: &HttpRequest, core: &Core, name: &str, value: &str, max_age: i64) -> String {
+/// A `Set-Cookie` value like [`cookie`]'s that lasts `max_age` seconds.
+pub fn set_cookie(req: &HttpRequest, core: &Core, name: &str, value: &str, max_age: i64) -> String {
     let secure = if is_secure(req, core) { "; Secure" } else { "" };
     format!(
         "{name}={value}; Path={}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}",

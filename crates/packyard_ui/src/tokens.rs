@@ -1,7 +1,10 @@
 //! Tokens: a person's own personal access tokens, and a group's deploy tokens for its Maintainers. A new
-//! token's secret is in the response to its creation only; lists show names, scopes and dates.
+//! token's secret is shown once: its creation redirects to the list (so reloading the page never makes
+//! another token), handing the secret over in a cookie sealed with the secret key (AES-GCM), bound to the
+//! session and the list, that lasts two minutes and that the list removes as it shows it. Lists show
+//! names, scopes and dates.
 
-use actix_web::web;
+use actix_web::{HttpRequest, web};
 use askama::Template;
 use packyard_core::Core;
 use packyard_core::identity::IssuedToken;
@@ -10,8 +13,8 @@ use packyard_domain::Scope;
 
 use crate::error::UiError;
 use crate::groups::visible_group;
-use crate::pages::{Layout, Page, render, see_other, when};
-use crate::session::{Post, Session};
+use crate::pages::{Layout, Page, append_cookie, render, see_other, when};
+use crate::session::{self, Post, Session};
 
 /// The scopes a personal access token may have.
 const PERSONAL_SCOPES: [Scope; 5] = [
@@ -69,11 +72,25 @@ impl From<DeployToken> for TokenRow {
     }
 }
 
+/// The cookie that hands a new token over to the list.
+const NEW_TOKEN_COOKIE: &str = "packyard_new_token";
+/// How long the hand-over cookie lasts: enough for the redirect.
+const NEW_TOKEN_SECS: i64 = 120;
+
 /// A token just created, shown this once.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct NewToken {
     name: String,
     username: String,
     secret: String,
+}
+
+/// What the hand-over cookie seals: the token, and the session and list it is for.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Handover {
+    session: String,
+    list: String,
+    token: NewToken,
 }
 
 impl NewToken {
@@ -84,6 +101,52 @@ impl NewToken {
             secret: issued.token,
         }
     }
+}
+
+/// Redirects to the list `path` (under the pages' prefix), handing the new token over.
+fn hand_over(
+    req: &HttpRequest,
+    core: &Core,
+    session: &Session,
+    path: &str,
+    issued: IssuedToken,
+) -> Page {
+    let handover = Handover {
+        session: session.csrf.clone(),
+        list: path.to_owned(),
+        token: NewToken::of(issued),
+    };
+    let json = serde_json::to_string(&handover)
+        .map_err(|e| UiError::Core(packyard_core::CoreError::Internal(e.to_string())))?;
+    let sealed = core.secret().encrypt(&json)?;
+    let mut response = see_other(path);
+    append_cookie(
+        &mut response,
+        session::set_cookie(req, core, NEW_TOKEN_COOKIE, &sealed, NEW_TOKEN_SECS),
+    )?;
+    Ok(response)
+}
+
+/// Shows the list `path`: the token handed over to it in this session, if any, and the cookie removed.
+async fn show_list(
+    req: &HttpRequest,
+    core: &Core,
+    path: &str,
+    session_csrf: &str,
+    render_list: impl AsyncFnOnce(Option<NewToken>) -> Page,
+) -> Page {
+    let sealed = session::read_cookie(req, NEW_TOKEN_COOKIE);
+    let created = sealed
+        .as_deref()
+        .and_then(|sealed| core.secret().decrypt(sealed).ok())
+        .and_then(|json| serde_json::from_str::<Handover>(&json).ok())
+        .filter(|h| h.session == session_csrf && h.list == path)
+        .map(|h| h.token);
+    let mut response = render_list(created).await?;
+    if sealed.is_some() {
+        append_cookie(&mut response, session::removal(req, core, NEW_TOKEN_COOKIE))?;
+    }
+    Ok(response)
 }
 
 #[derive(Template)]
@@ -142,12 +205,17 @@ async fn personal_page(core: &Core, session: Session, created: Option<NewToken>)
 }
 
 /// The person's own personal access tokens.
-pub async fn personal_tokens(session: Session, core: web::Data<Core>) -> Page {
-    personal_page(&core, session, None).await
+pub async fn personal_tokens(req: HttpRequest, session: Session, core: web::Data<Core>) -> Page {
+    let csrf = session.csrf.clone();
+    show_list(&req, &core, "/tokens", &csrf, async |created| {
+        personal_page(&core, session, created).await
+    })
+    .await
 }
 
-/// Creates a personal access token and shows its secret, this once.
+/// Creates a personal access token and hands its secret over to the list, which shows it once.
 pub async fn create_personal_token(
+    req: HttpRequest,
     post: Post<Vec<(String, String)>>,
     core: web::Data<Core>,
 ) -> Page {
@@ -162,7 +230,7 @@ pub async fn create_personal_token(
             expiry(&fields.expires_at)?,
         )
         .await?;
-    personal_page(&core, session, Some(NewToken::of(issued))).await
+    hand_over(&req, &core, &session, "/tokens", issued)
 }
 
 fn token_fields(raw: &[(String, String)]) -> Result<TokenForm, UiError> {
@@ -210,16 +278,23 @@ async fn deploy_page(
 
 /// A group's deploy tokens (Maintainers).
 pub async fn deploy_tokens(
+    req: HttpRequest,
     session: Session,
     core: web::Data<Core>,
     path: web::Path<String>,
 ) -> Page {
     let group = visible_group(&core, &session, &path).await?;
-    deploy_page(&core, session, group, None).await
+    let list = format!("/groups/{}/deploy-tokens", group.id);
+    let csrf = session.csrf.clone();
+    show_list(&req, &core, &list, &csrf, async |created| {
+        deploy_page(&core, session, group, created).await
+    })
+    .await
 }
 
-/// Creates a deploy token and shows its secret, this once.
+/// Creates a deploy token and hands its secret over to the list, which shows it once.
 pub async fn create_deploy_token(
+    req: HttpRequest,
     post: Post<Vec<(String, String)>>,
     core: web::Data<Core>,
     path: web::Path<String>,
@@ -239,7 +314,8 @@ pub async fn create_deploy_token(
             expiry(&fields.expires_at)?,
         )
         .await?;
-    deploy_page(&core, session, group, Some(NewToken::of(issued))).await
+    let list = format!("/groups/{}/deploy-tokens", group.id);
+    hand_over(&req, &core, &session, &list, issued)
 }
 
 /// Revokes a deploy token of the group.

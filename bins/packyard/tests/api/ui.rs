@@ -406,6 +406,15 @@ async fn every_post_needs_the_csrf_token(backend: Backend) {
     assert_eq!(made.status, 303, "{}", made.body);
 }
 
+/// The secret a page shows as just created.
+fn new_token(body: &str) -> String {
+    body.split("id=\"new-token\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no new token on the page: {body}"))
+        .to_owned()
+}
+
 async fn a_new_token_is_shown_once(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
         return;
@@ -424,15 +433,35 @@ async fn a_new_token_is_shown_once(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let secret = created
-        .body
-        .split("id=\"new-token\">")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
+    // The creation redirects to the list, handing the token over in a sealed cookie.
+    assert_eq!(created.status, 303, "{}", created.body);
+    assert_eq!(created.location, "/-/ui/tokens");
+    let handover = browser
+        .cookies
+        .iter()
+        .find(|(k, _)| k == "packyard_new_token")
         .unwrap()
-        .to_owned();
+        .1
+        .clone();
+    assert!(!handover.contains("pyat-"), "sealed: {handover}");
+    // Another session of the same person does not get it.
+    let mut other = Browser::sign_in(&app, &token).await;
+    other
+        .cookies
+        .push(("packyard_new_token".into(), handover.clone()));
+    let elsewhere = other.get("/-/ui/tokens").await;
+    assert!(!elsewhere.body.contains("id=\"new-token\""));
+    assert!(!elsewhere.body.contains("pyat-"));
+    let shown = browser.get("/-/ui/tokens").await;
+    let secret = new_token(&shown.body);
     assert!(secret.starts_with("pyat-"), "{secret}");
+    assert!(
+        !browser
+            .cookies
+            .iter()
+            .any(|(k, _)| k == "packyard_new_token"),
+        "the list removes the hand-over"
+    );
     let actor = app
         .core
         .authenticate(Credential::Token(secret.clone()))
@@ -471,14 +500,13 @@ async fn a_new_token_is_shown_once(backend: Backend) {
             &[("name", "ci"), ("scope", "read_virtual_registry")],
         )
         .await;
-    assert_eq!(created.status, 200, "{}", created.body);
-    let deploy = created
-        .body
-        .split("id=\"new-token\">")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .unwrap()
-        .to_owned();
+    assert_eq!(created.status, 303, "{}", created.body);
+    let deploy = new_token(
+        &browser
+            .get(&format!("/-/ui/groups/{group}/deploy-tokens"))
+            .await
+            .body,
+    );
     assert!(deploy.starts_with("pydt-"));
     let list = browser
         .get(&format!("/-/ui/groups/{group}/deploy-tokens"))
