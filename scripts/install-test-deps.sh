@@ -67,6 +67,12 @@
 #     `poetry publish -r` and locks and installs from a source with credentials, e2e_pdm the same
 #     with pdm's sources.
 #
+# And for the web interface's browser test (bins/packyard/tests/e2e_ui.rs, tests/ui/flows.mjs): Debian's
+# `chromium`, driven headless by playwright-core (pinned, from the npm registry; no browser download: it
+# runs the system's chromium) installed into $PACKYARD_TEST_PLAYWRIGHT (default
+# /opt/packyard-test-playwright). The test finds chromium at $PACKYARD_TEST_CHROMIUM (default
+# /usr/bin/chromium) and fails under CI when either is missing.
+#
 # And Garage (pinned, built from crates.io with cargo into /opt/packyard-test-garage): the S3 storage and
 # cluster tests run it as their object store (see below).
 #
@@ -78,6 +84,7 @@ set -euo pipefail
 
 PACKAGES=(
   maven
+  chromium
   openjdk-17-jdk-headless
   libmaven-resources-plugin-java
   libmaven-compiler-plugin-java
@@ -242,6 +249,21 @@ if [ ! -x "$VERDACCIO_PREFIX/bin/verdaccio" ] || [ "$(sed -n 's/^  "version": "\
 fi
 venv_install "${PACKYARD_TEST_PYPISERVER_VENV:-/opt/packyard-test-pypiserver}" pypi-server \
   "pypiserver==2.4.2"
+
+# playwright-core for the browser test of the web interface.
+PLAYWRIGHT_VERSION=1.65.2
+PLAYWRIGHT_DIR="${PACKYARD_TEST_PLAYWRIGHT:-/opt/packyard-test-playwright}"
+if [ "$(sed -n 's/^  "version": "\(.*\)",$/\1/p' "$PLAYWRIGHT_DIR/node_modules/playwright-core/package.json" 2>/dev/null)" \
+  != "$PLAYWRIGHT_VERSION" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-test-deps: npm is needed to install playwright-core" >&2
+    exit 1
+  fi
+  echo "install-test-deps: installing playwright-core $PLAYWRIGHT_VERSION into $PLAYWRIGHT_DIR"
+  mkdir -p "$PLAYWRIGHT_DIR"
+  npm install --prefix "$PLAYWRIGHT_DIR" --no-audit --no-fund --loglevel=error \
+    "playwright-core@$PLAYWRIGHT_VERSION"
+fi
 
 # Garage, a real S3-compatible object store, for the S3 storage and cluster tests
 # (packyard_test_support::S3Server starts one per test on loopback). Built once per machine from

@@ -61,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(packyard_cran::configure_company)
             .configure(packyard_opm::configure_company),
     );
+    packyard_ui::configure(cfg);
     cfg.service(web::resource(crate::openapi::PATH).route(web::get().to(crate::openapi::serve)));
     packyard_api_gitlab::configure(cfg);
     packyard_maven::configure_other_ids(cfg);
@@ -72,17 +73,13 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().body("ok")
 }
 
-/// Ready when the database answers and the blob store takes writes.
+/// Ready when the database answers and the blob store takes writes (the checks the administration page
+/// shows too).
 async fn readiness(core: packyard_http::CoreData) -> HttpResponse {
-    if let Err(error) = core.db().run(packyard_db::queries::ping).await {
-        tracing::warn!(%error, "readiness check failed");
-        return HttpResponse::ServiceUnavailable().body("database unavailable");
+    match core.readiness().await.first_problem() {
+        None => HttpResponse::Ok().body("ready"),
+        Some(problem) => HttpResponse::ServiceUnavailable().body(problem),
     }
-    if let Err(error) = core.blobs().check_writable().await {
-        tracing::warn!(%error, "readiness check failed");
-        return HttpResponse::ServiceUnavailable().body("storage takes no writes");
-    }
-    HttpResponse::Ok().body("ready")
 }
 
 /// The metrics in the Prometheus text format, for whoever `[metrics]` lets read them.

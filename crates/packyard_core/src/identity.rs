@@ -760,4 +760,51 @@ impl Core {
             owner: row.username,
         })
     }
+
+    /// The actor's own personal access tokens (digests only, never the secrets), newest first.
+    pub async fn list_personal_access_tokens(
+        &self,
+        actor: &Actor,
+    ) -> CoreResult<Vec<PersonalAccessToken>> {
+        let user = actor.user().ok_or(CoreError::Forbidden)?;
+        if !actor.has_scope_for(Need::Read) {
+            return Err(CoreError::Forbidden);
+        }
+        let user_id = user.id;
+        Ok(self
+            .db
+            .run(move |conn| q::list_personal_access_tokens(conn, user_id))
+            .await?)
+    }
+
+    /// A group's deploy tokens (Maintainer, as creating and revoking them), newest first.
+    pub async fn list_deploy_tokens(
+        &self,
+        actor: &Actor,
+        group: &Group,
+    ) -> CoreResult<Vec<DeployToken>> {
+        self.authorize(actor, group, Need::Write).await?;
+        let group_id = group.id;
+        Ok(self
+            .db
+            .run(move |conn| q::list_deploy_tokens(conn, group_id))
+            .await?)
+    }
+
+    /// Issues a personal access token for the actor themselves: a token with `api` may mint its owner's
+    /// tokens (as GitLab's profile page does), deploy tokens none.
+    pub async fn create_own_personal_access_token(
+        &self,
+        actor: &Actor,
+        name: String,
+        scopes: Vec<Scope>,
+        expires_at: Option<NaiveDateTime>,
+    ) -> CoreResult<IssuedToken> {
+        let user = actor.user().ok_or(CoreError::Forbidden)?;
+        if !actor.has_scope_for(Need::Write) {
+            return Err(CoreError::Forbidden);
+        }
+        self.create_personal_access_token(user, name, scopes, expires_at)
+            .await
+    }
 }

@@ -11,6 +11,7 @@ pub mod cleanup;
 mod clock;
 mod error;
 mod fill;
+pub mod health;
 pub mod hosted;
 mod hot;
 pub mod identity;

@@ -32,6 +32,7 @@ mod pypi;
 mod pypi_virtual;
 mod ranges;
 mod storage;
+mod ui;
 
 use std::net::TcpListener;
 

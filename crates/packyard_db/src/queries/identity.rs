@@ -251,3 +251,24 @@ pub fn find_deploy_token_by_id(conn: &mut AnyConnection, id: i64) -> DbResult<Op
         .first(conn)
         .optional()?)
 }
+
+/// A user's personal access tokens, revoked ones too, newest first.
+pub fn list_personal_access_tokens(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> DbResult<Vec<PersonalAccessToken>> {
+    Ok(personal_access_tokens::table
+        .filter(personal_access_tokens::user_id.eq(user_id))
+        .order(personal_access_tokens::id.desc())
+        .select(PersonalAccessToken::as_select())
+        .load(conn)?)
+}
+
+/// A group's deploy tokens, revoked ones too, newest first.
+pub fn list_deploy_tokens(conn: &mut AnyConnection, group_id: i64) -> DbResult<Vec<DeployToken>> {
+    Ok(deploy_tokens::table
+        .filter(deploy_tokens::group_id.eq(group_id))
+        .order(deploy_tokens::id.desc())
+        .select(DeployToken::as_select())
+        .load(conn)?)
+}
