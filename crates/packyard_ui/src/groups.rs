@@ -77,6 +77,8 @@ pub(crate) fn format_label(format: Format) -> &'static str {
     match format {
         Format::Maven => "Maven",
         Format::Container => "Container",
+        Format::Npm => "npm",
+        Format::Pypi => "PyPI",
     }
 }
 

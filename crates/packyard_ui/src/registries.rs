@@ -96,10 +96,22 @@ fn hours(hours: i32, never: &str) -> String {
     }
 }
 
-/// Whether a cached path is a metadata document, which goes stale on the metadata validity.
-fn is_metadata(format: Format, path: &str) -> bool {
-    format == Format::Maven
-        && (path.ends_with("maven-metadata.xml") || path.contains("maven-metadata.xml."))
+/// How long a cached path stays fresh, in hours (0: never stale): metadata documents (Maven's
+/// maven-metadata.xml, npm packuments, PyPI project pages) on the metadata validity, npm tarballs and PyPI
+/// files never, everything else on the cache validity. The same split as the formats' pull requests.
+fn validity_hours(format: Format, upstream: &Upstream, path: &str) -> i32 {
+    let metadata = || upstream.metadata_cache_validity_hours.unwrap_or(24);
+    match format {
+        Format::Maven
+            if path.ends_with("maven-metadata.xml") || path.contains("maven-metadata.xml.") =>
+        {
+            metadata()
+        }
+        Format::Maven | Format::Container => upstream.cache_validity_hours,
+        Format::Npm if path.contains("/-/") => 0,
+        Format::Pypi if path.contains('/') => 0,
+        Format::Npm | Format::Pypi => metadata(),
+    }
 }
 
 fn client_configs(format: Format, url: &str, host: &str, id: i64) -> Vec<ClientConfig> {
@@ -141,6 +153,31 @@ fn client_configs(format: Format, url: &str, host: &str, id: i64) -> Vec<ClientC
                 ),
             },
         ],
+        // The registry URL without its scheme keys npm's credential, final `/` included.
+        Format::Npm => vec![ClientConfig {
+            title: "~/.npmrc",
+            text: format!(
+                "registry={url}\n//{}:_authToken=${{PACKYARD_NPM_TOKEN}}",
+                url.split_once("://").map_or(url, |(_, rest)| rest)
+            ),
+        }],
+        Format::Pypi => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+            vec![
+                ClientConfig {
+                    title: "pip.conf",
+                    text: format!(
+                        "[global]\nindex-url = {scheme}://__token__:${{PACKYARD_TOKEN}}@{rest}"
+                    ),
+                },
+                ClientConfig {
+                    title: "pip install",
+                    text: format!(
+                        "pip install --index-url \"{scheme}://__token__:${{PACKYARD_TOKEN}}@{rest}\" PROJECT"
+                    ),
+                },
+            ]
+        }
     }
 }
 
@@ -224,12 +261,20 @@ async fn page(
             registry.id
         ),
         Format::Container => format!("{host}/virtual_registries/container/{}", registry.id),
+        Format::Npm => format!(
+            "{base}/api/v4/virtual_registries/packages/npm/{}/",
+            registry.id
+        ),
+        Format::Pypi => format!(
+            "{base}/api/v4/virtual_registries/packages/pypi/{}/simple/",
+            registry.id
+        ),
     };
     let upstreams: Vec<UpstreamRow> = linked
         .into_iter()
         .map(|(upstream, link)| UpstreamRow {
             validity: hours(upstream.cache_validity_hours, "never stale"),
-            metadata_validity: (format == Format::Maven).then(|| {
+            metadata_validity: (format != Format::Container).then(|| {
                 hours(
                     upstream.metadata_cache_validity_hours.unwrap_or(24),
                     "never stale",
@@ -273,7 +318,7 @@ async fn page(
         configs: client_configs(format, &url, &host, registry.id),
         url,
         format: format.as_str(),
-        has_metadata: format == Format::Maven,
+        has_metadata: format != Format::Container,
         group,
         upstreams,
         linkable,
@@ -298,13 +343,7 @@ fn entry_row(
     entry: CacheEntry,
     now: chrono::NaiveDateTime,
 ) -> EntryRow {
-    let validity = upstream.map(|u| {
-        if is_metadata(format, &entry.relative_path) {
-            u.metadata_cache_validity_hours.unwrap_or(24)
-        } else {
-            u.cache_validity_hours
-        }
-    });
+    let validity = upstream.map(|u| validity_hours(format, u, &entry.relative_path));
     let stale = validity.is_some_and(|hours| {
         hours > 0 && entry.upstream_checked_at + chrono::Duration::hours(i64::from(hours)) <= now
     });

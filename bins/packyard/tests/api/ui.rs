@@ -1056,7 +1056,51 @@ async fn maintainers_edit_upstreams_entries_and_policies(backend: Backend) {
             .contains(&format!("/virtual_registries/container/{container}/"))
     );
     assert!(!page.body.contains("Metadata validity"));
-    assert_eq!(browser.get("/-/ui/registries/npm/1").await.status, 404);
+    assert_eq!(browser.get("/-/ui/registries/npm/999").await.status, 404);
+
+    // An npm registry: its .npmrc, and a packument goes stale on the metadata validity where its
+    // tarballs never do.
+    let (npm, npm_upstreams) = app
+        .virtual_registry(Format::Npm, group, &["https://registry.npmjs.org"])
+        .await;
+    for path in ["left-pad", "left-pad/-/left-pad-1.3.0.tgz"] {
+        app.sql(&format!(
+            "INSERT INTO cache_entries (group_id, upstream_id, relative_path, blob_sha256, size, file_sha1, \
+                 content_type, upstream_checked_at, downloads_count, status, created_at, updated_at) \
+             VALUES ({group}, {}, '{path}', 'b', 1, 'x', 'application/octet-stream', \
+                 '2026-01-01 00:00:00', 0, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            npm_upstreams[0]
+        ))
+        .await;
+    }
+    let page = browser.get(&format!("/-/ui/registries/npm/{npm}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("~/.npmrc"));
+    assert!(page.body.contains(&format!(
+        "/api/v4/virtual_registries/packages/npm/{npm}/:_authToken="
+    )));
+    assert!(page.body.contains("Metadata validity"));
+    assert_eq!(page.body.matches("<tr class=\"entry\">").count(), 2);
+    assert_eq!(
+        page.body.matches(">stale<").count(),
+        1,
+        "only the packument is stale"
+    );
+
+    // A PyPI registry: pip's index URL with the token as the password.
+    let (pypi, _) = app
+        .virtual_registry(Format::Pypi, group, &["https://pypi.org/simple"])
+        .await;
+    let page = browser.get(&format!("/-/ui/registries/pypi/{pypi}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("pip.conf"));
+    assert!(page.body.contains(&format!(
+        "http://__token__:${{PACKYARD_TOKEN}}@{}/api/v4/virtual_registries/packages/pypi/{pypi}/simple/",
+        app.base.trim_start_matches("http://")
+    )));
+    let group_page = browser.get(&format!("/-/ui/groups/{group}")).await;
+    assert!(group_page.body.contains("npm virtual registries"));
+    assert!(group_page.body.contains("PyPI virtual registries"));
 
     // The cleanup policy is the Owners': a Maintainer is refused, the owner saves it.
     assert_eq!(
