@@ -11,7 +11,7 @@ use packyard_domain::{Format, PackageType};
 use serde::Deserialize;
 
 use crate::error::UiError;
-use crate::pages::{Layout, Page, base_url, may, render, see_other, when};
+use crate::pages::{Layout, Page, base_url, may, query_escape, render, see_other, when};
 use crate::session::{Post, Session};
 
 #[derive(Template)]
@@ -42,8 +42,17 @@ pub(crate) async fn visible_group(
     Ok(core.find_visible_group(&session.actor, id).await?)
 }
 
-/// Packages a group page lists at most.
-const PACKAGES_SHOWN: usize = 200;
+/// Packages a page of a group lists.
+const PACKAGES_PER_PAGE: usize = 100;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct GroupQuery {
+    /// Package names containing this, any case.
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<usize>,
+}
 
 struct FormatRegistries {
     label: &'static str,
@@ -65,9 +74,15 @@ struct GroupPage {
     can_write: bool,
     can_own: bool,
     formats: Vec<FormatRegistries>,
+    /// A page of the packages the search finds, when the person may read them.
     packages: Option<Vec<PackageRow>>,
-    /// How many packages the group has, when more than the page lists.
-    more_packages: Option<usize>,
+    /// How many packages the search finds.
+    total: usize,
+    search: String,
+    page: usize,
+    pages: usize,
+    previous: Option<String>,
+    next: Option<String>,
     repository: String,
     host: String,
 }
@@ -89,8 +104,10 @@ pub async fn show(
     session: Session,
     core: web::Data<Core>,
     path: web::Path<String>,
+    query: web::Query<GroupQuery>,
 ) -> Page {
     let group = visible_group(&core, &session, &path).await?;
+    let query = query.into_inner();
     let top_level = group.parent_id.is_none();
     let can_write = may(&core, &session.actor, &group, Need::Write).await?;
     let can_own = top_level && may(&core, &session.actor, &group, Need::Own).await?;
@@ -107,29 +124,44 @@ pub async fn show(
             });
         }
     }
+    let search = query.q.trim().to_owned();
+    let needle = search.to_lowercase();
     let packages = if top_level && may(&core, &session.actor, &group, Need::Install).await? {
         let mut rows = Vec::new();
         for kind in PackageType::ALL {
             for package in core.list_company_packages(&group, kind).await? {
-                rows.push(PackageRow {
-                    package,
-                    kind: kind.as_str(),
-                });
+                if package.name.to_lowercase().contains(&needle) {
+                    rows.push(PackageRow {
+                        package,
+                        kind: kind.as_str(),
+                    });
+                }
             }
         }
         Some(rows)
     } else {
         None
     };
-    // A group page stays small whatever the group holds; each package has its own page.
-    let more_packages = packages
-        .as_ref()
-        .map(Vec::len)
-        .filter(|&count| count > PACKAGES_SHOWN);
-    let packages = packages.map(|mut rows| {
-        rows.truncate(PACKAGES_SHOWN);
-        rows
+    // A group page stays small whatever the group holds: a page of packages at a time.
+    let total = packages.as_ref().map_or(0, Vec::len);
+    let pages = total.div_ceil(PACKAGES_PER_PAGE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let packages = packages.map(|rows| {
+        rows.into_iter()
+            .skip((page - 1) * PACKAGES_PER_PAGE)
+            .take(PACKAGES_PER_PAGE)
+            .collect::<Vec<_>>()
     });
+    let link_to = |to: usize| {
+        format!(
+            "{}/groups/{}?q={}&page={to}#hosted",
+            crate::PREFIX,
+            group.id,
+            query_escape(&search)
+        )
+    };
+    let previous = (page > 1).then(|| link_to(page - 1));
+    let next = (page < pages).then(|| link_to(page + 1));
     let base = base_url(&req, &core);
     let host = base
         .split_once("://")
@@ -145,7 +177,12 @@ pub async fn show(
         can_own,
         formats,
         packages,
-        more_packages,
+        total,
+        search,
+        page,
+        pages,
+        previous,
+        next,
     })
 }
 

@@ -646,6 +646,55 @@ async fn html_is_rendered_as_text(backend: Backend) {
     assert!(policy.contains("script-src 'self'"), "{policy}");
 }
 
+async fn a_group_pages_and_searches_its_packages(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let group = app.create_group("acme").await;
+    for i in 0..150 {
+        let response = app
+            .client
+            .put(app.url(&format!(
+                "/company/acme/package/-/generic/tool-{i:03}/1.0/tool.txt"
+            )))
+            .header("PRIVATE-TOKEN", &app.admin_token)
+            .body("hello")
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+    }
+    let listed = |body: &str| body.matches("\">tool-").count();
+    let mut browser = Browser::sign_in(&app, &app.admin_token.clone()).await;
+    let first = browser.get(&format!("/-/ui/groups/{group}")).await;
+    assert_eq!(first.status, 200);
+    assert_eq!(listed(&first.body), 100);
+    assert!(first.body.contains("page 1 of 2"), "{}", first.body);
+    assert!(
+        first
+            .body
+            .contains(&format!("/-/ui/groups/{group}?q=&amp;page=2#hosted"))
+            || first
+                .body
+                .contains(&format!("/-/ui/groups/{group}?q=&#38;page=2#hosted"))
+    );
+    let second = browser.get(&format!("/-/ui/groups/{group}?page=2")).await;
+    assert_eq!(listed(&second.body), 50);
+    assert!(second.body.contains("rel=\"prev\"") && !second.body.contains("rel=\"next\""));
+    // A name search, any case; a page past the end shows the last one.
+    let found = browser
+        .get(&format!("/-/ui/groups/{group}?q=TOOL-14&page=9"))
+        .await;
+    assert_eq!(listed(&found.body), 10, "{}", found.body);
+    assert!(found.body.contains("page 1 of 1"));
+    let none = browser
+        .get(&format!("/-/ui/groups/{group}?q=%3Cscript%3E"))
+        .await;
+    assert_eq!(listed(&none.body), 0);
+    assert!(!none.body.contains("<script>"));
+    assert!(none.body.contains("id=\"package-total\">0</span> packages"));
+}
+
 async fn roles_see_what_they_may_do(backend: Backend) {
     let Some(app) = TestApp::start(backend).await else {
         return;
@@ -1159,5 +1208,6 @@ both_backends!(
     roles_see_what_they_may_do,
     maintainers_edit_upstreams_entries_and_policies,
     removing_an_upstream_unlinks_it_from_this_registry_only,
+    a_group_pages_and_searches_its_packages,
     pages_render_fast_with_100k_cache_entries,
 );
