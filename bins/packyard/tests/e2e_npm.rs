@@ -12,27 +12,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::clients::npm;
 use common::{HostedGroup, start_with_hosted_group};
 use serde_json::{Value, json};
-
-/// npm with an environment of its own: this user config, this cache, no global config, no network
-/// extras (audit, fund, update notifier).
-fn npm(home: &Path, userconfig: &Path, cache: &Path) -> Command {
-    let mut command = Command::new("npm");
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("npm_config_userconfig", userconfig)
-        .env("npm_config_globalconfig", home.join("no-global-npmrc"))
-        .env("npm_config_cache", cache)
-        .env("npm_config_audit", "false")
-        .env("npm_config_fund", "false")
-        .env("npm_config_update_notifier", "false")
-        .env("npm_config_fetch_retries", "0")
-        .env("npm_config_loglevel", "warn");
-    command
-}
 
 fn succeed(what: &str, output: Output) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();

@@ -13,27 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::clients::{installed_client, succeed};
-use common::{HostedGroup, free_port, post, start_with_hosted_group};
+use common::clients::{installed_client, npm, succeed};
+use common::{HostedGroup, cached_paths, free_port, post, start_with_hosted_group};
 use serde_json::{Value, json};
-
-/// npm with an environment of its own: this user config and cache, no global config, no audit or fund.
-fn npm(home: &Path, userconfig: &Path, cache: &Path) -> Command {
-    let mut command = Command::new("npm");
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("npm_config_userconfig", userconfig)
-        .env("npm_config_globalconfig", home.join("no-global-npmrc"))
-        .env("npm_config_cache", cache)
-        .env("npm_config_audit", "false")
-        .env("npm_config_fund", "false")
-        .env("npm_config_update_notifier", "false")
-        .env("npm_config_fetch_retries", "0")
-        .env("npm_config_loglevel", "warn");
-    command
-}
 
 /// Verdaccio on a loopback port, with its storage in `dir`; killed when dropped.
 struct Verdaccio {
@@ -334,25 +316,7 @@ async fn npm_installs_through_a_virtual_registry_and_from_its_cache() {
     check_installed();
 
     // Only the upstream's own packages were cached from it.
-    let entries: Value = client
-        .get(format!(
-            "{api}/virtual_registries/packages/npm/upstreams/{}/cache_entries",
-            upstreams[1]
-        ))
-        .header("PRIVATE-TOKEN", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut paths: Vec<&str> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["relative_path"].as_str().unwrap())
-        .collect();
-    paths.sort_unstable();
+    let paths = cached_paths(&client, &api, &admin, "npm", upstreams[1]).await;
     assert_eq!(
         paths,
         [

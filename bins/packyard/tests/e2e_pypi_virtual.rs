@@ -14,8 +14,8 @@ use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::clients::{PythonProject, file_digests, installed_client, isolated, succeed};
-use common::{HostedGroup, free_port, post, start_with_hosted_group};
-use serde_json::{Value, json};
+use common::{HostedGroup, cached_paths, free_port, post, start_with_hosted_group};
+use serde_json::json;
 
 /// pypiserver on a loopback port serving `packages`; killed when dropped.
 struct PypiServer {
@@ -254,25 +254,7 @@ async fn pip_installs_through_a_virtual_registry_and_from_its_cache() {
     check(&second);
 
     // Only the upstream's own projects were cached from it.
-    let entries: Value = client
-        .get(format!(
-            "{api}/virtual_registries/packages/pypi/upstreams/{}/cache_entries",
-            upstreams[1]
-        ))
-        .header("PRIVATE-TOKEN", &admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut paths: Vec<&str> = entries
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["relative_path"].as_str().unwrap())
-        .collect();
-    paths.sort_unstable();
+    let paths = cached_paths(&client, &api, &admin, "pypi", upstreams[1]).await;
     assert_eq!(
         paths,
         [

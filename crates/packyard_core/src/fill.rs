@@ -363,12 +363,9 @@ impl Core {
             LeaseOutcome::Cached(entry) => return Ok(FillState::AlreadyCached(Arc::new(entry))),
         };
 
-        let url = match &want.source_url {
-            Some(url) => url.clone(),
-            None => self
-                .upstream_url(upstream, path)
-                .map_err(|e| FillFailure::Internal(e.to_string()))?,
-        };
+        let url = self
+            .fetch_url(upstream, want, path)
+            .map_err(|e| FillFailure::Internal(e.to_string()))?;
         let credentials = self
             .credentials_for(upstream, &url)
             .map_err(|e| FillFailure::Internal(e.to_string()))?;

@@ -269,6 +269,20 @@ impl Core {
         request_url(&upstream.format, &upstream.url, path)
     }
 
+    /// Where `want` is fetched from `upstream`: the URL its metadata named, else `path` under the
+    /// upstream's URL.
+    pub(crate) fn fetch_url(
+        &self,
+        upstream: &Upstream,
+        want: &Want,
+        path: &str,
+    ) -> CoreResult<url::Url> {
+        match &want.source_url {
+            Some(url) => Ok(url.clone()),
+            None => self.upstream_url(upstream, path),
+        }
+    }
+
     /// The upstream's credentials for a request to `url`: none when its metadata points at another
     /// origin (a CDN holding its files), so credentials go only where they were configured for.
     pub(crate) fn credentials_for(
@@ -423,6 +437,7 @@ impl Core {
         let requested_at = self.now();
         let class = want.class;
         let upstreams = self.registry_upstreams(registry).await?;
+        let cached = self.cached_entry(registry, want).await?;
         let (upstreams, cached) = match want.pinned {
             Some(pinned) => (
                 Arc::new(
@@ -432,11 +447,9 @@ impl Core {
                         .cloned()
                         .collect(),
                 ),
-                self.cached_entry(registry, want)
-                    .await?
-                    .filter(|(entry, _)| entry.upstream_id == pinned),
+                cached.filter(|(entry, _)| entry.upstream_id == pinned),
             ),
-            None => (upstreams, self.cached_entry(registry, want).await?),
+            None => (upstreams, cached),
         };
         let stale = match cached {
             Some((entry, upstream)) if !is_stale(&entry, &upstream, class, requested_at) => {
@@ -592,11 +605,7 @@ impl Core {
         else {
             return Revalidation::Changed;
         };
-        let url = match &want.source_url {
-            Some(url) => Ok(url.clone()),
-            None => self.upstream_url(upstream, &entry.relative_path),
-        };
-        let Ok(url) = url else {
+        let Ok(url) = self.fetch_url(upstream, want, &entry.relative_path) else {
             return Revalidation::Unreachable;
         };
         let Ok(credentials) = self.credentials_for(upstream, &url) else {
@@ -647,10 +656,7 @@ impl Core {
             let core = self.clone();
             let want = want.clone();
             async move {
-                let url = match &want.source_url {
-                    Some(url) => url.clone(),
-                    None => core.upstream_url(&upstream, want.path.as_str())?,
-                };
+                let url = core.fetch_url(&upstream, &want, want.path.as_str())?;
                 let credentials = core.credentials_for(&upstream, &url)?;
                 let fetch = want.fetch(credentials.as_ref());
                 let head = core.upstream.head(&url, &fetch);

@@ -607,21 +607,14 @@ impl Core {
         }
         both_or_neither(&input.username, &input.password)?;
         let mut errors = FieldErrors::new();
-        let (url_text, url_valid) = match local_upstream_group(input.url.trim()) {
-            Some(group_id) => {
-                self.check_local_upstream(actor, format, group_id, &mut errors)
-                    .await?;
-                check_local_credentials(&mut errors, &input.username, &input.password);
-                (local_upstream_url(group_id), true)
-            }
-            None => {
-                let url = self.checked_url(&input.url, &mut errors).await;
-                (
-                    url.as_ref().map(stored_url).unwrap_or_default(),
-                    url.is_some(),
-                )
-            }
-        };
+        let url = self
+            .checked_upstream_url(actor, format, &input.url, &mut errors)
+            .await?;
+        let url_valid = url.is_some();
+        let url_text = url.unwrap_or_default();
+        if local_upstream_group(&url_text).is_some() {
+            check_local_credentials(&mut errors, &input.username, &input.password);
+        }
         // Without a name the normalised URL names the upstream (the seed's rule); an invalid URL has
         // already been reported on `url`.
         if input.name.is_some() || url_valid {
@@ -697,6 +690,25 @@ impl Core {
                 Ok(Ok((upstream, association)))
             })
             .await?
+    }
+
+    /// The URL to store for an upstream: a local upstream's own spelling, or a remote URL that passed
+    /// the checks; `None`, with the errors reported, when a remote URL did not.
+    async fn checked_upstream_url(
+        &self,
+        actor: &Actor,
+        format: Format,
+        raw: &str,
+        errors: &mut FieldErrors,
+    ) -> CoreResult<Option<String>> {
+        match local_upstream_group(raw.trim()) {
+            Some(group_id) => {
+                self.check_local_upstream(actor, format, group_id, errors)
+                    .await?;
+                Ok(Some(local_upstream_url(group_id)))
+            }
+            None => Ok(self.checked_url(raw, errors).await.map(|u| stored_url(&u))),
+        }
     }
 
     /// Checks that a local upstream may name `group_id`: the format has local upstreams, the group is a
@@ -969,17 +981,10 @@ impl Core {
             .unwrap_or_else(|| stored.description.clone());
         errors.check_description("description", description.as_deref());
         let url = match &changes.url {
-            Some(raw) => match local_upstream_group(raw.trim()) {
-                Some(group_id) => {
-                    self.check_local_upstream(actor, format, group_id, &mut errors)
-                        .await?;
-                    Some(local_upstream_url(group_id))
-                }
-                None => self
-                    .checked_url(raw, &mut errors)
-                    .await
-                    .map(|u| stored_url(&u)),
-            },
+            Some(raw) => {
+                self.checked_upstream_url(actor, format, raw, &mut errors)
+                    .await?
+            }
             None => Some(stored.url.clone()),
         };
         let url_changed = url.as_ref().is_some_and(|u| *u != stored.url);

@@ -274,7 +274,7 @@ async fn page(
         .into_iter()
         .map(|(upstream, link)| UpstreamRow {
             validity: hours(upstream.cache_validity_hours, "never stale"),
-            metadata_validity: (format != Format::Container).then(|| {
+            metadata_validity: format.has_metadata().then(|| {
                 hours(
                     upstream.metadata_cache_validity_hours.unwrap_or(24),
                     "never stale",
@@ -318,7 +318,7 @@ async fn page(
         configs: client_configs(format, &url, &host, registry.id),
         url,
         format: format.as_str(),
-        has_metadata: format != Format::Container,
+        has_metadata: format.has_metadata(),
         group,
         upstreams,
         linkable,

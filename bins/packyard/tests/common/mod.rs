@@ -116,6 +116,35 @@ pub async fn post(client: &reqwest::Client, url: String, token: &str, body: Valu
     response.json().await.unwrap()
 }
 
+/// The relative paths of an upstream's cache entries, sorted.
+pub async fn cached_paths(
+    client: &reqwest::Client,
+    api: &str,
+    token: &str,
+    format: &str,
+    upstream: i64,
+) -> Vec<String> {
+    let entries: Value = client
+        .get(format!(
+            "{api}/virtual_registries/packages/{format}/upstreams/{upstream}/cache_entries"
+        ))
+        .header("PRIVATE-TOKEN", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut paths: Vec<String> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["relative_path"].as_str().unwrap().to_owned())
+        .collect();
+    paths.sort_unstable();
+    paths
+}
+
 /// Creates a top-level group; returns its id.
 pub async fn create_group(client: &reqwest::Client, api: &str, token: &str, path: &str) -> i64 {
     let group = post(
