@@ -19,7 +19,9 @@ mod registries;
 pub mod session;
 mod tokens;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpRequest, HttpResponse, Responder, dev, web};
+use std::future::Future;
+use std::pin::Pin;
 
 pub use error::UiError;
 
@@ -29,92 +31,138 @@ pub const PREFIX: &str = "/-/ui";
 const STYLE: &str = include_str!("../assets/style.css");
 const SCRIPT: &str = include_str!("../assets/ui.js");
 
+/// Every page's handler as one type. actix-web builds a route factory per handler type, on every
+/// worker at start, and each touches code of its own: with ~30 pages that was a megabyte and a half of
+/// an idle server's memory. One type costs one factory; a page's own code runs on its first request.
+type PageHandler = fn(HttpRequest, web::Payload) -> PageFuture;
+type PageFuture = Pin<Box<dyn Future<Output = Result<HttpResponse, actix_web::Error>>>>;
+
+/// A page handler as a [`PageHandler`]: its extractors run as actix-web would run them.
+macro_rules! page {
+    ($handler:path) => {{
+        fn call(req: HttpRequest, payload: web::Payload) -> PageFuture {
+            Box::pin(run($handler, req, payload.into_inner()))
+        }
+        call as PageHandler
+    }};
+}
+
+/// Extracts the handler's arguments, calls it, and turns its output into a response.
+async fn run<F, Args>(
+    handler: F,
+    req: HttpRequest,
+    mut payload: dev::Payload,
+) -> Result<HttpResponse, actix_web::Error>
+where
+    F: Handler<Args>,
+    Args: FromRequest,
+    F::Output: Responder,
+{
+    let args = Args::from_request(&req, &mut payload)
+        .await
+        .map_err(Into::into)?;
+    Ok(handler
+        .call(args)
+        .await
+        .respond_to(&req)
+        .map_into_boxed_body())
+}
+
 /// Registers the pages and their assets.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope(PREFIX)
-            .route("", web::get().to(pages::home))
-            .route("/", web::get().to(pages::home))
-            .route("/assets/style.css", web::get().to(style))
-            .route("/assets/ui.js", web::get().to(script))
-            .route("/sign-in", web::get().to(pages::sign_in_form))
-            .route("/sign-in", web::post().to(pages::sign_in))
-            .route("/sign-out", web::post().to(pages::sign_out))
-            .route("/groups", web::get().to(groups::list))
-            .route("/groups/{group}", web::get().to(groups::show))
+            .route("", web::get().to(page!(pages::home)))
+            .route("/", web::get().to(page!(pages::home)))
+            .route("/assets/style.css", web::get().to(page!(style)))
+            .route("/assets/ui.js", web::get().to(page!(script)))
+            .route("/sign-in", web::get().to(page!(pages::sign_in_form)))
+            .route("/sign-in", web::post().to(page!(pages::sign_in)))
+            .route("/sign-out", web::post().to(page!(pages::sign_out)))
+            .route("/groups", web::get().to(page!(groups::list)))
+            .route("/groups/{group}", web::get().to(page!(groups::show)))
             .route(
                 "/groups/{group}/registries",
-                web::post().to(groups::create_registry),
+                web::post().to(page!(groups::create_registry)),
             )
-            .route("/groups/{group}/cleanup", web::get().to(groups::cleanup))
             .route(
                 "/groups/{group}/cleanup",
-                web::post().to(groups::save_cleanup),
+                web::get().to(page!(groups::cleanup)),
+            )
+            .route(
+                "/groups/{group}/cleanup",
+                web::post().to(page!(groups::save_cleanup)),
             )
             .route(
                 "/groups/{group}/deploy-tokens",
-                web::get().to(tokens::deploy_tokens),
+                web::get().to(page!(tokens::deploy_tokens)),
             )
             .route(
                 "/groups/{group}/deploy-tokens",
-                web::post().to(tokens::create_deploy_token),
+                web::post().to(page!(tokens::create_deploy_token)),
             )
             .route(
                 "/groups/{group}/deploy-tokens/{id}/revoke",
-                web::post().to(tokens::revoke_deploy_token),
+                web::post().to(page!(tokens::revoke_deploy_token)),
             )
             .route(
                 "/groups/{group}/packages/{uuid}",
-                web::get().to(packages::show),
+                web::get().to(page!(packages::show)),
             )
             .route(
                 "/groups/{group}/packages/{uuid}/delete",
-                web::post().to(packages::delete),
+                web::post().to(page!(packages::delete)),
             )
-            .route("/registries/{format}/{id}", web::get().to(registries::show))
+            .route(
+                "/registries/{format}/{id}",
+                web::get().to(page!(registries::show)),
+            )
             .route(
                 "/registries/{format}/{id}/delete",
-                web::post().to(registries::delete),
+                web::post().to(page!(registries::delete)),
             )
             .route(
                 "/registries/{format}/{id}/purge",
-                web::post().to(registries::purge),
+                web::post().to(page!(registries::purge)),
             )
             .route(
                 "/registries/{format}/{id}/upstreams",
-                web::post().to(registries::add_upstream),
+                web::post().to(page!(registries::add_upstream)),
             )
             .route(
                 "/registries/{format}/{id}/upstreams/{upstream}",
-                web::post().to(registries::edit_upstream),
+                web::post().to(page!(registries::edit_upstream)),
             )
             .route(
                 "/registries/{format}/{id}/upstreams/{upstream}/test",
-                web::post().to(registries::test_upstream),
+                web::post().to(page!(registries::test_upstream)),
             )
             .route(
                 "/registries/{format}/{id}/links",
-                web::post().to(registries::link_upstream),
+                web::post().to(page!(registries::link_upstream)),
             )
             .route(
                 "/registries/{format}/{id}/links/{link}/move",
-                web::post().to(registries::move_upstream),
+                web::post().to(page!(registries::move_upstream)),
             )
             .route(
                 "/registries/{format}/{id}/links/{link}/remove",
-                web::post().to(registries::remove_upstream),
+                web::post().to(page!(registries::remove_upstream)),
             )
             .route(
                 "/registries/{format}/{id}/entries/delete",
-                web::post().to(registries::delete_entry),
+                web::post().to(page!(registries::delete_entry)),
             )
-            .route("/tokens", web::get().to(tokens::personal_tokens))
-            .route("/tokens", web::post().to(tokens::create_personal_token))
+            .route("/tokens", web::get().to(page!(tokens::personal_tokens)))
+            .route(
+                "/tokens",
+                web::post().to(page!(tokens::create_personal_token)),
+            )
             .route(
                 "/tokens/{id}/revoke",
-                web::post().to(tokens::revoke_personal_token),
+                web::post().to(page!(tokens::revoke_personal_token)),
             )
-            .route("/admin", web::get().to(admin::show)),
+            .route("/admin", web::get().to(page!(admin::show))),
     );
 }
 
