@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{
     ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_TYPE, USER_AGENT, WWW_AUTHENTICATE,
 };
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError, guard, web};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -28,6 +28,32 @@ pub fn has_numeric_registry_id(prefix: &str, path: &str) -> bool {
         .and_then(|rest| rest.strip_prefix('/'))
         .and_then(|rest| rest.split_once('/'))
         .is_some_and(|(id, _)| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Registers a format's client routes under `prefix` for numeric registry ids only, so they can come
+/// ahead of the management routes (the warm path's are tried first).
+pub fn configure_numeric_ids(
+    cfg: &mut web::ServiceConfig,
+    prefix: &'static str,
+    routes: fn(&mut web::ServiceConfig),
+) {
+    cfg.service(
+        web::scope(prefix)
+            .guard(guard::fn_guard(move |ctx| {
+                has_numeric_registry_id(prefix, ctx.head().uri.path())
+            }))
+            .configure(routes),
+    );
+}
+
+/// Registers a format's client routes under `prefix` for any other id (which then answer 404 in
+/// GitLab's format), after the management routes whose paths they would otherwise cover.
+pub fn configure_other_ids(
+    cfg: &mut web::ServiceConfig,
+    prefix: &'static str,
+    routes: fn(&mut web::ServiceConfig),
+) {
+    cfg.service(web::scope(prefix).configure(routes));
 }
 
 /// Authenticates the caller and checks they may pull through the registry of `format` with this id;

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, guard, web};
 use packyard_core::CoreError;
 use packyard_core::pull::{Probed, Want};
 use packyard_domain::{Format, RepositoryPathError};
-use packyard_http::virtual_client::{authorize_pull, has_numeric_registry_id};
+use packyard_http::virtual_client::{self, authorize_pull};
 use packyard_http::{ApiError, ApiResult, CoreData, head_body};
 
 use crate::path::{MavenPath, classify, content_type_for};
@@ -18,19 +18,13 @@ const CLIENT_PREFIX: &str = "/api/v4/virtual_registries/packages/maven";
 /// pattern. No management route has a number after the prefix; the scope's guard lets every other path
 /// go on to them.
 pub fn configure_numeric_ids(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope(CLIENT_PREFIX)
-            .guard(guard::fn_guard(|ctx| {
-                has_numeric_registry_id(CLIENT_PREFIX, ctx.head().uri.path())
-            }))
-            .configure(client_routes),
-    );
+    virtual_client::configure_numeric_ids(cfg, CLIENT_PREFIX, client_routes);
 }
 
 /// Registers the client endpoints of any other id (which then answer 404), to come after the management
 /// routes whose paths they would otherwise cover.
 pub fn configure_other_ids(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope(CLIENT_PREFIX).configure(client_routes));
+    virtual_client::configure_other_ids(cfg, CLIENT_PREFIX, client_routes);
 }
 
 fn client_routes(cfg: &mut web::ServiceConfig) {

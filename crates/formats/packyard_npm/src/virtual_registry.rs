@@ -16,7 +16,7 @@ use packyard_core::{Core, CoreError, CoreResult};
 use packyard_domain::{Format, RepositoryPath};
 use packyard_http::CoreData;
 use packyard_http::virtual_client::{
-    VirtualResult, authorize_pull, has_numeric_registry_id, origin, read_document, served_response,
+    self, VirtualResult, authorize_pull, origin, read_document, served_response,
 };
 
 use crate::name::NpmName;
@@ -30,19 +30,13 @@ pub const CLIENT_PREFIX: &str = "/api/v4/virtual_registries/packages/npm";
 /// Registers the client endpoints for numeric registry ids (every real one), ahead of the management
 /// routes, which have no number after the prefix.
 pub fn configure_virtual(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope(CLIENT_PREFIX)
-            .guard(guard::fn_guard(|ctx| {
-                has_numeric_registry_id(CLIENT_PREFIX, ctx.head().uri.path())
-            }))
-            .configure(client_routes),
-    );
+    virtual_client::configure_numeric_ids(cfg, CLIENT_PREFIX, client_routes);
 }
 
 /// Registers the client endpoints for any other id (which then answer 404 in GitLab's format), after
 /// the management routes whose paths they would otherwise cover.
 pub fn configure_other_ids(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope(CLIENT_PREFIX).configure(client_routes));
+    virtual_client::configure_other_ids(cfg, CLIENT_PREFIX, client_routes);
 }
 
 fn client_routes(cfg: &mut web::ServiceConfig) {

@@ -9,7 +9,7 @@
 //! public index's project of the same name (dependency confusion).
 
 use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, guard, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use packyard_core::hosted::{Owner, PackageRef};
 use packyard_core::identity::Actor;
 use packyard_core::pull::{PathClass, PublishedChecksum, Want};
@@ -18,7 +18,7 @@ use packyard_core::{Core, CoreError, CoreResult};
 use packyard_domain::{Format, PackageType, RepositoryPath, normalize_pypi_name};
 use packyard_http::CoreData;
 use packyard_http::virtual_client::{
-    VirtualResult, authorize_pull, has_numeric_registry_id, read_document, served_response,
+    self, VirtualResult, authorize_pull, read_document, served_response,
 };
 
 use crate::index::{self, encode_segment};
@@ -36,19 +36,13 @@ pub const CLIENT_PREFIX: &str = "/api/v4/virtual_registries/packages/pypi";
 /// Registers the client endpoints for numeric registry ids (every real one), ahead of the management
 /// routes, which have no number after the prefix.
 pub fn configure_virtual(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::scope(CLIENT_PREFIX)
-            .guard(guard::fn_guard(|ctx| {
-                has_numeric_registry_id(CLIENT_PREFIX, ctx.head().uri.path())
-            }))
-            .configure(client_routes),
-    );
+    virtual_client::configure_numeric_ids(cfg, CLIENT_PREFIX, client_routes);
 }
 
 /// Registers the client endpoints for any other id (which then answer 404 in GitLab's format), after
 /// the management routes whose paths they would otherwise cover.
 pub fn configure_other_ids(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::scope(CLIENT_PREFIX).configure(client_routes));
+    virtual_client::configure_other_ids(cfg, CLIENT_PREFIX, client_routes);
 }
 
 fn client_routes(cfg: &mut web::ServiceConfig) {
